@@ -1,0 +1,147 @@
+"""The tamper-evident audit log: an append-only hash chain with an HSM-authenticated head.
+
+Each entry stores the hash of the one before it, so changing or inserting an entry breaks the chain. The
+chain alone cannot show that the newest entries were cut off, so the head (last sequence number and hash)
+carries an HMAC-SHA256 made with a secret key that never leaves the service token: whoever edits the
+database without the HSM cannot produce a head for a shorter chain. Entries are appended inside the
+caller's transaction, with the head row locked, so concurrent processes keep one order and an action and
+its audit entry commit or vanish together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.hsm import Token
+from ca.store import AuditEntry, AuditHead, Database, utc_now
+
+__all__ = ["HEAD_KEY_LABEL", "AuditEvent", "append", "initialise_head", "record", "verify_log"]
+
+HEAD_KEY_LABEL = "govsign-audit-head"
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened, for the log: who did what to which object, with what outcome."""
+
+    actor: str
+    action: str
+    object: str
+    result: str = "success"
+    details: Mapping[str, Any] | None = None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _entry_hash(entry: AuditEntry) -> str:
+    material = [
+        entry.seq,
+        entry.at.isoformat(),
+        entry.actor,
+        entry.action,
+        entry.object,
+        entry.result,
+        entry.details,
+        entry.prev_hash,
+    ]
+    return hashlib.sha256(_canonical(material).encode("utf-8")).hexdigest()
+
+
+def _head_message(seq: int, entry_hash: str) -> bytes:
+    return f"govsign-audit-head:{seq}:{entry_hash}".encode("ascii")
+
+
+def initialise_head(session: Session, token: Token) -> None:
+    """Create the HMAC key in the token and the empty head row; called once by `govsign init`."""
+    token.ensure_hmac_key(HEAD_KEY_LABEL)
+    mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(0, GENESIS_HASH)).hex()
+    session.add(AuditHead(id=1, seq=0, entry_hash=GENESIS_HASH, mac=mac))
+
+
+def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
+    """Append ``event`` in ``session``'s transaction, holding the head row's lock until it commits."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        at=utc_now(),
+        actor=event.actor,
+        action=event.action,
+        object=event.object,
+        result=event.result,
+        details=_canonical(dict(event.details or {})),
+        prev_hash=head.entry_hash,
+    )
+    entry.entry_hash = _entry_hash(entry)
+    session.add(entry)
+    head.seq = entry.seq
+    head.entry_hash = entry.entry_hash
+    head.mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(entry.seq, entry.entry_hash)).hex()
+    session.flush()
+    return entry
+
+
+def record(database: Database, token: Token, event: AuditEvent) -> None:
+    """Append ``event`` in a transaction of its own, for actions outside the CA (signing, logins)."""
+    with database.transaction() as session:
+        append(session, token, event)
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The outcome of :func:`verify_log`: how many entries were checked and every problem found."""
+
+    entries: int
+    problems: list[str]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify_log(database: Database, token: Token) -> AuditVerification:
+    """Re-walk the whole chain and check the head's HMAC; report each entry changed, inserted or removed."""
+    problems: list[str] = []
+    expected_seq, previous_hash, count = 1, GENESIS_HASH, 0
+    with database.transaction() as session:
+        head = session.get(AuditHead, 1)
+        entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
+        for entry in entries:
+            count += 1
+            if entry.seq != expected_seq:
+                problems.append(
+                    f"entries {expected_seq}..{entry.seq - 1} are missing (removed)"
+                    if entry.seq > expected_seq
+                    else f"entry {entry.seq} is out of order"
+                )
+            if entry.prev_hash != previous_hash:
+                problems.append(
+                    f"entry {entry.seq} does not link to the entry before it (inserted or reordered)"
+                )
+            if _entry_hash(entry) != entry.entry_hash:
+                problems.append(f"entry {entry.seq} was changed after it was written")
+            expected_seq, previous_hash = entry.seq + 1, entry.entry_hash
+        last_seq = expected_seq - 1
+        if head is None:
+            problems.append("the audit head is missing")
+            return AuditVerification(count, problems)
+        expected_mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(head.seq, head.entry_hash)).hex()
+        if not hmac.compare_digest(expected_mac, head.mac):
+            problems.append("the audit head was altered (its HSM HMAC does not match)")
+        if head.seq > last_seq:
+            problems.append(f"entries {last_seq + 1}..{head.seq} were removed from the end of the log")
+        elif head.seq < last_seq:
+            problems.append(f"entries {head.seq + 1}..{last_seq} were appended without the HSM (inserted)")
+        elif head.entry_hash != previous_hash:
+            problems.append(f"the newest entry {last_seq} is not the one the head vouches for")
+    return AuditVerification(count, problems)

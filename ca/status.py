@@ -1,0 +1,145 @@
+"""Revocation status and time-stamps for code running beside the CA, and their scheduled upkeep.
+
+:class:`StatusServices` is what the HTTP faces and the signing service hold: the same OCSP responses, CRLs
+and time-stamp tokens the /pki endpoints serve, without an HTTP round trip. :meth:`StatusServices.
+run_maintenance` is called every few seconds by every server process; a database lease lets one of them
+do the work: publish the CRL when a revocation awaits it or the last one is an hour old, re-sign OCSP
+responses before their nextUpdate, and renew the OCSP signer certificate a month before it expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from asn1crypto import x509 as asn1_x509
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ca.authority import Authority
+from ca.crl import PublishedCrl, publish_crl, published_crl
+from ca.issuance import GenerateInHsm, complete_issuance, prepare_issuance, service_order
+from ca.ocsp import OcspResponder
+from ca.profiles import CertificateKind
+from ca.reasons import RevocationReason
+from ca.revocation import revoke_certificate
+from ca.store import CaRecord, CertificateRecord, CrlState, acquire_lease, utc_now
+from ca.tsa import TimeStampAuthority
+
+__all__ = ["MaintenanceReport", "StatusServices"]
+
+CRL_REFRESH = dt.timedelta(hours=1)
+SIGNER_RENEWAL_MARGIN = dt.timedelta(days=30)
+SIGNER_VALIDITY = dt.timedelta(days=365)
+LEASE_SECONDS = 120
+
+
+@dataclass
+class MaintenanceReport:
+    """What one maintenance round did (empty when another process holds the lease)."""
+
+    ran: bool = False
+    crl_number: int | None = None
+    ocsp_signed: int = 0
+    signer_renewed: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class StatusServices:
+    """OCSP, CRL, TSA and revocation for one Authority, shared by everything in the process."""
+
+    def __init__(
+        self, authority: Authority, *, signer_renewal_margin: dt.timedelta = SIGNER_RENEWAL_MARGIN
+    ) -> None:
+        self.authority = authority
+        self.ocsp = OcspResponder(authority)
+        self.tsa = TimeStampAuthority(authority)
+        self.signer_renewal_margin = signer_renewal_margin
+
+    def crl(self, ca_name: str) -> PublishedCrl | None:
+        return published_crl(self.authority.database, ca_name)
+
+    def publish_crl(self, *, actor: str) -> PublishedCrl:
+        """Build and publish the issuing CA's next CRL now."""
+        return publish_crl(
+            self.authority.database,
+            self.authority.issuing_ca(),
+            audit_token=self.authority.token,
+            actor=actor,
+        )
+
+    def crls(self) -> list[bytes]:
+        """The newest published CRL of every CA (the root's covers the issuing CA), DER."""
+        with self.authority.database.transaction() as session:
+            names = session.execute(select(CaRecord.name).order_by(CaRecord.id)).scalars().all()
+        published = (self.crl(name) for name in names)
+        return [crl.der for crl in published if crl is not None]
+
+    def tsa_certificate(self) -> asn1_x509.Certificate:
+        """The certificate the TSA signs time-stamp tokens with now."""
+        return self.tsa.key().certificate
+
+    def timestamp_response(self, request_der: bytes) -> bytes:
+        """An RFC 3161 TimeStampResp for a DER TimeStampReq, as POST /pki/tsa answers it."""
+        return self.tsa.respond(request_der)
+
+    def ocsp_response(self, serial: str) -> bytes:
+        """The current DER OCSP response for one of our serials (pre-signed when there is one)."""
+        return self.ocsp.response_for_serial(serial).der
+
+    def timestamp(self, digest: bytes, hash_algorithm: str = "sha256", nonce: int | None = None) -> bytes:
+        """An RFC 3161 TimeStampToken over ``digest``."""
+        return self.tsa.timestamp(digest, hash_algorithm, nonce=nonce)
+
+    def revoke(
+        self, serial: str, reason: RevocationReason, *, actor: str, invalidity_date: dt.datetime | None = None
+    ) -> CertificateRecord:
+        return revoke_certificate(
+            self.authority, serial, reason, actor=actor, invalidity_date=invalidity_date, responder=self.ocsp
+        )
+
+    def run_maintenance(self, holder: str) -> MaintenanceReport:
+        """One round of upkeep, if this process holds the maintenance lease."""
+        report = MaintenanceReport()
+        try:
+            with self.authority.database.transaction() as session:
+                if not acquire_lease(session, "status-maintenance", holder, LEASE_SECONDS):
+                    return report
+        except IntegrityError:
+            return report  # another process created the lease row at the same moment
+        report.ran = True
+        if self._crl_due():
+            report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
+        report.ocsp_signed = self.ocsp.refresh_due()
+        report.signer_renewed = self._renew_signer_if_due()
+        return report
+
+    def _crl_due(self) -> bool:
+        issuer = self.authority.issuing_ca()
+        with self.authority.database.transaction() as session:
+            state = session.get(CrlState, issuer.id)
+        if state is None or state.der is None or state.this_update is None:
+            return True
+        return state.dirty_since is not None or utc_now() - state.this_update >= CRL_REFRESH
+
+    def _renew_signer_if_due(self) -> str | None:
+        """A new OCSP signer (new key) a month before the current one expires; both stay valid meanwhile."""
+        current = self.ocsp.signer()
+        if current.not_after - utc_now() > self.signer_renewal_margin:
+            return None
+        issuer = self.authority.issuing_ca()
+        common_name = current.certificate.subject.native.get("common_name", "govsign OCSP responder")
+        order = service_order(
+            self.authority,
+            CertificateKind.OCSP_SIGNER,
+            str(common_name),
+            utc_now() + SIGNER_VALIDITY,
+            issuer,
+            request_ref="AUTOMATIC-RENEWAL",
+        )
+        prepared = prepare_issuance(
+            self.authority, order, GenerateInHsm(current.algorithm), actor="scheduler"
+        )
+        issued = complete_issuance(self.authority, prepared, actor="scheduler")
+        self.ocsp.forget_signer()
+        return issued.serial_hex

@@ -1,0 +1,1 @@
+"""The faces of govsign: the HTTP API, the CLI, accounts and configuration."""

@@ -1,0 +1,5 @@
+"""`python -m govsign` runs the CLI."""
+
+from govsign.cli import main
+
+main()

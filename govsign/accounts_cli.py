@@ -1,0 +1,98 @@
+"""`govsign account ...` and `govsign admin ...`: signing credentials and administrators, managed on the server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from ca.errors import InvalidRequest
+from govsign import runtime
+from govsign.accounts import Account, AccountKind, create_account, set_image, set_pin, unlock
+from govsign.administrators import Role, create_administrator
+from govsign.settings import load_settings
+
+__all__ = ["account_app", "admin_app"]
+
+account_app = typer.Typer(no_args_is_help=True, help="Signing accounts of officials and agency clerks")
+
+
+def _create(kind: AccountKind, cert: str) -> None:
+    authority = runtime.open_authority_from(load_settings())
+    created = create_account(authority, kind, cert, actor=runtime.OPERATOR)
+    typer.echo(f"account {created.id}: {created.holder}, certificate {created.certificate_serial}")
+    typer.echo("API token (shown once; give it to the holder, it cannot be recovered):")
+    typer.echo(created.token)
+
+
+@account_app.command("create-official")
+def create_official(cert: Annotated[str, typer.Option(help="serial of the official's certificate")]) -> None:
+    """An official's account, bound to a certificate issued to them; prints its API token once."""
+    _create(AccountKind.OFFICIAL, cert)
+
+
+@account_app.command("create-clerk")
+def create_clerk(cert: Annotated[str, typer.Option(help="serial of the agency's seal certificate")]) -> None:
+    """An agency clerk's account, bound to the agency's seal certificate; prints its API token once."""
+    _create(AccountKind.CLERK, cert)
+
+
+@account_app.command("set-pin")
+def set_pin_command(account_id: int) -> None:
+    """Set the activation PIN, typed by its holder (read from stdin when not at a terminal)."""
+    if sys.stdin.isatty():
+        pin = typer.prompt("new activation PIN", hide_input=True, confirmation_prompt=True)
+    else:
+        pin = sys.stdin.readline().rstrip("\n")
+    set_pin(runtime.open_authority_from(load_settings()), account_id, pin, actor=runtime.OPERATOR)
+    typer.echo(f"account {account_id}: PIN set")
+
+
+@account_app.command("set-image")
+def set_image_command(account_id: int, image: Path) -> None:
+    """Store the official's signature image or the agency's seal (PNG with transparency)."""
+    try:
+        png = image.read_bytes()
+    except OSError as error:
+        raise InvalidRequest(f"cannot read {image}: {error.strerror}") from None
+    set_image(runtime.open_authority_from(load_settings()), account_id, png, actor=runtime.OPERATOR)
+    typer.echo(f"account {account_id}: image stored")
+
+
+@account_app.command("unlock")
+def unlock_command(account_id: int) -> None:
+    """Clear the lock that five wrong PINs put on a credential."""
+    unlock(runtime.open_authority_from(load_settings()), account_id, actor=runtime.OPERATOR)
+    typer.echo(f"account {account_id}: unlocked")
+
+
+@account_app.command("list")
+def list_accounts() -> None:
+    """Every account: id, kind, holder, certificate, PIN set, locked."""
+    authority = runtime.open_authority_from(load_settings())
+    with authority.database.transaction() as session:
+        for account in session.execute(select(Account).order_by(Account.id)).scalars():
+            state = "locked" if account.locked_at else ("pin set" if account.pin_hash else "no pin")
+            typer.echo(
+                f"{account.id}\t{account.kind}\t{account.holder}\t{account.certificate_serial}\t{state}"
+            )
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the CA")
+
+
+@admin_app.command("create")
+def create_admin(
+    name: Annotated[str, typer.Option(help="who the administrator is, for the audit log")],
+    role: Annotated[Role, typer.Option(help="ca_admin, ra_officer or auditor")],
+) -> None:
+    """An administrator; prints their API token once."""
+    created = create_administrator(
+        runtime.open_authority_from(load_settings()), name, role, actor=runtime.OPERATOR
+    )
+    typer.echo(f"administrator {created.id}: {created.name}, {created.role}")
+    typer.echo("API token (shown once):")
+    typer.echo(created.token)

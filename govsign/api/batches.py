@@ -1,0 +1,201 @@
+"""`/api/v1/batches`: many documents signed under one activation, bound to their digests.
+
+The caller uploads the documents with their token and PIN once; the activation's audit entry lists the
+SHA-256 of every document, and a worker refuses any document whose digest is not the approved one. The
+batch runs in the background on a process pool (202 Accepted); `GET /api/v1/batches/{id}` reports it and
+`GET /api/v1/batches/{id}/documents/{name}` returns a signed document. A server that restarts resumes the
+batches it finds running (:func:`resume_batches`), one server process per batch by a database lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import select
+
+from ca.authority import Authority
+from ca.errors import InvalidRequest, NotFound
+from ca.signing_keys import subscriber_key
+from ca.store import Database, acquire_lease
+from govsign import runtime
+from govsign.accounts import Account, activate, authenticate, authorise_certificate
+from govsign.api.signing import account_image, bearer, spool_upload
+from govsign.settings import Settings
+from govsign.signing_request import SigningRequest
+from signing.batch import SigningBatch, batch_report, create_batch, run_batch
+
+router = APIRouter(prefix="/api/v1/batches", tags=["signing"])
+log = logging.getLogger("govsign.batches")
+_SAFE_NAME = re.compile(r"[^\w.\- ]+")
+API_OWNER_PREFIX = "account:"
+LEASE_SECONDS = 300
+
+
+def _folder(settings: Settings, batch_id: str) -> Path:
+    return settings.home / "batches" / batch_id
+
+
+def _owned_batch(database: Database, account: Account, batch_id: str) -> SigningBatch:
+    with database.transaction() as session:
+        batch = session.get(SigningBatch, batch_id)
+        if batch is None or not batch.owner.startswith(f"{API_OWNER_PREFIX}{account.id}:"):
+            raise NotFound(f"no batch {batch_id} of yours")
+        session.expunge(batch)
+        return batch
+
+
+@router.post("", status_code=202)
+def create(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="the PDFs to sign")],
+    form: Annotated[SigningRequest, Form()],
+    cert: Annotated[
+        str | None, Form(description="serial of your certificate (default: your only one)")
+    ] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    x_activation_pin: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Start signing the uploaded PDFs with the caller's own certificate; answers 202 with the batch id."""
+    authority: Authority = request.app.state.authority()
+    settings: Settings = request.app.state.settings
+    account = authenticate(authority, bearer(authorization))
+    serial = authorise_certificate(account, cert)
+    subscriber_key(authority, serial)  # refuse a revoked or expired certificate before taking the files
+    batch_id = secrets.token_hex(8)
+    folder = _folder(settings, batch_id)
+    (folder / "in").mkdir(parents=True, mode=0o700)
+    (folder / "out").mkdir(mode=0o700)
+    try:
+        digests = _spool_all(files, folder / "in", settings.max_document_bytes)
+        client = request.client.host if request.client else "unknown"
+        activate(authority, account, x_activation_pin, client=client, purpose=_purpose(digests))
+        image = account_image(account, form.appearance, folder)
+        options = form.options(image=image, max_bytes=settings.max_document_bytes)
+        create_batch(
+            authority.database,
+            owner=f"{API_OWNER_PREFIX}{account.id}:{account.holder}",
+            serial=serial,
+            options=options,
+            sources=[folder / "in" / name for name in digests],
+            target_dir=folder / "out",
+            approved_digests=digests,
+            batch_id=batch_id,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _start_in_background(authority.database, batch_id)
+    return JSONResponse(
+        {"batch_id": batch_id, "documents": len(digests), "status_url": f"/api/v1/batches/{batch_id}"},
+        status_code=202,
+    )
+
+
+def _spool_all(files: list[UploadFile], folder: Path, limit: int) -> dict[str, str]:
+    """Each upload to ``folder`` under a safe, unique name; returns name -> SHA-256."""
+    if not files:
+        raise InvalidRequest("send at least one PDF")
+    digests: dict[str, str] = {}
+    for number, upload in enumerate(files):
+        stem = _SAFE_NAME.sub("_", Path(upload.filename or f"document-{number}").stem)[:100] or "document"
+        name = f"{number:04}-{stem}.pdf"
+        _, digests[name] = spool_upload(upload, folder, limit, name)
+    return digests
+
+
+def _purpose(digests: dict[str, str]) -> str:
+    return f"batch of {len(digests)}: " + ",".join(f"sha256:{digest}" for digest in digests.values())
+
+
+@router.get("/{batch_id}")
+def status(
+    request: Request, batch_id: str, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Progress and per-document outcome of one of the caller's batches."""
+    authority: Authority = request.app.state.authority()
+    account = authenticate(authority, bearer(authorization))
+    _owned_batch(authority.database, account, batch_id)
+    report = batch_report(authority.database, batch_id)
+    return {
+        "batch_id": report.batch_id,
+        "state": report.state,
+        "total": report.total,
+        "done": report.done,
+        "failed": report.failed,
+        "documents": report.items,
+    }
+
+
+@router.get("/{batch_id}/documents/{name}", response_class=FileResponse)
+def document(
+    request: Request, batch_id: str, name: str, authorization: Annotated[str | None, Header()] = None
+) -> FileResponse:
+    """One signed document of the caller's batch."""
+    authority: Authority = request.app.state.authority()
+    account = authenticate(authority, bearer(authorization))
+    batch = _owned_batch(authority.database, account, batch_id)
+    path = Path(batch.target_dir) / Path(name).name
+    if not path.is_file():
+        raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")
+    return FileResponse(path, media_type="application/pdf", filename=path.name)
+
+
+# -- running in the background --------------------------------------------------------------------------
+
+
+def _start_in_background(database: Database, batch_id: str) -> None:
+    threading.Thread(
+        target=_run_leased, args=(database, batch_id), name=f"batch-{batch_id}", daemon=True
+    ).start()
+
+
+def _run_leased(database: Database, batch_id: str) -> None:
+    """Run the batch while holding its lease (renewed at every finished document)."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    lease = f"batch:{batch_id}"
+
+    def renew(*_: object) -> None:
+        with database.transaction() as session:
+            acquire_lease(session, lease, holder, LEASE_SECONDS)
+
+    with database.transaction() as session:
+        if not acquire_lease(session, lease, holder, LEASE_SECONDS):
+            return
+    try:
+        run_batch(
+            database,
+            batch_id,
+            open_authority=runtime.authority_from_environment,
+            worker_environment={},
+            on_item=renew,
+        )
+    except Exception as error:  # a background batch must never take the server down; it resumes later
+        log.warning("batch %s stopped: %s: %s", batch_id, type(error).__name__, error)
+
+
+def resume_batches(database: Database) -> int:
+    """Start every running API batch that no process works on (a previous server's, once its lease has
+    run out); called by every server process's maintenance loop. Returns how many it looked at."""
+    with database.transaction() as session:
+        running = (
+            session.execute(
+                select(SigningBatch.id).where(
+                    SigningBatch.state == "running", SigningBatch.owner.startswith(API_OWNER_PREFIX)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for batch_id in running:
+        _start_in_background(database, batch_id)
+    return len(running)

@@ -1,0 +1,127 @@
+"""`POST /api/v1/sign`: an official or agency clerk signs one PDF with their own key in the HSM.
+
+The caller presents their API token (``Authorization: Bearer``) and, for this one request, their
+activation PIN (``X-Activation-PIN``). The upload is streamed to a private spool folder on disk, never
+held in memory, and refused with 413 past the configured size; the signed PDF comes back as the
+response body and the spool is emptied whatever happens. The route is synchronous: FastAPI runs it in a
+worker thread, where the HSM, the database and pyHanko may block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from ca.authority import Authority
+from ca.errors import InvalidRequest
+from ca.signing_keys import subscriber_key
+from ca.status import StatusServices
+from govsign.accounts import Account, activate, authenticate, authorise_certificate
+from govsign.settings import Settings
+from govsign.signing_request import SigningRequest
+from signing.appearance import AppearanceMode
+from signing.errors import DocumentTooLarge
+from signing.pades import sign_pdf
+
+router = APIRouter(prefix="/api/v1", tags=["signing"])
+_CHUNK = 1 << 20
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def spool_upload(upload: UploadFile, folder: Path, limit: int, name: str = "input.pdf") -> tuple[Path, str]:
+    """Copy the upload to ``folder`` in chunks; its SHA-256 comes back for the activation's audit entry."""
+    target = folder / name
+    digest, size = hashlib.sha256(), 0
+    with target.open("wb") as stream:
+        while chunk := upload.file.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise DocumentTooLarge(
+                    f"the PDF is larger than the {limit // 2**20} MiB this service accepts"
+                )
+            digest.update(chunk)
+            stream.write(chunk)
+    return target, digest.hexdigest()
+
+
+def account_image(account: Account, mode: AppearanceMode, folder: Path) -> Path | None:
+    """The account's stored signature image or seal, for the modes that show one."""
+    if mode not in (AppearanceMode.APPROVAL, AppearanceMode.ISSUE):
+        return None
+    if account.image_png is None:
+        raise InvalidRequest(
+            f"appearance '{mode}' shows the holder's image, and none is stored for this account; "
+            "an administrator uploads it with `govsign account set-image`"
+        )
+    path = folder / "image.png"
+    path.write_bytes(account.image_png)
+    return path
+
+
+@router.post(
+    "/sign",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the signed PDF"}},
+)
+def sign_document(
+    request: Request,
+    file: Annotated[UploadFile, File(description="the PDF to sign")],
+    form: Annotated[SigningRequest, Form()],
+    cert: Annotated[
+        str | None, Form(description="serial of your certificate (default: your only one)")
+    ] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    x_activation_pin: Annotated[str | None, Header()] = None,
+) -> FileResponse:
+    """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
+    authority: Authority = request.app.state.authority()
+    settings: Settings = request.app.state.settings
+    account = authenticate(authority, bearer(authorization))
+    serial = authorise_certificate(account, cert)
+    spool_root = settings.home / "spool"
+    spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="sign-", dir=spool_root))
+    try:
+        source, digest = spool_upload(file, folder, settings.max_document_bytes)
+        client = request.client.host if request.client else "unknown"
+        activate(authority, account, x_activation_pin, client=client, purpose=f"sign sha256:{digest}")
+        image = account_image(account, form.appearance, folder)
+        options = form.options(image=image, max_bytes=settings.max_document_bytes)
+        services: StatusServices = request.app.state.services()
+        target = folder / "signed.pdf"
+        signed = sign_pdf(
+            services,
+            subscriber_key(authority, serial),
+            source,
+            target,
+            options,
+            actor=f"account:{account.id}:{account.holder}",
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        target,
+        media_type="application/pdf",
+        filename=f"signed-{Path(file.filename or 'document.pdf').stem}.pdf",
+        headers={
+            "X-Signature-Field": signed.field_name,
+            "X-Signed-SHA256": signed.signed_sha256,
+            "X-Repaired": "true" if signed.repaired else "false",
+        },
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )

@@ -1,0 +1,50 @@
+"""`POST /api/v1/verify`: anyone uploads a signed PDF and gets the validation report as JSON.
+
+Public, so it is bounded: the upload is spooled to disk under the size limit (413 past it), each client
+address gets a few validations a second (429 past them), and the validator fetches revocation data only
+as :mod:`signing.fetch_policy` allows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+
+from ca.authority import Authority
+from ca.ocsp import RateLimiter
+from govsign.api.signing import spool_upload
+from govsign.settings import Settings
+from govsign.verification import fetch_policy, trust_store
+from signing.validation import ValidationReport, validate_pdf
+
+router = APIRouter(prefix="/api/v1", tags=["validation"])
+_per_client = RateLimiter(rate=2, burst=20)
+
+
+def validation_report(request: Request, file: UploadFile) -> ValidationReport:
+    """Rate-limit the client, spool the upload privately, validate it, remove the spool."""
+    client = request.client.host if request.client else "unknown"
+    if not _per_client.allow(client):
+        raise HTTPException(429, "too many validations from your address; try again in a few seconds")
+    settings: Settings = request.app.state.settings
+    authority: Authority = request.app.state.authority()
+    spool = settings.home / "spool"
+    spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))
+    try:
+        source, _ = spool_upload(file, folder, settings.max_document_bytes)
+        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.post("/verify")
+def verify(
+    request: Request, file: Annotated[UploadFile, File(description="the signed PDF")]
+) -> dict[str, Any]:
+    """The EN 319 102-1 report on every signature and document time-stamp of the uploaded PDF."""
+    return validation_report(request, file).to_json()

@@ -1,0 +1,154 @@
+"""FastAPI assembly: settings, the Authority (opened lazily, once per worker), routers, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ca.authority import Authority
+from ca.errors import CaError
+from ca.status import StatusServices
+from govsign import runtime
+from govsign.api import batches, certificates, pki, signing, verify
+from govsign.errors import http_status
+from govsign.settings import Settings, load_settings
+from govsign.web import pages
+from signing.errors import SigningError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("govsign")
+UPLOAD_OVERHEAD = 1 << 20  # multipart boundaries and form fields around the document
+
+
+async def _every(seconds: float, work: Callable[[], object], name: str) -> None:
+    """Run ``work`` in a thread every ``seconds``; a failure is logged and the loop goes on."""
+    while True:
+        try:
+            await asyncio.to_thread(work)
+        except Exception as error:  # a background loop must outlive a passing HSM or database outage
+            log.warning("%s failed: %s: %s", name, type(error).__name__, error)
+        await asyncio.sleep(seconds)
+
+
+@asynccontextmanager
+async def _background_work(app: FastAPI) -> AsyncIterator[None]:
+    """OCSP change polling (every 200 ms), status maintenance (CRL, OCSP refresh) and the resumption of
+    interrupted signing batches, in every worker process."""
+    settings: Settings = app.state.settings
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    tasks = [
+        asyncio.create_task(
+            _every(0.2, lambda: app.state.services().ocsp.poll_changes(), "OCSP change poll")
+        ),
+        asyncio.create_task(
+            _every(
+                settings.maintenance_interval_seconds,
+                lambda: app.state.services().run_maintenance(holder),
+                "status maintenance",
+            )
+        ),
+        asyncio.create_task(
+            _every(
+                settings.maintenance_interval_seconds,
+                lambda: batches.resume_batches(app.state.authority().database),
+                "batch resumption",
+            )
+        ),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class UploadLimit:
+    """413 for an /api/ upload whose declared size is over the limit, before a byte of it is read.
+
+    Plain ASGI rather than FastAPI's HTTP middleware, so the /pki protocol routes pay nothing for it.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, detail: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.detail = detail
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.limit:
+                await JSONResponse({"detail": self.detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI application; uvicorn calls it once in every worker process (factory=True)."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="govsign",
+        version="0.1.0",
+        description="Public-service digital signatures: certificate authority, PAdES signing, validation.",
+        lifespan=_background_work,
+    )
+    app.state.settings = settings
+    app.state.authority = functools.cache(lambda: runtime.open_authority_from(settings))
+    app.state.services = functools.cache(lambda: StatusServices(app.state.authority()))
+
+    @app.exception_handler(CaError)
+    @app.exception_handler(SigningError)
+    async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+        status = http_status(error)
+        if status >= 500:
+            log.warning("request failed: %s: %s", type(error).__name__, error)
+        return JSONResponse({"detail": str(error)}, status_code=status)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """Ready when the database answers and the HSM completes a round trip."""
+        return await asyncio.to_thread(_health, app.state.authority())
+
+    app.add_middleware(pki.OcspGetFastPath, services=app.state.services)
+    app.add_middleware(
+        UploadLimit,
+        limit=settings.max_document_bytes + UPLOAD_OVERHEAD,
+        detail=f"the upload is larger than the {settings.max_document_mb} MiB this service accepts",
+    )
+    app.include_router(pki.router)
+    app.include_router(signing.router)
+    app.include_router(batches.router)
+    app.include_router(certificates.router)
+    app.include_router(verify.router)
+    app.include_router(pages.router)
+    return app
+
+
+def _health(authority: Authority) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        with authority.database.transaction() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any driver error means "not ready", reported, never raised
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    try:
+        authority.token.probe()
+        checks["hsm"] = "ok"
+    except CaError as error:
+        checks["hsm"] = f"unavailable: {error}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
+    )

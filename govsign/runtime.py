@@ -1,0 +1,141 @@
+"""Wiring from settings to the domain: database, migrations, tokens, the Authority, and `govsign init`.
+
+The CLI and the HTTP app both build what they need through these functions, so there is one place where
+settings turn into objects.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from ca.authority import Authority, ca_key, open_authority
+from ca.ceremony import CeremonyResult, load_ceremony, run_ceremony
+from ca.crl import ROOT_CRL_VALIDITY, PublishedCrl, publish_crl
+from ca.hsm import Token, open_token
+from ca.softhsm import provision_token, render_configuration, token_exists
+from ca.store import CaRecord, Database
+from govsign.settings import PROJECT_ROOT, Settings, load_settings, read_secret_file, write_secret_file
+
+__all__ = [
+    "database",
+    "initialise",
+    "migrate",
+    "open_authority_from",
+    "provision_softhsm_tokens",
+    "publish_root_crl",
+    "root_token_label",
+    "service_token",
+]
+
+_databases: dict[str, Database] = {}
+
+
+# Who the audit log names for a command typed on the server.
+OPERATOR = f"cli:{os.environ.get('SUDO_USER') or os.environ.get('USER') or 'operator'}"
+
+
+def database(settings: Settings) -> Database:
+    """The process's Database for the configured URL."""
+    url = settings.database
+    if url not in _databases:
+        _databases[url] = Database(url)
+    return _databases[url]
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    if settings.database.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.database.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def service_token(settings: Settings) -> Token:
+    return open_token(settings.pkcs11_module, settings.token_label, settings.service_pin())
+
+
+def open_authority_from(settings: Settings) -> Authority:
+    return open_authority(database(settings), service_token(settings), settings.public_url)
+
+
+def authority_from_environment() -> Authority:
+    """The Authority of the GOVSIGN_* environment: what spawned worker processes call to start."""
+    return open_authority_from(load_settings())
+
+
+def provision_softhsm_tokens(settings: Settings, root_label: str) -> None:
+    """Create the root and service tokens under GOVSIGN_HOME with fresh PINs, unless they exist."""
+    configuration = Path(os.environ.get("SOFTHSM2_CONF") or settings.home / "softhsm2.conf")
+    render_configuration(settings.softhsm_template, configuration, configuration.parent / "tokens")
+    wanted = [
+        (root_label, settings.root_pin_path, settings.home / "ceremony" / "root-token.so-pin"),
+        (
+            settings.token_label,
+            settings.service_pin_path,
+            settings.home / "ceremony" / "service-token.so-pin",
+        ),
+    ]
+    for label, pin_path, so_pin_path in wanted:
+        if token_exists(configuration, label):
+            continue
+        pin = _new_secret(pin_path, given=settings.token_pin if label == settings.token_label else None)
+        provision_token(configuration, label, pin, _new_secret(so_pin_path))
+
+
+def _new_secret(path: Path, given: SecretStr | None = None) -> str:
+    """The PIN given by the environment (never written to disk), else the one in ``path``, else a new one there."""
+    if given is not None:
+        return given.get_secret_value()
+    if path.exists():
+        return read_secret_file(path, "PIN")
+    value = secrets.token_urlsafe(18)
+    write_secret_file(path, value)
+    return value
+
+
+def publish_root_crl(settings: Settings, *, actor: str) -> PublishedCrl:
+    """Sign the root's next CRL with the root token: a ceremony act, the only one after init that needs its PIN."""
+    root_token = open_token(
+        settings.pkcs11_module,
+        root_token_label(settings),
+        read_secret_file(settings.root_pin_path, "the root token PIN"),
+    )
+    authority = open_authority_from(settings)
+    with authority.database.transaction() as session:
+        record = session.execute(select(CaRecord).where(CaRecord.kind == "root-ca")).scalar_one()
+    return publish_crl(
+        authority.database,
+        ca_key(record, root_token),
+        audit_token=authority.token,
+        validity=ROOT_CRL_VALIDITY,
+        actor=actor,
+    )
+
+
+def root_token_label(settings: Settings) -> str:
+    ceremony = load_ceremony(settings.ceremony_file)
+    return ceremony.root.token_label or f"{ceremony.root.name}-token"
+
+
+def initialise(settings: Settings) -> CeremonyResult:
+    """`govsign init`: tokens (SoftHSM2 only), schema, and the CA hierarchy of the ceremony file."""
+    ceremony = load_ceremony(settings.ceremony_file)
+    root_label = root_token_label(settings)
+    if settings.uses_softhsm:
+        provision_softhsm_tokens(settings, root_label)
+    migrate(settings)
+    root_token = open_token(
+        settings.pkcs11_module, root_label, read_secret_file(settings.root_pin_path, "the root token PIN")
+    )
+    return run_ceremony(
+        database(settings), root_token, service_token(settings), ceremony, settings.public_url
+    )

@@ -1,0 +1,90 @@
+"""Configuration from GOVSIGN_* environment variables (DESIGN.md, interface contract)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ca.errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PKCS11_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+class Settings(BaseSettings):
+    """Every setting is optional; the defaults make a working single-machine demo under ./var."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVSIGN_", extra="ignore")
+
+    home: Path = Path("./var")
+    database_url: str | None = None
+    pkcs11_module: str = DEFAULT_PKCS11_MODULE
+    token_label: str = "govsign-service"
+    token_pin: SecretStr | None = None
+    token_pin_file: Path | None = None
+    root_token_pin_file: Path | None = None
+    public_url: str = "http://ca.govsign.vn:8000"
+    maintenance_interval_seconds: float = 30.0  # CRL publication after a revocation, OCSP refresh
+    max_document_mb: int = 512  # the largest PDF accepted for signing
+    ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
+    softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'govsign.db').resolve()}"
+
+    @property
+    def max_document_bytes(self) -> int:
+        return self.max_document_mb * 2**20
+
+    @property
+    def uses_softhsm(self) -> bool:
+        return "softhsm" in Path(self.pkcs11_module).name
+
+    @property
+    def service_pin_path(self) -> Path:
+        return self.token_pin_file or self.home / "service-token.pin"
+
+    @property
+    def root_pin_path(self) -> Path:
+        """Read only by ceremony commands; a production root PIN lives on an offline medium, not here."""
+        return self.root_token_pin_file or self.home / "ceremony" / "root-token.pin"
+
+    def service_pin(self) -> str:
+        if self.token_pin is not None:
+            return self.token_pin.get_secret_value()
+        return read_secret_file(self.service_pin_path, "the service token PIN")
+
+    def export_softhsm_configuration(self) -> None:
+        """Point SoftHSM2 at this deployment's token folder before the PKCS#11 library is loaded."""
+        if self.uses_softhsm and "SOFTHSM2_CONF" not in os.environ:
+            os.environ["SOFTHSM2_CONF"] = str((self.home / "softhsm2.conf").resolve())
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigurationError(f"{what} file {path} does not exist: run `govsign init` first") from None
+    if not value:
+        raise ConfigurationError(f"{what} file {path} is empty")
+    return value
+
+
+def write_secret_file(path: Path, value: str) -> None:
+    """Create ``path`` with mode 0600 and ``value``; never overwrite an existing secret."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    settings.export_softhsm_configuration()
+    return settings

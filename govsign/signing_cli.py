@@ -1,0 +1,203 @@
+"""`govsign sign`, `sign-batch` and `extend`: sign PDFs with a key in the HSM, raise a signed one's level.
+
+The commands run on the server as operator tools, like `govsign ca ...`; officials sign through the
+API, where their own token and activation PIN are checked. Both faces read the signature's options into
+the same :class:`~govsign.signing_request.SigningRequest`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from ca.signing_keys import subscriber_key
+from ca.status import StatusServices
+from ca.store import Database
+from govsign import runtime
+from govsign.settings import load_settings
+from govsign.signing_request import SigningRequest
+from govsign.verification import fetch_policy, trust_store
+from signing.appearance import AppearanceMode
+from signing.batch import ItemOutcome, batch_report, create_batch, run_batch, unfinished_batch
+from signing.errors import InvalidDocument
+from signing.extend import extend_pdf
+from signing.pades import Certification, Level, sign_pdf
+from signing.validation import ValidationReport, validate_pdf
+
+__all__ = ["extend", "sign", "sign_batch", "verify"]
+
+
+# The options `sign` and `sign-batch` share, declared once.
+CertOption = Annotated[str, typer.Option("--cert", help="serial (hex) of the signing certificate")]
+LevelOption = Annotated[Level, typer.Option(help="PAdES baseline level")]
+AppearanceOption = Annotated[AppearanceMode, typer.Option(help="how the signature looks")]
+PageOption = Annotated[int | None, typer.Option(help="page of the signature, from 1")]
+BoxOption = Annotated[str | None, typer.Option(help="x,y,w,h in points from the lower left")]
+ImageOption = Annotated[Path | None, typer.Option(help="signature image or seal (PNG)")]
+DocNumberOption = Annotated[str | None, typer.Option(help="appendix: document number and symbol")]
+CopyFormOption = Annotated[str, typer.Option(help='copy: "SAO Y", "SAO LỤC" or "TRÍCH SAO"')]
+AgencyOption = Annotated[str | None, typer.Option(help="appendix/copy: the agency's name")]
+PasswordOption = Annotated[str | None, typer.Option(help="the PDF's user password")]
+RepairOption = Annotated[bool, typer.Option(help="rewrite a damaged, unsigned PDF before signing")]
+PssOption = Annotated[bool, typer.Option(help="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")]
+CertifyOption = Annotated[Certification | None, typer.Option(help="certify with DocMDP P=1, 2 or 3")]
+
+
+def sign(
+    source: Annotated[Path, typer.Argument(help="the PDF to sign")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the signed PDF")],
+    cert: CertOption,
+    level: LevelOption = Level.B_T,
+    appearance: AppearanceOption = AppearanceMode.NONE,
+    page: PageOption = None,
+    box: BoxOption = None,
+    image: ImageOption = None,
+    doc_number: DocNumberOption = None,
+    copy_form: CopyFormOption = "SAO Y",
+    agency: AgencyOption = None,
+    password: PasswordOption = None,
+    repair: RepairOption = False,
+    pss: PssOption = False,
+    certify: CertifyOption = None,
+) -> None:
+    """Sign IN.pdf into OUT.pdf with the key of certificate SERIAL; prints the signature field's name."""
+    if not source.is_file():
+        raise InvalidDocument(f"{source} does not exist or is not a file")
+    settings = load_settings()
+    options = SigningRequest.of(locals()).options(image=image, max_bytes=settings.max_document_bytes)
+    authority = runtime.open_authority_from(settings)
+    key = subscriber_key(authority, cert)
+    signed = sign_pdf(StatusServices(authority), key, source, output, options, actor=runtime.OPERATOR)
+    typer.echo(f"{signed.field_name}{' (repaired before signing)' if signed.repaired else ''}")
+
+
+def sign_batch(
+    in_dir: Annotated[Path, typer.Argument(help="folder of PDFs to sign")],
+    out_dir: Annotated[Path, typer.Argument(help="folder for the signed PDFs (same file names)")],
+    cert: CertOption,
+    level: LevelOption = Level.B_T,
+    appearance: AppearanceOption = AppearanceMode.NONE,
+    page: PageOption = None,
+    box: BoxOption = None,
+    image: ImageOption = None,
+    doc_number: DocNumberOption = None,
+    copy_form: CopyFormOption = "SAO Y",
+    agency: AgencyOption = None,
+    password: PasswordOption = None,
+    repair: RepairOption = False,
+    pss: PssOption = False,
+    certify: CertifyOption = None,
+    processes: Annotated[int, typer.Option(help="worker processes")] = max(2, os.cpu_count() or 2),
+) -> None:
+    """Sign every PDF of IN_DIR into OUT_DIR; run it again after an interruption to finish the batch.
+
+    A document that cannot be signed fails alone, with its reason; the exit code is then 2.
+    """
+    sources = sorted(path for path in in_dir.glob("*") if path.is_file() and path.suffix.lower() == ".pdf")
+    if not sources:
+        raise InvalidDocument(f"{in_dir} holds no .pdf file")
+    if out_dir.resolve() == in_dir.resolve():
+        raise InvalidDocument("the output folder must differ from the input folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    request = SigningRequest.of(locals())
+    options = request.options(image=image.resolve() if image else None, max_bytes=settings.max_document_bytes)
+    authority = runtime.open_authority_from(settings)
+    subscriber_key(authority, cert)  # refuse a revoked or unknown certificate before starting
+    database = authority.database
+    batch_id = unfinished_batch(database, owner=runtime.OPERATOR, source_dir=in_dir, target_dir=out_dir)
+    if batch_id is None:
+        batch_id = create_batch(
+            database,
+            owner=runtime.OPERATOR,
+            serial=cert,
+            options=options,
+            sources=sources,
+            target_dir=out_dir,
+        )
+    else:
+        typer.echo(f"resuming batch {batch_id}", err=True)
+    failures: list[str] = []
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("signing", total=len(sources))
+
+        def advance(outcome: ItemOutcome) -> None:
+            if not outcome.ok:
+                failures.append(f"{outcome.name}: {outcome.error}")
+                progress.console.print(f"failed: {outcome.name}: {outcome.error}", markup=False)
+            progress.update(task, completed=_finished(database, batch_id))
+
+        progress.update(task, completed=_finished(database, batch_id))
+        report = run_batch(
+            database,
+            batch_id,
+            open_authority=runtime.authority_from_environment,
+            worker_environment={},
+            processes=processes,
+            on_item=advance,
+        )
+    typer.echo(f"batch {batch_id}: {report.done} signed, {report.failed} failed, of {report.total}")
+    if report.failed:
+        raise typer.Exit(2)
+
+
+def _finished(database: Database, batch_id: str) -> int:
+    report = batch_report(database, batch_id)
+    return report.done + report.failed
+
+
+def extend(
+    source: Annotated[Path, typer.Argument(help="a PDF signed with one of our certificates")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the extended PDF")],
+    level: Annotated[Level, typer.Option(help="B-LT, or B-LTA (renews an existing archive time-stamp)")],
+) -> None:
+    """Raise the signatures of IN.pdf to B-LT or B-LTA, or renew its archive time-stamp."""
+    if not source.is_file():
+        raise InvalidDocument(f"{source} does not exist or is not a file")
+    authority = runtime.open_authority_from(load_settings())
+    extended = extend_pdf(StatusServices(authority), source, output, level, actor=runtime.OPERATOR)
+    typer.echo(f"{extended.level}{' (archive time-stamp renewed)' if extended.renewed else ''}")
+
+
+def verify(
+    source: Annotated[Path, typer.Argument(help="the signed PDF")],
+    json_output: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    trust: Annotated[list[Path] | None, typer.Option(help="another root CA to trust (PEM or DER)")] = None,
+    offline: Annotated[bool, typer.Option(help="use only what the document carries")] = False,
+) -> None:
+    """Validate every signature of FILE.pdf; exit 0 only when every one is TOTAL_PASSED."""
+    if not source.is_file():
+        raise InvalidDocument(f"{source} does not exist or is not a file")
+    settings = load_settings()
+    authority = runtime.open_authority_from(settings)
+    report = validate_pdf(
+        source, trust_store(authority, trust or ()), fetch_policy(settings, offline=offline)
+    )
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    if not report.all_passed:
+        raise typer.Exit(1)
+
+
+def _print_report(report: ValidationReport) -> None:
+    if not report.signatures:
+        typer.echo("no signature in this document")
+    for verdict in report.signatures:
+        signer = verdict.signer.common_name if verdict.signer else "?"
+        sub = f"/{verdict.sub_indication}" if verdict.sub_indication else ""
+        typer.echo(f"{verdict.field_name}: {verdict.indication}{sub}")
+        typer.echo(f"  {signer} — {verdict.signing_time or 'time unknown'} — {verdict.level or verdict.kind}")
+        typer.echo(f"  {verdict.summary_vi}")
+        typer.echo(f"  {verdict.summary_en}")
+        if verdict.modifications:
+            typer.echo(f"  changes after signing: {verdict.modifications}")
+    for refusal in report.fetches_refused:
+        typer.echo(f"not fetched: {refusal}")

@@ -1,0 +1,1 @@
+"""Web pages: server-rendered templates with little or no JavaScript."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install what is missing, initialise tokens, database and demo CA on first run, then serve on
+# 127.0.0.1:8000 (GOVSIGN_PORT to change the port).
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+cd "$ROOT"
+export GOVSIGN_HOME="${GOVSIGN_HOME:-$ROOT/var}"
+
+if ! govsign ca export-chain >/dev/null 2>&1; then
+  say "no CA in $GOVSIGN_HOME yet: running govsign init"
+  govsign init
+  "$ROOT/scripts/demo.sh"
+fi
+say "serving on http://127.0.0.1:${GOVSIGN_PORT:-8000}"
+exec govsign serve --host 127.0.0.1 --port "${GOVSIGN_PORT:-8000}" --workers "${GOVSIGN_WORKERS:-2}"

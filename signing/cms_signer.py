@@ -1,0 +1,80 @@
+"""pyHanko's :class:`~pyhanko.sign.signers.Signer` over a subscriber key that lives in our HSM.
+
+pyHanko builds the CMS SignedData (RFC 5652) and the PAdES signed attributes; the only thing it asks of
+us is the raw signature over the DER of the signed attributes, which ``ca`` makes inside the token.
+"""
+
+from __future__ import annotations
+
+from asn1crypto import algos
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.sign.signers import Signer
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from ca.hsm import HashName, KeyAlgorithm, SignatureAlgorithm
+from ca.signing_keys import SubscriberKey
+
+__all__ = ["HsmSigner", "signature_algorithm_for"]
+
+_HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
+# Room for a DER ECDSA-Sig-Value: two INTEGERs of the curve size, each possibly one byte longer.
+_ECDSA_MAX_SIGNATURE = {KeyAlgorithm.EC_P256: 72, KeyAlgorithm.EC_P384: 104}
+
+
+def signature_algorithm_for(
+    key: SubscriberKey, *, pss: bool, hash_name: HashName = "sha256"
+) -> SignatureAlgorithm:
+    """The signature scheme for ``key``: ECDSA for EC keys, PKCS#1 v1.5 or PSS (on request) for RSA."""
+    if not key.algorithm.is_rsa:
+        return SignatureAlgorithm("ecdsa", hash_name)
+    return SignatureAlgorithm("rsa-pss" if pss else "rsa-pkcs1v15", hash_name)
+
+
+def _mechanism(algorithm: SignatureAlgorithm) -> algos.SignedDigestAlgorithm:
+    """The CMS signatureAlgorithm of ``algorithm`` (RFC 4055 parameters for PSS: MGF1 with the same hash,
+    salt as long as the hash)."""
+    if algorithm.scheme == "ecdsa":
+        return algos.SignedDigestAlgorithm({"algorithm": f"{algorithm.hash}_ecdsa"})
+    if algorithm.scheme == "rsa-pkcs1v15":
+        return algos.SignedDigestAlgorithm({"algorithm": f"{algorithm.hash}_rsa"})
+    parameters = algos.RSASSAPSSParams(
+        {
+            "hash_algorithm": {"algorithm": algorithm.hash},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": algorithm.hash}},
+            "salt_length": _HASH_BYTES[algorithm.hash],
+        }
+    )
+    return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": parameters})
+
+
+def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+
+
+class HsmSigner(Signer):
+    """Signs with ``key`` in the HSM and carries the whole chain (issuing CA and root) in every CMS."""
+
+    def __init__(self, key: SubscriberKey, algorithm: SignatureAlgorithm) -> None:
+        self._key = key
+        self._algorithm = algorithm
+        super().__init__(
+            signing_cert=_asn1(key.certificate),
+            cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+                [_asn1(c) for c in key.chain]
+            ),
+            signature_mechanism=_mechanism(algorithm),
+            embed_roots=True,
+        )
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        if digest_algorithm != self._algorithm.hash:
+            raise ValueError(f"asked for {digest_algorithm}, this signer hashes with {self._algorithm.hash}")
+        if dry_run:
+            return bytes(self._signature_size())
+        return self._key.sign(data, self._algorithm)
+
+    def _signature_size(self) -> int:
+        algorithm = self._key.algorithm
+        return algorithm.rsa_bits // 8 if algorithm.is_rsa else _ECDSA_MAX_SIGNATURE[algorithm]

@@ -1,0 +1,262 @@
+"""PAdES baseline signatures (ETSI EN 319 142-1) with keys in the HSM: B-B, B-T, B-LT and B-LTA.
+
+pyHanko does the PDF and CMS work; this module decides what goes in: SubFilter ETSI.CAdES.detached with
+the signing-certificate-v2 attribute and no CMS signing-time (the time goes in /M), the whole chain in
+the CMS, a signature time-stamp from our TSA from B-T up, a DSS holding the certificates, OCSP responses
+and CRLs of every chain (the TSA's too) from B-LT up, and a document time-stamp over it for B-LTA.
+
+The document is changed by incremental update only and the output is written atomically: a temporary
+file beside the target, flushed to disk, then renamed, so a failure leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from pyhanko.sign import fields as pdf_fields
+from pyhanko.sign.general import SigningError as PyhankoSigningError
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
+from pyhanko_certvalidator.errors import PathValidationError, ValidationError
+
+from ca.audit import AuditEvent, record
+from ca.signing_keys import SubscriberKey
+from ca.status import StatusServices
+from ca.store import utc_now
+from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
+from signing.cms_signer import HsmSigner, signature_algorithm_for
+from signing.documents import OpenedDocument, file_sha256, open_for_signing
+from signing.errors import DocumentRefused, SigningError
+from signing.trust_services import InProcessTimeStamper, validation_context
+
+__all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "SigningOptions", "sign_pdf"]
+
+DEFAULT_MAX_BYTES = 512 * 2**20
+_SIGNATURE_AND_ATTRIBUTES = 2048  # an RSA-4096 signature, signed attributes and CMS framing, rounded up
+_TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE = 2048
+_PAYLOAD_TOO_LARGE = re.compile(r"larger than expected.*required (\d+) bytes", re.DOTALL)
+
+
+class Level(StrEnum):
+    """PAdES baseline levels, lowest first."""
+
+    B_B = "B-B"
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+
+class Certification(StrEnum):
+    """DocMDP permissions of a certification signature (ISO 32000-2 §12.8.2.2)."""
+
+    NO_CHANGES = "1"
+    FORM_FILLING = "2"
+    ANNOTATIONS = "3"
+
+
+@dataclass(frozen=True)
+class SigningOptions:
+    level: Level = Level.B_T
+    appearance: AppearanceRequest = field(default_factory=AppearanceRequest)
+    pss: bool = False  # RSA keys: RSASSA-PSS instead of PKCS#1 v1.5
+    certify: Certification | None = None
+    password: str | None = None
+    repair: bool = False
+    reason: str | None = None
+    location: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    """What was signed, for the caller and the audit log."""
+
+    target: Path
+    field_name: str
+    level: Level
+    repaired: bool
+    source_sha256: str
+    signed_sha256: str
+
+
+def sign_pdf(
+    services: StatusServices,
+    key: SubscriberKey,
+    source: Path,
+    target: Path,
+    options: SigningOptions,
+    *,
+    actor: str,
+) -> SignedDocument:
+    """Sign ``source`` into ``target`` with ``key`` at ``options.level``; audit the signature.
+
+    Raises :class:`~signing.errors.SigningError` subclasses for documents that cannot be signed (nothing
+    is written), and ``ca`` errors for the HSM or the certificate.
+    """
+    source_digest = file_sha256(source)
+    with tempfile.TemporaryDirectory(prefix=".govsign-", dir=target.parent) as scratch:
+        document = open_for_signing(
+            source,
+            password=options.password,
+            repair=options.repair,
+            max_bytes=options.max_bytes,
+            scratch=Path(scratch),
+        )
+        try:
+            field_name = _sign_into(services, key, document, target, options, source, Path(scratch))
+        finally:
+            document.close()
+    signed = SignedDocument(
+        target=target,
+        field_name=field_name,
+        level=options.level,
+        repaired=document.repaired,
+        source_sha256=source_digest,
+        signed_sha256=file_sha256(target),
+    )
+    record(
+        services.authority.database,
+        services.authority.token,
+        AuditEvent(
+            actor=actor,
+            action="document.sign",
+            object=f"certificate:{key.serial}",
+            details={
+                "source_sha256": signed.source_sha256,
+                "signed_sha256": signed.signed_sha256,
+                "level": signed.level.value,
+                "field": signed.field_name,
+                "appearance": options.appearance.mode.value,
+                "repaired": signed.repaired,
+            },
+        ),
+    )
+    return signed
+
+
+def _sign_into(
+    services: StatusServices,
+    key: SubscriberKey,
+    document: OpenedDocument,
+    target: Path,
+    options: SigningOptions,
+    source: Path,
+    scratch: Path,
+) -> str:
+    """Run pyHanko once, or twice when the signature turned out larger than the room reserved for it."""
+    field_name = field_name_for(options.appearance.mode, key.serial, existing_field_names(document.writer))
+    sign = partial(_run_pyhanko, services, key, options=options, field_name=field_name)
+    try:
+        _write_atomically(target, partial(sign, document))
+    except _ReserveMore as needed:
+        reserved = needed.size
+    else:
+        return field_name
+    reopened = open_for_signing(
+        source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
+    )
+    try:
+        _write_atomically(target, partial(sign, reopened, bytes_reserved=reserved))
+    finally:
+        reopened.close()
+    return field_name
+
+
+class _ReserveMore(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _run_pyhanko(
+    services: StatusServices,
+    key: SubscriberKey,
+    document: OpenedDocument,
+    output: BinaryIO,
+    *,
+    options: SigningOptions,
+    field_name: str,
+    bytes_reserved: int | None = None,
+) -> None:
+    level = options.level
+    plan = plan_appearance(options.appearance, document.writer, key.certificate, utc_now(), field_name)
+    metadata = PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=pdf_fields.SigSeedSubFilter.PADES,
+        embed_validation_info=level.rank >= Level.B_LT.rank,
+        use_pades_lta=level is Level.B_LTA,
+        validation_context=validation_context(services, key) if level.rank >= Level.B_LT.rank else None,
+        certify=options.certify is not None,
+        docmdp_permissions=pdf_fields.MDPPerm(int(options.certify or Certification.FORM_FILLING)),
+        name=_common_name(key),
+        reason=options.reason,
+        location=options.location,
+    )
+    signer = PdfSigner(
+        metadata,
+        signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss)),
+        timestamper=InProcessTimeStamper(services) if level.rank >= Level.B_T.rank else None,
+        stamp_style=plan.style,
+        new_field_spec=plan.field,
+    )
+    reserved = bytes_reserved or _reservation(key, level, services)
+    try:
+        signer.sign_pdf(document.writer, bytes_reserved=reserved, output=output)
+    except PyhankoSigningError as error:
+        needed = _PAYLOAD_TOO_LARGE.search(str(error))
+        if needed and bytes_reserved is None:
+            raise _ReserveMore(int(needed.group(1)) * 5 // 4) from None
+        raise DocumentRefused(f"pyHanko refused to sign: {error}") from None
+    except (PathValidationError, ValidationError) as error:
+        raise SigningError(f"the signer's certificate chain does not validate: {error}") from None
+
+
+def _reservation(key: SubscriberKey, level: Level, services: StatusServices) -> int:
+    """Room for the CMS in /Contents, in hex digits: the certificates it carries, the signature, the signed
+    attributes and, from B-T, the TSA's token with its certificate; with a quarter to spare.
+
+    Giving pyHanko the size spares it a dry-run CMS per signature, which cost as much as the real one (and,
+    from B-T, a dummy time-stamp). A signature that ever outgrows it is made again at its real size.
+    """
+    carried = sum(
+        len(certificate.public_bytes(Encoding.DER)) for certificate in (key.certificate, *key.chain)
+    )
+    size = carried + _SIGNATURE_AND_ATTRIBUTES
+    if level.rank >= Level.B_T.rank:
+        size += len(services.tsa_certificate().dump()) + _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE
+    return 2 * (size + size // 4)
+
+
+def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``target``, then rename it over ``target``."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "w+b") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _common_name(key: SubscriberKey) -> str:
+    names = key.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else key.serial

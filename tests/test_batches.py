@@ -1,0 +1,111 @@
+"""`govsign sign-batch`: both cores, one bad document failing alone, every output verified, and a batch
+killed half-way that, run again, ends with exactly one signed output per input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from signing.batch import BatchItem, SigningBatch
+from tests.conftest import Deployment, issue_in_hsm
+from tests.pdf_samples import one_page_pdf
+from tests.test_pades import assert_pdfsig_valid_and_trusted
+
+
+@pytest.fixture(scope="module")
+def clerk_serial(sqlite_deployment: Deployment) -> str:
+    return issue_in_hsm(sqlite_deployment, "organisation", "seal-so-tu-phap-ha-noi.json")
+
+
+def running(pid: str) -> bool:
+    """Alive and not a zombie waiting for a parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def case_file(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for number in range(count):
+        one_page_pdf(folder / f"tai-lieu-{number:03}.pdf", text=f"Ban sao so {number}")
+    return folder
+
+
+def test_batch_signs_the_good_documents_and_fails_the_bad_one_alone(
+    sqlite_deployment: Deployment, clerk_serial: str, tmp_path: Path, public_server: str, nss_db: str
+) -> None:
+    inputs = case_file(tmp_path / "in", 6)
+    (inputs / "hong.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")  # truncated
+    result = sqlite_deployment.cli(
+        "sign-batch", str(inputs), str(tmp_path / "out"), "--cert", clerk_serial,
+        "--appearance", "copy", "--agency", "Sở Tư pháp thành phố Hà Nội", check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "hong.pdf" in result.stderr and "damaged" in result.stderr
+    assert "6 signed, 1 failed, of 7" in result.stdout
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == sorted(p.name for p in inputs.iterdir() if p.name != "hong.pdf")
+    for name in outputs[:2]:
+        assert_pdfsig_valid_and_trusted(nss_db, tmp_path / "out" / name, expected=1)
+
+
+def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
+    sqlite_deployment: Deployment, clerk_serial: str, tmp_path: Path
+) -> None:
+    inputs = case_file(tmp_path / "in", 24)
+    outputs = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "govsign",
+        "sign-batch",
+        str(inputs),
+        str(outputs),
+        "--cert",
+        clerk_serial,
+    ]
+    first = subprocess.Popen(
+        command,
+        env=sqlite_deployment.env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    database = sqlite_deployment.authority.database
+    this_batch = select(SigningBatch.id).where(SigningBatch.source_dir == str(inputs.resolve()))
+
+    def states() -> dict[str, int]:
+        with database.transaction() as session:
+            counted = session.execute(
+                select(BatchItem.state, func.count())
+                .where(BatchItem.batch_id.in_(this_batch))
+                .group_by(BatchItem.state)
+            ).all()
+        return {state: count for state, count in counted}
+
+    deadline = time.monotonic() + 120
+    while states().get("done", 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = subprocess.run(["pgrep", "-P", str(first.pid)], capture_output=True, text=True).stdout.split()
+    assert workers, "the coordinator runs a pool of worker processes"
+    os.kill(first.pid, signal.SIGKILL)  # the coordinator dies mid-batch, its workers are orphaned
+    first.wait()
+    deadline = time.monotonic() + 15
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(running, workers)), "orphaned workers must leave"
+    interrupted = states()
+    assert 4 <= interrupted.get("done", 0) < 24, interrupted  # it really was interrupted half-way
+    second = sqlite_deployment.cli("sign-batch", str(inputs), str(outputs), "--cert", clerk_serial)
+    assert "resuming batch" in second.stderr
+    assert "24 signed, 0 failed, of 24" in second.stdout
+    assert sorted(p.name for p in outputs.iterdir()) == sorted(p.name for p in inputs.iterdir())
+    assert states() == {"done": 24}

@@ -1,0 +1,174 @@
+"""The pipeline's order of steps: intent first, lint before sign, a crash leaves a trace and nothing signed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from ca.errors import InvalidRequest, LintFailed, StateConflict
+from ca.hsm import KeyAlgorithm
+from ca.issuance import (
+    CertificateOrder,
+    GenerateInHsm,
+    issue_certificate,
+    prepare_issuance,
+    subscriber_order,
+)
+from ca.profiles import CertificateKind, add_years, parse_request
+from ca.revocation import change_information, renew_certificate
+from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
+from tests.conftest import DEMO, Deployment
+
+OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
+
+
+def _official(**changes: object) -> object:
+    return parse_request("individual", {**OFFICIAL, **changes})
+
+
+def test_lint_failure_aborts_before_the_hsm_signs_and_marks_the_intent_failed(deployment: Deployment) -> None:
+    order = subscriber_order(deployment.authority, CertificateKind.INDIVIDUAL, _official(), key_in_hsm=True)  # type: ignore[arg-type]
+    # The same order without its key usage and policies: ETSI EN 319 412-2 requires both.
+    broken = CertificateOrder(
+        **{
+            **order.__dict__,
+            "extensions": [
+                e for e in order.extensions if isinstance(e.value, x509.AuthorityInformationAccess)
+            ],
+        }
+    )
+    with pytest.raises(LintFailed, match="pkilint found"):
+        prepare_issuance(deployment.authority, broken, GenerateInHsm(KeyAlgorithm.EC_P256), actor="test")
+    with deployment.authority.database.transaction() as session:
+        intent = session.execute(select(IssuanceIntent).order_by(IssuanceIntent.id.desc())).scalars().first()
+        assert intent is not None and intent.state == "failed" and "pkilint" in (intent.error or "")
+        assert intent.tbs is None
+        assert (
+            session.execute(
+                select(CertificateRecord).where(CertificateRecord.serial == intent.serial)
+            ).first()
+            is None
+        )
+        last = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
+        assert last is not None and last.result == "failure" and last.action == "certificate.issue"
+
+
+def test_process_killed_between_intent_and_signature_leaves_intent_and_no_certificate(
+    deployment: Deployment,
+) -> None:
+    child = textwrap.dedent(
+        """
+        import json, os, signal
+        from ca.hsm import KeyAlgorithm
+        from ca.issuance import GenerateInHsm, prepare_issuance, subscriber_order
+        from ca.profiles import CertificateKind, parse_request
+        from govsign import runtime
+        from govsign.settings import load_settings
+
+        authority = runtime.open_authority_from(load_settings())
+        request = parse_request("individual", json.loads(open(os.environ["REQUEST_FILE"], encoding="utf-8").read()))
+        order = subscriber_order(authority, CertificateKind.INDIVIDUAL, request, key_in_hsm=True)
+        prepared = prepare_issuance(authority, order, GenerateInHsm(KeyAlgorithm.EC_P256), actor="crash-test")
+        print(format(prepared.serial, "x"), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # dies after the intent and the TBS, before the HSM signs
+        """
+    )
+    env = {**deployment.env, "REQUEST_FILE": str(DEMO / "official-nguyen-van-anh.json")}
+    result = subprocess.run(
+        [sys.executable, "-c", child], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == -9, result.stderr
+    serial = result.stdout.strip()
+    with deployment.authority.database.transaction() as session:
+        intent = session.execute(select(IssuanceIntent).where(IssuanceIntent.serial == serial)).scalar_one()
+        assert intent.state == "linted" and intent.tbs is not None and intent.actor == "crash-test"
+        assert (
+            session.execute(select(CertificateRecord).where(CertificateRecord.serial == serial)).first()
+            is None
+        )
+    listing = deployment.cli("ca", "list", "--intents")
+    assert serial in listing.stdout and "linted" in listing.stdout
+
+
+def test_renewal_keeps_the_key_adds_three_years_and_leaves_the_old_certificate_valid(
+    deployment: Deployment,
+) -> None:
+    issued = issue_certificate(
+        deployment.authority,
+        CertificateKind.INDIVIDUAL,
+        _official(validity_days=365),  # type: ignore[arg-type]
+        GenerateInHsm(KeyAlgorithm.EC_P256),
+        actor="test",
+    )
+    renewed = renew_certificate(deployment.authority, issued.serial_hex, actor="test")
+    old, new = issued.certificate, renewed.certificate
+    assert new.serial_number != old.serial_number
+    assert new.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == old.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert new.subject == old.subject
+    assert new.not_valid_after_utc == add_years(old.not_valid_after_utc, 3)
+    with deployment.authority.database.transaction() as session:
+        old_record = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == issued.serial_hex)
+        ).scalar_one()
+        new_record = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == renewed.serial_hex)
+        ).scalar_one()
+        assert old_record.status == "valid" and new_record.renewal_of_id == old_record.id
+        assert new_record.key_id == old_record.key_id
+
+
+def test_renewal_never_adds_more_than_three_years(deployment: Deployment) -> None:
+    issued = issue_certificate(
+        deployment.authority,
+        CertificateKind.INDIVIDUAL,
+        _official(validity_days=30),  # type: ignore[arg-type]
+        GenerateInHsm(KeyAlgorithm.EC_P256),
+        actor="test",
+    )
+    with pytest.raises(InvalidRequest, match="1 to 3 years"):
+        renew_certificate(deployment.authority, issued.serial_hex, actor="test", years=4)
+
+
+def test_change_of_information_issues_a_new_certificate_and_supersedes_the_old(
+    deployment: Deployment,
+) -> None:
+    issued = issue_certificate(
+        deployment.authority,
+        CertificateKind.INDIVIDUAL,
+        _official(),
+        GenerateInHsm(KeyAlgorithm.EC_P256),  # type: ignore[arg-type]
+        actor="test",
+    )
+    moved = _official(
+        organisation="Sở Tư pháp tỉnh Bắc Ninh",
+        province="Bắc Ninh",
+        email="nvanh@sotuphap.bacninh.gov.vn",
+        requesting_agency="Sở Tư pháp tỉnh Bắc Ninh",
+        request_ref="45/STP-TCCB",
+    )
+    successor = change_information(deployment.authority, issued.serial_hex, moved, actor="test")  # type: ignore[arg-type]
+    organisations = successor.certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    assert organisations[0].value == "Sở Tư pháp tỉnh Bắc Ninh"
+    with deployment.authority.database.transaction() as session:
+        old = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == issued.serial_hex)
+        ).scalar_one()
+        assert old.status == "revoked" and old.revocation_reason == "superseded"
+        assert old.revoked_at is not None and old.revoked_at <= dt.datetime.now(dt.UTC)
+        assert old.superseded_by_id is not None
+        new = session.get(CertificateRecord, old.superseded_by_id)
+        assert new is not None and new.serial == successor.serial_hex and new.request_ref == "45/STP-TCCB"
+    with pytest.raises(StateConflict, match="revoked"):
+        renew_certificate(deployment.authority, issued.serial_hex, actor="test")

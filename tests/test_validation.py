@@ -1,0 +1,355 @@
+"""The validation report against documents the tests craft, with the indication each must get; integrity
+verdicts checked against poppler's pdfsig; the CLI's exit code and the public API."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from ca.reasons import RevocationReason
+from ca.signing_keys import SubscriberKey, subscriber_key
+from ca.status import StatusServices
+from govsign.verification import fetch_policy, trust_store
+from signing.cms_signer import HsmSigner, signature_algorithm_for
+from signing.errors import InvalidDocument
+from signing.fetch_policy import FetchPolicy
+from signing.pades import Level, SigningOptions, sign_pdf
+from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
+from tests.conftest import Deployment, issue_in_hsm
+from tests.pdf_corpus import foreign_ca, pyhanko_sign
+from tests.pdf_samples import one_page_pdf
+
+
+def _official(deployment: Deployment) -> SubscriberKey:
+    return subscriber_key(deployment.authority, issue_in_hsm(deployment))
+
+
+def sign_by_official(
+    services: StatusServices, deployment: Deployment, document: Path, target: Path, level: Level
+) -> None:
+    """``document`` signed at ``level`` into ``target`` by a new official's key in the HSM."""
+    sign_pdf(services, _official(deployment), document, target, SigningOptions(level=level), actor="t")
+
+
+@pytest.fixture(scope="module")
+def services(sqlite_deployment: Deployment) -> StatusServices:
+    return StatusServices(sqlite_deployment.authority)
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return one_page_pdf(tmp_path_factory.mktemp("validation") / "ket-qua.pdf")
+
+
+@pytest.fixture(scope="module")
+def trust(sqlite_deployment: Deployment) -> TrustStore:
+    return trust_store(sqlite_deployment.authority)
+
+
+def online(deployment: Deployment) -> FetchPolicy:
+    return fetch_policy(deployment.settings)
+
+
+def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication, str | None]:
+    verdicts = [v for v in report.signatures if v.kind == kind]
+    assert len(verdicts) == 1, report
+    return verdicts[0].indication, verdicts[0].sub_indication
+
+
+def tamper(data: bytes) -> bytes:
+    """One byte changed inside the first signed range: the page's width, 595 -> 596 points."""
+    assert data.count(b"595") >= 1
+    return data.replace(b"595", b"596", 1)
+
+
+def pdfsig_integrity(path: Path) -> list[bool]:
+    """pdfsig's own verdict on each signature's integrity (not on trust)."""
+    report = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False).stdout
+    blocks = [b for b in report.split("Signature #")[1:] if "Signature Type: unknown" not in b]
+    return ["Signature is Valid." in block for block in blocks]
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_valid_documents_pass_and_long_term_ones_need_no_network(
+    level: Level,
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    trust: TrustStore,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, level)
+    offline = level in (Level.B_LT, Level.B_LTA)
+    report = validate_pdf(signed, trust, fetch_policy(sqlite_deployment.settings, offline=offline))
+    assert only(report) == (Indication.TOTAL_PASSED, None), report
+    verdict = next(v for v in report.signatures if v.kind == "signature")
+    assert verdict.level == level.value
+    assert verdict.signer is not None and verdict.signer.common_name == "Nguyễn Văn Ánh"
+    assert verdict.signing_time and verdict.signing_time.endswith("+07:00")
+    assert verdict.trust_anchor == "govsign root CA"
+    assert pdfsig_integrity(signed) == [True]
+    if level is Level.B_LTA:
+        assert only(report, "document-timestamp") == (Indication.TOTAL_PASSED, None)
+
+
+def test_one_byte_changed_inside_the_signed_range_is_a_hash_failure_and_pdfsig_agrees(
+    services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_B)
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(tamper(signed.read_bytes()))
+    report = validate_pdf(tampered, trust, online(sqlite_deployment))
+    assert only(report) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
+    assert "thay đổi" in report.signatures[0].summary_vi
+    assert pdfsig_integrity(tampered) == [False]
+
+
+def test_a_page_added_after_signing_is_reported_and_not_passed(
+    services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
+    with signed.open("rb") as stream:
+        writer = IncrementalPdfFileWriter(stream)
+        page = generic.DictionaryObject(
+            {
+                generic.pdf_name("/Type"): generic.pdf_name("/Page"),
+                generic.pdf_name("/MediaBox"): generic.ArrayObject(
+                    [generic.NumberObject(n) for n in (0, 0, 595, 842)]
+                ),
+                generic.pdf_name("/Contents"): writer.add_object(generic.StreamObject(stream_data=b"BT ET")),
+            }
+        )
+        writer.insert_page(page)
+        added = io.BytesIO()
+        writer.write(added)
+    modified = tmp_path / "page-added.pdf"
+    modified.write_bytes(added.getvalue())
+    report = validate_pdf(modified, trust, fetch_policy(sqlite_deployment.settings, offline=True))
+    indication, _ = only(report)
+    assert indication is not Indication.TOTAL_PASSED
+    assert "suspicious" in report.signatures[0].modifications, report.signatures[0]
+    assert pdfsig_integrity(modified) == [True]  # the signed bytes themselves are intact
+
+
+def test_revocation_without_and_with_proof_of_the_signing_time(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    trust: TrustStore,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can."""
+    key = _official(sqlite_deployment)
+    plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
+    sign_pdf(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
+    sign_pdf(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
+    time.sleep(1.5)  # revocation times are whole seconds: let the revocation come a second after signing
+    services.revoke(key.serial, RevocationReason.CESSATION_OF_OPERATION, actor="t")
+    assert only(validate_pdf(plain, trust, online(sqlite_deployment))) == (
+        Indication.INDETERMINATE,
+        "REVOKED_NO_POE",
+    )
+    assert only(validate_pdf(stamped, trust, online(sqlite_deployment))) == (Indication.TOTAL_PASSED, None)
+
+
+def test_foreign_signatures_need_their_root_and_then_pass(
+    sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
+) -> None:
+    ca = foreign_ca()
+    signed = tmp_path / "foreign.pdf"
+    meta = signers.PdfSignatureMetadata(field_name="Foreign")
+    signed.write_bytes(pyhanko_sign(document.read_bytes(), ca, meta))
+    assert only(validate_pdf(signed, trust, online(sqlite_deployment))) == (
+        Indication.INDETERMINATE,
+        "NO_CERTIFICATE_CHAIN_FOUND",
+    )
+    root_file = tmp_path / "foreign-root.pem"
+    root_file.write_bytes(ca.root_pem)
+    imported = trust_store(sqlite_deployment.authority, [root_file])
+    report = validate_pdf(signed, imported, online(sqlite_deployment))
+    assert only(report) == (Indication.TOTAL_PASSED, None), report
+    assert report.signatures[0].trust_anchor and "Foreign Test Root CA" in report.signatures[0].trust_anchor
+
+
+def test_an_unknown_root_is_no_certificate_chain_found(
+    services: StatusServices, sqlite_deployment: Deployment, document: Path, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
+    stranger = foreign_ca()
+    _, _, der = pem.unarmor(stranger.root_pem)
+    elsewhere = TrustStore(anchors=(TrustAnchor("someone else", asn1_x509.Certificate.load(der)),))
+    report = validate_pdf(signed, elsewhere, fetch_policy(sqlite_deployment.settings, offline=True))
+    assert only(report) == (Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND")
+
+
+def test_urls_to_loopback_or_private_addresses_are_not_fetched_and_the_report_says_why(
+    sqlite_deployment: Deployment, document: Path, tmp_path: Path
+) -> None:
+    for ca, expected in (
+        (foreign_ca(ocsp_url="http://127.0.0.1:8081/ocsp"), "port 8081 is not one of the ports"),
+        (foreign_ca(crl_url="http://10.0.0.1/ca.crl"), "10.0.0.1, a loopback, private"),
+    ):
+        signed = tmp_path / "ssrf.pdf"
+        signed.write_bytes(
+            pyhanko_sign(document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S"))
+        )
+        root_file = tmp_path / "root.pem"
+        root_file.write_bytes(ca.root_pem)
+        policy = online(sqlite_deployment)
+        report = validate_pdf(signed, trust_store(sqlite_deployment.authority, [root_file]), policy)
+        indication, _ = only(report)
+        assert indication is not Indication.TOTAL_PASSED
+        assert expected in "\n".join(report.fetches_refused), report.fetches_refused
+
+
+def test_cli_exit_code_and_the_public_api(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
+    passed = sqlite_deployment.cli("verify", str(signed), "--json", "--offline")
+    assert json.loads(passed.stdout)["all_passed"] is True
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(tamper(signed.read_bytes()))
+    failed = sqlite_deployment.cli("verify", str(tampered), check=False)
+    assert failed.returncode == 1 and "TOTAL_FAILED/HASH_FAILURE" in failed.stdout
+    with signed.open("rb") as stream:
+        answer = httpx.post(f"{public_server}/api/v1/verify", files={"file": ("s.pdf", stream)}, timeout=60)
+    assert answer.status_code == 200 and answer.json()["schema"] == "govsign-validation/1"
+    assert answer.json()["signatures"][0]["signer"]["common_name"] == "Nguyễn Văn Ánh"
+    garbage = httpx.post(
+        f"{public_server}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60
+    )
+    assert garbage.status_code == 422 and "cannot be read" in garbage.json()["detail"]
+
+
+def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(
+    services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
+) -> None:
+    """Byte flips, truncations and duplicated cross-reference sections of a signed B-LTA document: every
+    mutant gets a report or InvalidDocument, none an unexpected exception, none more than 10 s."""
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
+    original = signed.read_bytes()
+    randomness = random.Random(20261122)
+    mutant = tmp_path / "mutant.pdf"
+    slowest = 0.0
+    outcomes = {"report": 0, "refused": 0}
+    for number in range(1000):
+        data = bytearray(original)
+        kind = number % 3
+        if kind == 0:
+            for _ in range(randomness.randint(1, 8)):
+                data[randomness.randrange(len(data))] = randomness.randrange(256)
+        elif kind == 1:
+            del data[randomness.randrange(1, len(data)) :]
+        else:
+            start = data.rfind(b"xref") if b"xref" in data else len(data) // 2
+            data[start:start] += data[start : start + randomness.randint(20, 400)]
+        mutant.write_bytes(bytes(data))
+        began = time.monotonic()
+        try:
+            validate_pdf(mutant, trust, FetchPolicy(enabled=False))
+            outcomes["report"] += 1
+        except InvalidDocument:
+            outcomes["refused"] += 1
+        slowest = max(slowest, time.monotonic() - began)
+    assert slowest < 10, f"one mutant took {slowest:.1f} s"
+    assert outcomes["report"] > 0 and outcomes["refused"] > 0, outcomes
+
+
+def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_english(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
+    page = httpx.get(f"{public_server}/verify")
+    assert page.status_code == 200 and 'type="file"' in page.text and "Kiểm tra chữ ký số" in page.text
+    for lang, verdict in (
+        ("vi", "Hợp lệ — tài liệu không bị thay đổi sau khi ký."),
+        ("en", "Valid — the document"),
+    ):
+        with signed.open("rb") as stream:
+            answer = httpx.post(
+                f"{public_server}/verify?lang={lang}", files={"file": ("s.pdf", stream)}, timeout=60
+            )
+        assert answer.status_code == 200
+        assert "Nguyễn Văn Ánh" in answer.text and verdict in answer.text and "TOTAL_PASSED" in answer.text
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(tamper(signed.read_bytes()))
+    with tampered.open("rb") as stream:
+        answer = httpx.post(f"{public_server}/verify", files={"file": ("t.pdf", stream)}, timeout=60)
+    assert (
+        "Không hợp lệ — nội dung đã bị thay đổi sau khi ký." in answer.text and "TOTAL_FAILED" in answer.text
+    )
+    refused = httpx.post(f"{public_server}/verify", files={"file": ("x.pdf", b"GIF89a")}, timeout=60)
+    assert refused.status_code == 422 and "cannot be read" in refused.text
+
+
+def test_sha1_is_a_crypto_constraints_failure(
+    sqlite_deployment: Deployment, document: Path, tmp_path: Path
+) -> None:
+    ca = foreign_ca()
+    signed = tmp_path / "sha1.pdf"
+    meta = signers.PdfSignatureMetadata(field_name="Old", md_algorithm="sha1")
+    signed.write_bytes(pyhanko_sign(document.read_bytes(), ca, meta))
+    root_file = tmp_path / "root.pem"
+    root_file.write_bytes(ca.root_pem)
+    report = validate_pdf(
+        signed, trust_store(sqlite_deployment.authority, [root_file]), online(sqlite_deployment)
+    )
+    assert only(report) == (Indication.INDETERMINATE, "CRYPTO_CONSTRAINTS_FAILURE")
+    assert "SHA-1" in report.signatures[0].summary_en
+
+
+def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    """Real Vietnamese files often carry the signer's certificate alone: the issuing CA comes from the
+    AIA caIssuers URL (our own public URL, which the fetch policy allows)."""
+    key = _official(sqlite_deployment)
+    signer = HsmSigner(key, signature_algorithm_for(key, pss=False))
+    signer._cert_registry = SimpleCertificateStore()  # test only: a CMS that carries the leaf alone
+    leaf_only = tmp_path / "leaf-only.pdf"
+    with document.open("rb") as stream:
+        writer = IncrementalPdfFileWriter(stream)
+        meta = signers.PdfSignatureMetadata(field_name="LeafOnly", subfilter=fields.SigSeedSubFilter.PADES)
+        leaf_only.write_bytes(signers.sign_pdf(writer, meta, signer).getvalue())
+    root_only = TrustStore(anchors=trust_store(sqlite_deployment.authority).anchors)
+    assert only(validate_pdf(leaf_only, root_only, online(sqlite_deployment))) == (
+        Indication.TOTAL_PASSED,
+        None,
+    )
+    offline = fetch_policy(sqlite_deployment.settings, offline=True)
+    assert only(validate_pdf(leaf_only, root_only, offline))[0] is not Indication.TOTAL_PASSED
