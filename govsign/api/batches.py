@@ -153,7 +153,18 @@ def document(
 # -- running in the background --------------------------------------------------------------------------
 
 
+_running_here: set[str] = set()
+_running_here_lock = threading.Lock()
+
+
 def _start_in_background(database: Database, batch_id: str) -> None:
+    """Run the batch on a thread of this process unless one already does. The database lease keeps other
+    processes off it, but its holder is this process, so the lease alone would let every maintenance tick
+    start the same batch again here (each with its own process pool, signing the same items twice)."""
+    with _running_here_lock:
+        if batch_id in _running_here:
+            return
+        _running_here.add(batch_id)
     threading.Thread(
         target=_run_leased, args=(database, batch_id), name=f"batch-{batch_id}", daemon=True
     ).start()
@@ -161,6 +172,14 @@ def _start_in_background(database: Database, batch_id: str) -> None:
 
 def _run_leased(database: Database, batch_id: str) -> None:
     """Run the batch while holding its lease (renewed at every finished document)."""
+    try:
+        _run_under_lease(database, batch_id)
+    finally:
+        with _running_here_lock:
+            _running_here.discard(batch_id)
+
+
+def _run_under_lease(database: Database, batch_id: str) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}"
     lease = f"batch:{batch_id}"
 
