@@ -40,6 +40,7 @@ from pikepdf import Array, Dictionary, Name, String
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 _Size = tuple[float, float]
@@ -810,8 +811,11 @@ def _key_usage(**flags: bool) -> x509.KeyUsage:
     return x509.KeyUsage(**{name: flags.get(name, False) for name in names})
 
 
-def foreign_ca(ocsp_url: str | None = None, crl_url: str | None = None) -> _ForeignCa:
-    """A fresh foreign CA; its leaf names ``ocsp_url`` and ``crl_url`` for revocation when given."""
+def foreign_ca(
+    ocsp_url: str | None = None, crl_url: str | None = None, leaf_lifetime: timedelta = timedelta(days=730)
+) -> _ForeignCa:
+    """A fresh foreign CA; its leaf names ``ocsp_url`` and ``crl_url`` for revocation when given, and
+    expires ``leaf_lifetime`` from now."""
     now = datetime.now(UTC)
     root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -843,7 +847,7 @@ def foreign_ca(ocsp_url: str | None = None, crl_url: str | None = None) -> _Fore
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=730))
+        .not_valid_after(now + leaf_lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
         .add_extension(
@@ -877,10 +881,14 @@ def foreign_ca(ocsp_url: str | None = None, crl_url: str | None = None) -> _Fore
 
 
 def pyhanko_sign(
-    data: bytes, ca: _ForeignCa, meta: signers.PdfSignatureMetadata, field: fields.SigFieldSpec | None = None
+    data: bytes,
+    ca: _ForeignCa,
+    meta: signers.PdfSignatureMetadata,
+    field: fields.SigFieldSpec | None = None,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     output = signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(data)), meta, ca.signer, new_field_spec=field
+        IncrementalPdfFileWriter(io.BytesIO(data)), meta, ca.signer, timestamper=timestamper, new_field_spec=field
     )
     return bytes(output.getbuffer())
 

@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions, sign_pdf
+from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
 from tests.conftest import Deployment, issue_in_hsm
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
@@ -187,6 +189,39 @@ def test_foreign_signatures_need_their_root_and_then_pass(
     report = validate_pdf(signed, imported, online(sqlite_deployment))
     assert only(report) == (Indication.TOTAL_PASSED, None), report
     assert report.signatures[0].trust_anchor and "Foreign Test Root CA" in report.signatures[0].trust_anchor
+
+
+def test_an_expired_certificate_passes_on_a_b_lta_signature_made_while_it_was_valid(
+    services: StatusServices, sqlite_deployment: Deployment, document: Path, tmp_path: Path
+) -> None:
+    """The time-stamp proves the signature came before the expiry; the same certificate's B-B signature,
+    with no such proof, is OUT_OF_BOUNDS_NO_POE."""
+    lifetime = timedelta(seconds=4)
+    ca = foreign_ca(leaf_lifetime=lifetime)
+    expires = time.monotonic() + lifetime.total_seconds()
+    stamper = InProcessTimeStamper(services)
+    plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
+    plain.write_bytes(pyhanko_sign(document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S")))
+    stamped = pyhanko_sign(
+        document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S"), timestamper=stamper
+    )
+    time.sleep(max(0.0, expires - time.monotonic()) + 1.5)
+    with archived.open("wb") as output:
+        signers.PdfTimeStamper(stamper).timestamp_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(stamped)),
+            "sha256",
+            validation_context=chain_validation_context(services, []),
+            output=output,
+        )
+    root_file = tmp_path / "foreign-root.pem"
+    root_file.write_bytes(ca.root_pem)
+    trusted = trust_store(sqlite_deployment.authority, [root_file])
+    offline = fetch_policy(sqlite_deployment.settings, offline=True)
+    report = validate_pdf(archived, trusted, offline)
+    assert only(report) == (Indication.TOTAL_PASSED, None), report
+    assert only(report, "document-timestamp") == (Indication.TOTAL_PASSED, None), report
+    assert report.signatures[0].level == "B-LTA"
+    assert only(validate_pdf(plain, trusted, offline)) == (Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE")
 
 
 def test_an_unknown_root_is_no_certificate_chain_found(
