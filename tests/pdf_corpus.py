@@ -888,7 +888,11 @@ def pyhanko_sign(
     timestamper: TimeStamper | None = None,
 ) -> bytes:
     output = signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(data)), meta, ca.signer, timestamper=timestamper, new_field_spec=field
+        IncrementalPdfFileWriter(io.BytesIO(data)),
+        meta,
+        ca.signer,
+        timestamper=timestamper,
+        new_field_spec=field,
     )
     return bytes(output.getbuffer())
 
