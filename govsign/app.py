@@ -19,7 +19,7 @@ from ca.authority import Authority
 from ca.errors import CaError
 from ca.status import StatusServices
 from govsign import runtime
-from govsign.api import batches, certificates, pki, signing, verify
+from govsign.api import batches, certificates, pki, signing, trust, verify
 from govsign.errors import http_status
 from govsign.settings import Settings, load_settings
 from govsign.web import pages
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(certificates.router)
     app.include_router(verify.router)
+    app.include_router(trust.router)
     app.include_router(pages.router)
     return app
 

@@ -6,7 +6,6 @@ traceback of an unexpected failure.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -38,7 +37,9 @@ from ca.store import list_certificates
 from govsign import runtime, signing_cli
 from govsign.accounts_cli import account_app, admin_app
 from govsign.errors import exit_code
+from govsign.instants import parse_instant
 from govsign.settings import load_settings
+from govsign.trust_cli import trust_app
 from signing.errors import SigningError
 
 __all__ = ["app", "main"]
@@ -61,6 +62,7 @@ app.command("extend")(signing_cli.extend)
 app.command("verify")(signing_cli.verify)
 app.add_typer(account_app, name="account")
 app.add_typer(admin_app, name="admin")
+app.add_typer(trust_app, name="trust")
 
 # Piped output (scripts, logs) gets a width that fits a 128-bit serial and a Vietnamese agency name.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -215,7 +217,7 @@ def ca_revoke(
 ) -> None:
     """Revoke a certificate: recorded, OCSP re-signed at once, CRL published within minutes."""
     revoked_reason = parse_reason(reason)
-    when = _parse_instant(invalidity_date) if invalidity_date else None
+    when = parse_instant(invalidity_date) if invalidity_date else None
     authority = runtime.open_authority_from(load_settings())
     record = revoke_certificate(authority, serial, revoked_reason, actor=OPERATOR, invalidity_date=when)
     out.print(
@@ -249,16 +251,6 @@ def ca_root_crl(
     if out_path is not None:
         _write_atomically(out_path, published.der)
     out.print(f"root CRL {published.number}, next update {published.next_update:%Y-%m-%d} UTC")
-
-
-def _parse_instant(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(f"{text!r} is not an ISO 8601 date and time") from None
-    if moment.tzinfo is None:
-        raise InvalidRequest(f"{text!r} has no time zone; add +07:00 or Z")
-    return moment.astimezone(dt.UTC)
 
 
 @ca_app.command("show")

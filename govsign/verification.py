@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from govsign.settings import Settings
+from govsign.trust_anchors import TrustRole, list_trusted_certificates
 from signing.fetch_policy import FetchPolicy
 from signing.validation import TrustAnchor, TrustStore
 
-__all__ = ["fetch_policy", "read_certificates", "trust_store"]
+__all__ = ["fetch_policy", "parse_certificates", "read_certificates", "trust_store"]
 
 
 def read_certificates(path: Path) -> list[asn1_x509.Certificate]:
@@ -25,23 +26,40 @@ def read_certificates(path: Path) -> list[asn1_x509.Certificate]:
         data = path.read_bytes()
     except OSError as error:
         raise InvalidRequest(f"cannot read {path}: {error.strerror}") from None
+    return parse_certificates(data, str(path))
+
+
+def parse_certificates(data: bytes, source: str) -> list[asn1_x509.Certificate]:
+    """Every certificate in PEM or DER ``data`` (``source`` names it in the error)."""
     try:
         if pem.detect(data):
-            return [asn1_x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
-        return [asn1_x509.Certificate.load(data)]
+            certificates = [asn1_x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
+        else:
+            certificates = [asn1_x509.Certificate.load(data)]
+        _ = [certificate.native for certificate in certificates]  # asn1crypto parses lazily: fail here
     except ValueError as error:
-        raise InvalidRequest(f"{path} holds no X.509 certificate ({error})") from None
+        raise InvalidRequest(f"{source} holds no X.509 certificate ({error})") from None
+    if not certificates:
+        raise InvalidRequest(f"{source} holds no X.509 certificate")
+    return certificates
 
 
 def trust_store(authority: Authority, extra_roots: Iterable[Path] = ()) -> TrustStore:
-    """Our root (and our issuing CA to help leaf-only paths), plus third-party roots from files."""
+    """Our root (and our issuing CA, to help leaf-only paths), the certificates administrators trusted in
+    the database, and roots from files named for one run (``govsign verify --trust``)."""
     chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in authority.chain()]
     anchors = [TrustAnchor("govsign root CA", chain[-1])]
+    intermediates = chain[:-1]
+    for entry in list_trusted_certificates(authority):
+        if entry.role is TrustRole.ANCHOR:
+            anchors.append(entry.as_anchor())
+        else:
+            intermediates.append(entry.certificate)
     for path in extra_roots:
         anchors += [
             TrustAnchor(f"{path.name}: {c.subject.human_friendly}", c) for c in read_certificates(path)
         ]
-    return TrustStore(anchors=tuple(anchors), intermediates=tuple(chain[:-1]))
+    return TrustStore(anchors=tuple(anchors), intermediates=tuple(intermediates))
 
 
 def fetch_policy(settings: Settings, *, offline: bool = False) -> FetchPolicy:

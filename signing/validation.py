@@ -66,8 +66,17 @@ class Indication(StrEnum):
 
 @dataclass(frozen=True)
 class TrustAnchor:
+    """A certificate that ends paths, trusted only for signatures made inside its window (when set)."""
+
     name: str
     certificate: asn1_x509.Certificate
+    trusted_from: dt.datetime | None = None
+    trusted_until: dt.datetime | None = None
+
+    def trusted_at(self, moment: dt.datetime) -> bool:
+        return (self.trusted_from is None or self.trusted_from <= moment) and (
+            self.trusted_until is None or moment < self.trusted_until
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,11 @@ class TrustStore:
 
     anchors: tuple[TrustAnchor, ...]
     intermediates: tuple[asn1_x509.Certificate, ...] = ()
+
+    def roots_at(self, moment: dt.datetime | None) -> list[asn1_x509.Certificate]:
+        """The anchors' certificates trusted at ``moment`` (now when None)."""
+        when = moment or dt.datetime.now(dt.UTC)
+        return [anchor.certificate for anchor in self.anchors if anchor.trusted_at(when)]
 
     def anchor_name(self, certificate: asn1_x509.Certificate | None) -> str | None:
         for anchor in self.anchors:
@@ -243,7 +257,7 @@ class _Contexts:
         if backend is not None:
             self._backends.append(backend)
         return ValidationContext(
-            trust_roots=[anchor.certificate for anchor in self.trust.anchors],
+            trust_roots=self.trust.roots_at(moment),
             other_certs=[*self.trust.intermediates, *self.embedded.certificates],
             ocsps=self.embedded.ocsps,
             crls=self.embedded.crls,
@@ -451,7 +465,7 @@ def _judge_timestamp(
     signature: EmbeddedPdfSignature, trust: TrustStore, embedded: _Embedded
 ) -> SignatureVerdict:
     context = ValidationContext(
-        trust_roots=[a.certificate for a in trust.anchors],
+        trust_roots=trust.roots_at(None),
         other_certs=[*trust.intermediates, *embedded.certificates],
         allow_fetching=False,
     )

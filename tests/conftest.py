@@ -193,6 +193,12 @@ def postgres_deployment() -> Deployment:
     return _deployments["postgresql"]
 
 
+def administrator_token(deployment: Deployment, role: str) -> str:
+    """A new administrator with ``role``, made by `govsign admin create`; returns their API token."""
+    created = deployment.cli("admin", "create", "--name", f"Cán bộ {role}", "--role", role)
+    return created.stdout.strip().splitlines()[-1]
+
+
 DEMO = PROJECT / "scripts" / "demo"
 
 

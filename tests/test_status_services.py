@@ -26,7 +26,7 @@ from ca.issuance import GenerateInHsm, issue_certificate
 from ca.ocsp import OcspResponder, RateLimiter
 from ca.profiles import CertificateKind, parse_request
 from ca.store import CertificateRecord
-from tests.conftest import DEMO, Deployment, running_server, server_logs
+from tests.conftest import DEMO, Deployment, administrator_token, running_server, server_logs
 
 BIN = Path(sys.executable).parent
 OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
@@ -580,15 +580,10 @@ def test_hsm_outage_gives_try_later_and_system_failure_then_recovers(
     assert "Status: Granted." in text
 
 
-def _administrator(deployment: Deployment, role: str) -> str:
-    created = deployment.cli("admin", "create", "--name", f"Cán bộ {role}", "--role", role)
-    return created.stdout.strip().splitlines()[-1]
-
-
 def test_registration_officer_revokes_over_http_and_ocsp_says_so_within_one_second(servers: Servers) -> None:
     """POST /api/v1/certificates/{serial}/revoke through one server process; OCSP from the other."""
-    officer = _administrator(servers.deployment, "ra_officer")
-    auditor = _administrator(servers.deployment, "auditor")
+    officer = administrator_token(servers.deployment, "ra_officer")
+    auditor = administrator_token(servers.deployment, "auditor")
     serial, leaf = servers.issue()
     url = f"{servers.first}/api/v1/certificates/{serial}/revoke"
     assert httpx.post(url, json={"reason": "retired"}).status_code == 401

@@ -1,0 +1,80 @@
+"""`/api/v1/trust-anchors`: the third-party CAs the validator trusts.
+
+Anyone may read the list (a verifier should know whom the reports rely on); only a ``ca_admin`` adds or
+removes entries. The CLI's `govsign trust` does the same on the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+
+from ca.authority import Authority
+from ca.errors import InvalidRequest
+from govsign.administrators import Role, authenticate_administrator
+from govsign.api.signing import bearer
+from govsign.trust_anchors import (
+    TrustRole,
+    add_trusted_certificate,
+    list_trusted_certificates,
+    remove_trusted_certificate,
+)
+from govsign.verification import parse_certificates
+
+router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])
+MAX_CERTIFICATE_BYTES = 64 * 1024
+
+
+@router.get("")
+def list_anchors(request: Request) -> list[dict[str, Any]]:
+    """Every third-party root and intermediate the validator trusts, besides our own root."""
+    return [entry.to_json() for entry in list_trusted_certificates(request.app.state.authority())]
+
+
+@router.post("", status_code=201)
+def add(
+    request: Request,
+    certificate: Annotated[UploadFile, File(description="one certificate, PEM or DER")],
+    name: Annotated[str, Form(description="the name reports show")],
+    role: Annotated[TrustRole, Form(description="anchor (ends paths) or intermediate")] = TrustRole.ANCHOR,
+    trusted_from: Annotated[dt.datetime | None, Form(description="trusted for signatures made from")] = None,
+    trusted_until: Annotated[dt.datetime | None, Form(description="... and made before")] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Trust another CA's root or intermediate (``ca_admin``)."""
+    authority: Authority = request.app.state.authority()
+    actor = authenticate_administrator(authority, bearer(authorization), {Role.CA_ADMIN})
+    data = certificate.file.read(MAX_CERTIFICATE_BYTES + 1)
+    if len(data) > MAX_CERTIFICATE_BYTES:
+        raise InvalidRequest(f"a certificate file is at most {MAX_CERTIFICATE_BYTES // 1024} KiB")
+    parsed = parse_certificates(data, certificate.filename or "the upload")
+    if len(parsed) != 1:
+        raise InvalidRequest(f"the file holds {len(parsed)} certificates; add them one by one")
+    entry = add_trusted_certificate(
+        authority,
+        parsed[0],
+        name=name,
+        role=role,
+        trusted_from=_aware(trusted_from),
+        trusted_until=_aware(trusted_until),
+        actor=actor,
+    )
+    return entry.to_json()
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise InvalidRequest(f"{moment.isoformat()} has no time zone; add +07:00 or Z")
+    return moment.astimezone(dt.UTC) if moment else None
+
+
+@router.delete("/{entry_id}")
+def remove(
+    request: Request, entry_id: int, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Stop trusting a certificate (``ca_admin``)."""
+    authority: Authority = request.app.state.authority()
+    actor = authenticate_administrator(authority, bearer(authorization), {Role.CA_ADMIN})
+    return remove_trusted_certificate(authority, entry_id, actor=actor).to_json()
