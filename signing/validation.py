@@ -110,9 +110,29 @@ class Signer:
 
 @dataclass(frozen=True)
 class Check:
-    name: str
+    code: str  # stable: structure, integrity, signature, trust, timestamp, coverage
+    name: str  # English
+    name_vi: str
     passed: bool | None  # None: not checked, or not applicable
-    detail: str
+    detail: str  # technical values (algorithms, times, pyHanko's indications), not words to translate
+
+    @classmethod
+    def of(cls, code: str, passed: bool | None, detail: str) -> Check:
+        vi, en = _CHECK_NAMES[code]
+        return cls(code, en, vi, passed, detail)
+
+
+_CHECK_NAMES = {
+    "structure": ("cấu trúc chữ ký", "structure of the signature"),
+    "integrity": ("toàn vẹn của phần được ký", "integrity of the signed bytes"),
+    "signature": ("chữ ký số (mật mã)", "cryptographic signature"),
+    "trust": (
+        "đường dẫn tới tổ chức chứng thực tin cậy, tình trạng thu hồi",
+        "path to a trust anchor, revocation",
+    ),
+    "timestamp": ("dấu thời gian của chữ ký", "signature time-stamp"),
+    "coverage": ("phạm vi tài liệu được ký", "document coverage"),
+}
 
 
 @dataclass(frozen=True)
@@ -126,7 +146,8 @@ class SignatureVerdict:
     signer: Signer | None
     signing_time: str | None  # the best signature time the proofs allow, Vietnam time
     level: str | None  # PAdES level reached: B-B, B-T, B-LT, B-LTA
-    modifications: str
+    modifications: str  # English
+    modifications_vi: str
     trust_anchor: str | None
     checks: list[Check] = field(default_factory=list)
 
@@ -199,9 +220,10 @@ def _judge(
             signer=None,
             signing_time=None,
             level=None,
-            modifications="not analysed",
+            modifications=_CHANGES["not_analysed"][1],
+            modifications_vi=_CHANGES["not_analysed"][0],
             trust_anchor=None,
-            checks=[Check("structure", False, f"{type(error).__name__}: {error}"[:300])],
+            checks=[Check.of("structure", False, f"{type(error).__name__}: {error}"[:300])],
         )
 
 
@@ -288,7 +310,12 @@ def _judge_signature(
         _validate_at_best_time(signature, _Contexts(trust, fetching, embedded))
     )
     indication, sub = _verdict(status, proven_time)
-    modifications, acceptable = _modifications(status) if analysed else (f"not analysed: {analysed}", False)
+    changes, detail, acceptable = (
+        _modifications(status) if analysed else ("not_analysed", str(analysed), False)
+    )
+    changes_vi, changes_en = (
+        f"{sentence}{': ' + detail if detail else ''}" for sentence in _CHANGES[changes]
+    )
     if indication is Indication.TOTAL_PASSED and not acceptable:
         indication, sub = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
     best_time = proven_time or status.signer_reported_dt
@@ -302,7 +329,8 @@ def _judge_signature(
         signer=_signer(signature),
         signing_time=_vietnam(best_time) if best_time else None,
         level=_level(signature, status, archives),
-        modifications=modifications,
+        modifications=changes_en,
+        modifications_vi=changes_vi,
         trust_anchor=_anchor(status, trust),
         checks=_checks(status, proven_time),
     )
@@ -375,43 +403,60 @@ def _verdict(status: PdfSignatureStatus, proven_time: dt.datetime | None) -> tup
     return Indication.INDETERMINATE, name
 
 
-def _modifications(status: PdfSignatureStatus | None) -> tuple[str, bool]:
-    """What changed after the signature, in words, and whether that is acceptable."""
-    if status is None:
-        return "not analysed: the signature could not be read", False
+def _modifications(status: PdfSignatureStatus) -> tuple[str, str, bool]:
+    """What changed after the signature (a key of ``_CHANGES``, a technical detail) and whether that is
+    acceptable."""
     level = status.modification_level
     if level is None or level is ModificationLevel.NONE:
-        return "none: the signature covers the whole document", True
+        return "none", "", True
     if level is ModificationLevel.LTA_UPDATES:
-        return "validation data (DSS) or document time-stamps added: allowed", True
+        return "lta_updates", "", True
     if level in (ModificationLevel.FORM_FILLING, ModificationLevel.ANNOTATIONS):
         allowed = bool(status.docmdp_ok)
-        what = (
-            "form filling or later signatures" if level is ModificationLevel.FORM_FILLING else "annotations"
-        )
-        return f"{what} added: {'allowed' if allowed else 'not allowed'} by the document's DocMDP", allowed
-    return f"suspicious changes after signing: {status.diff_result}", False
+        what = "form_filling" if level is ModificationLevel.FORM_FILLING else "annotations"
+        return f"{what}_{'allowed' if allowed else 'forbidden'}", "", allowed
+    return "suspicious", str(status.diff_result), False
+
+
+_CHANGES = {  # (Vietnamese, English)
+    "none": ("không có: chữ ký bao trùm toàn bộ tài liệu", "none: the signature covers the whole document"),
+    "lta_updates": (
+        "chỉ thêm dữ liệu kiểm tra (DSS) hoặc dấu thời gian tài liệu: được phép",
+        "validation data (DSS) or document time-stamps added: allowed",
+    ),
+    "form_filling_allowed": (
+        "điền biểu mẫu hoặc thêm chữ ký sau: được phép theo DocMDP của tài liệu",
+        "form filling or later signatures added: allowed by the document's DocMDP",
+    ),
+    "form_filling_forbidden": (
+        "điền biểu mẫu hoặc thêm chữ ký sau: không được phép theo DocMDP của tài liệu",
+        "form filling or later signatures added: not allowed by the document's DocMDP",
+    ),
+    "annotations_allowed": (
+        "thêm chú thích: được phép theo DocMDP của tài liệu",
+        "annotations added: allowed by the document's DocMDP",
+    ),
+    "annotations_forbidden": (
+        "thêm chú thích: không được phép theo DocMDP của tài liệu",
+        "annotations added: not allowed by the document's DocMDP",
+    ),
+    "suspicious": ("thay đổi đáng ngờ sau khi ký", "suspicious changes after signing"),
+    "not_analysed": ("chưa phân tích được", "not analysed"),
+}
 
 
 def _checks(status: PdfSignatureStatus, proven_time: dt.datetime | None) -> list[Check]:
     stamp = status.timestamp_validity
-    algorithm = f"{status.md_algorithm} with {status.pkcs7_signature_mechanism}"
     return [
-        Check(
-            "integrity of the signed bytes",
-            status.intact,
-            "digest matches" if status.intact else "digest differs",
-        ),
-        Check("cryptographic signature", status.valid, algorithm),
-        Check("path to a trust anchor, revocation", status.trusted, _problem(status)),
-        Check(
-            "signature time-stamp",
+        Check.of("integrity", status.intact, str(status.md_algorithm)),
+        Check.of("signature", status.valid, f"{status.md_algorithm} with {status.pkcs7_signature_mechanism}"),
+        Check.of("trust", status.trusted, _problem(status)),
+        Check.of(
+            "timestamp",
             None if stamp is None else bool(stamp.intact and stamp.valid and stamp.trusted),
-            _vietnam(proven_time) if proven_time else ("none" if stamp is None else "not trusted"),
+            _vietnam(proven_time) if proven_time else "",
         ),
-        Check(
-            "document coverage", status.coverage is not None, status.coverage.name if status.coverage else ""
-        ),
+        Check.of("coverage", status.coverage is not None, status.coverage.name if status.coverage else ""),
     ]
 
 
@@ -489,6 +534,7 @@ def _judge_timestamp(
         signing_time=_vietnam(status.timestamp),
         level=None,
         modifications="",
+        modifications_vi="",
         trust_anchor=_anchor(status, trust),
     )
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -23,6 +24,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from ca.reasons import RevocationReason
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
+from govsign.api.verify import report_schema
 from govsign.verification import fetch_policy, trust_store
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.errors import InvalidDocument
@@ -275,6 +277,10 @@ def test_cli_exit_code_and_the_public_api(
         answer = httpx.post(f"{public_server}/api/v1/verify", files={"file": ("s.pdf", stream)}, timeout=60)
     assert answer.status_code == 200 and answer.json()["schema"] == "govsign-validation/1"
     assert answer.json()["signatures"][0]["signer"]["common_name"] == "Nguyễn Văn Ánh"
+    schema = httpx.get(f"{public_server}/api/v1/verify/schema").json()
+    jsonschema.validate(answer.json(), schema)
+    failed_json = sqlite_deployment.cli("verify", str(tampered), "--json", check=False).stdout
+    jsonschema.validate(json.loads(failed_json), schema)
     garbage = httpx.post(
         f"{public_server}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60
     )
@@ -293,6 +299,7 @@ def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(
     mutant = tmp_path / "mutant.pdf"
     slowest = 0.0
     outcomes = {"report": 0, "refused": 0}
+    schema = jsonschema.Draft202012Validator(report_schema())
     for number in range(1000):
         data = bytearray(original)
         kind = number % 3
@@ -307,8 +314,9 @@ def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(
         mutant.write_bytes(bytes(data))
         began = time.monotonic()
         try:
-            validate_pdf(mutant, trust, FetchPolicy(enabled=False))
+            report = validate_pdf(mutant, trust, FetchPolicy(enabled=False))
             outcomes["report"] += 1
+            schema.validate(report.to_json())
         except InvalidDocument:
             outcomes["refused"] += 1
         slowest = max(slowest, time.monotonic() - began)
@@ -337,6 +345,11 @@ def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_engl
             )
         assert answer.status_code == 200
         assert "Nguyễn Văn Ánh" in answer.text and verdict in answer.text and "TOTAL_PASSED" in answer.text
+    vietnamese = httpx.post(
+        f"{public_server}/verify", files={"file": ("s.pdf", signed.read_bytes())}, timeout=60
+    )
+    assert "toàn vẹn của phần được ký: đạt" in vietnamese.text
+    assert "chỉ thêm dữ liệu kiểm tra (DSS) hoặc dấu thời gian tài liệu: được phép" in vietnamese.text
     tampered = tmp_path / "tampered.pdf"
     tampered.write_bytes(tamper(signed.read_bytes()))
     with tampered.open("rb") as stream:
@@ -345,6 +358,46 @@ def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_engl
         "Không hợp lệ — nội dung đã bị thay đổi sau khi ký." in answer.text and "TOTAL_FAILED" in answer.text
     )
     refused = httpx.post(f"{public_server}/verify", files={"file": ("x.pdf", b"GIF89a")}, timeout=60)
+    assert refused.status_code == 422 and "cannot be read" in refused.text
+
+
+def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    """The downloadable report: a well-formed PDF (qpdf), its font embedded (pdffonts), its text the
+    page's (pdftotext), in Vietnamese or English."""
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
+    for lang, sentence, check in (
+        ("vi", "Hợp lệ — tài liệu không bị thay đổi sau khi ký.", "toàn vẹn của phần được ký: đạt"),
+        ("en", "Valid — the document has not been changed since it", "integrity of the signed bytes: passed"),
+    ):
+        answer = httpx.post(
+            f"{public_server}/verify/report.pdf?lang={lang}",
+            files={"file": ("s.pdf", signed.read_bytes())},
+            timeout=60,
+        )
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+        assert "attachment" in answer.headers["content-disposition"]
+        report = tmp_path / f"report-{lang}.pdf"
+        report.write_bytes(answer.content)
+        subprocess.run(["qpdf", "--check", str(report)], check=True, capture_output=True)
+        fonts = subprocess.run(["pdffonts", str(report)], check=True, capture_output=True, text=True).stdout
+        assert "LiberationSerif" in fonts and " yes yes yes " in fonts
+        text = " ".join(
+            subprocess.run(
+                ["pdftotext", str(report), "-"], check=True, capture_output=True, text=True
+            ).stdout.split()
+        )
+        for expected in (sentence, check, "Nguyễn Văn Ánh", "TOTAL_PASSED", "PAdES B-LTA", "govsign root CA"):
+            assert expected in text, (expected, text)
+    refused = httpx.post(
+        f"{public_server}/verify/report.pdf", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
+    )
     assert refused.status_code == 422 and "cannot be read" in refused.text
 
 

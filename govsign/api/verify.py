@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from pydantic import TypeAdapter
 
 from ca.authority import Authority
 from ca.ocsp import RateLimiter
 from govsign.api.signing import spool_upload
 from govsign.settings import Settings
 from govsign.verification import fetch_policy, trust_store
-from signing.validation import ValidationReport, validate_pdf
+from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["validation"])
 _per_client = RateLimiter(rate=2, burst=20)
@@ -40,6 +42,27 @@ def validation_report(request: Request, file: UploadFile) -> ValidationReport:
         return validate_pdf(source, trust_store(authority), fetch_policy(settings))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.get("/verify/schema")
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the report (its ``schema`` field names the version: govsign-validation/1)."""
+    return report_schema()
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    """Derived from the report's own types, so it cannot drift from what the validator writes; fields
+    are only ever added within a version."""
+    schema = TypeAdapter(ValidationReport).json_schema()
+    schema["$id"] = f"urn:govsign:schema:{REPORT_SCHEMA}"
+    schema["title"] = f"govsign validation report ({REPORT_SCHEMA})"
+    schema["properties"]["all_passed"] = {
+        "type": "boolean",
+        "description": "true when there is at least one signature and every one is TOTAL_PASSED",
+    }
+    schema["required"].append("all_passed")
+    return schema
 
 
 @router.post("/verify")

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.errors import CaError
 from govsign.api.verify import validation_report
+from govsign.web.report_pdf import report_pdf
+from govsign.web.texts import TEXTS
 from signing.errors import SigningError
 
 router = APIRouter(tags=["web"])
@@ -22,39 +24,6 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
 
-TEXTS: dict[str, dict[str, str]] = {
-    "vi": {
-        "title": "Kiểm tra chữ ký số trên tài liệu PDF",
-        "switch": "English",
-        "intro": "Chọn tệp PDF đã ký để biết chữ ký có hợp lệ không, ai đã ký, ký khi nào và tài liệu có bị thay đổi.",
-        "choose": "Tệp PDF:",
-        "check": "Kiểm tra",
-        "none": "Tài liệu này không có chữ ký số.",
-        "signer": "Người ký",
-        "time": "Thời gian ký (giờ Việt Nam)",
-        "unknown": "không xác định",
-        "verdict": "Kết luận (ETSI EN 319 102-1)",
-        "changes": "Thay đổi sau khi ký",
-        "anchor": "Tổ chức chứng thực gốc",
-        "refused": "Không truy vấn:",
-    },
-    "en": {
-        "title": "Check the digital signatures of a PDF",
-        "switch": "Tiếng Việt",
-        "intro": "Choose a signed PDF to learn whether its signatures are valid, who signed, when, and whether it "
-        "changed since.",
-        "choose": "PDF file:",
-        "check": "Check",
-        "none": "This document carries no digital signature.",
-        "signer": "Signer",
-        "time": "Signing time (Vietnam time)",
-        "unknown": "unknown",
-        "verdict": "Verdict (ETSI EN 319 102-1)",
-        "changes": "Changes after signing",
-        "anchor": "Trust anchor",
-        "refused": "Not fetched:",
-    },
-}
 Language = Annotated[str, Query(pattern="^(vi|en)$")]
 
 
@@ -77,3 +46,20 @@ def verify_upload(
     except (CaError, SigningError) as error:
         return _page(lang, error=str(error), status=422)
     return _page(lang, report=report)
+
+
+@router.post("/verify/report.pdf", response_class=Response)
+def verify_report_pdf(
+    request: Request, file: Annotated[UploadFile, File()], lang: Language = "vi"
+) -> Response:
+    """The same report as a PDF to download (errors come back as the page, with 422)."""
+    try:
+        report = validation_report(request, file)
+    except (CaError, SigningError) as error:
+        return _page(lang, error=str(error), status=422)
+    name = f"bao-cao-kiem-tra-{report.document_sha256[:12]}.pdf"
+    return Response(
+        report_pdf(report, lang),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,187 @@
+"""The validation report as a PDF a person can file or print: the page's cards, on A4, in one language.
+
+Text is set in the appearance font (Liberation Serif with every Vietnamese letter, embedded once per
+report) through pyHanko's font engine, lines wrapped by measured width; each signature gets a coloured bar
+(green, amber, red) like its card on the page. No new dependency: pyHanko already writes PDFs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.api import FontEngine
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+from govsign.web.texts import TEXTS
+from signing.fonts import font_engine_factory
+from signing.validation import Indication, SignatureVerdict, ValidationReport
+
+__all__ = ["report_pdf"]
+
+_PAGE_WIDTH, _PAGE_HEIGHT = 595.28, 841.89
+_MARGIN = 56.0
+_TEXT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
+_BODY = 10.0
+_COLOURS = {
+    Indication.TOTAL_PASSED: (0.118, 0.490, 0.196),
+    Indication.INDETERMINATE: (0.698, 0.416, 0.0),
+    Indication.TOTAL_FAILED: (0.718, 0.110, 0.110),
+}
+_BLACK = (0.106, 0.106, 0.106)
+# a bullet, a multiplication sign, an en dash: in the embedded subset, unlike check marks
+_MARKS = {True: ("\u2022", "passed"), False: ("\u00d7", "failed"), None: ("\u2013", "not_checked")}
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    size: float = _BODY
+    colour: tuple[float, float, float] = _BLACK
+    indent: float = 0.0
+    bar: tuple[float, float, float] | None = None  # a coloured bar in the margin beside the line
+    space_before: float = 0.0
+
+
+def report_pdf(report: ValidationReport, language: str) -> bytes:
+    """The report in ``language`` ("vi" or "en") as the bytes of a PDF."""
+    lines = _lines(report, language)
+    writer = PdfFileWriter()  # type: ignore[no-untyped-call]
+    writer.set_info(
+        generic.DictionaryObject({generic.pdf_name("/Title"): generic.TextStringObject(lines[0].text)})  # type: ignore[no-untyped-call]
+    )
+    engine = font_engine_factory("".join(line.text for line in lines), int(_BODY)).create_font_engine(writer)
+    for page in _paginate(_wrapped(lines, engine)):
+        content = generic.StreamObject(stream_data=_content(page, engine))
+        content.compress()  # type: ignore[no-untyped-call]
+        resources = generic.DictionaryObject(  # type: ignore[no-untyped-call]
+            {
+                generic.pdf_name("/Font"): generic.DictionaryObject(  # type: ignore[no-untyped-call]
+                    {generic.pdf_name("/F1"): engine.as_resource()}
+                )
+            }
+        )
+        writer.insert_page(  # type: ignore[no-untyped-call]
+            PageObject(writer.add_object(content), (0, 0, _PAGE_WIDTH, _PAGE_HEIGHT), resources)  # type: ignore[no-untyped-call]
+        )
+    output = BytesIO()
+    writer.write(output)  # type: ignore[no-untyped-call]
+    return output.getvalue()
+
+
+def _lines(report: ValidationReport, language: str) -> list[_Line]:
+    t = TEXTS[language]
+    english = language == "en"
+    lines = [
+        _Line(t["report"], size=16),
+        _Line(f"{t['document']}: {report.document_sha256}", space_before=8),
+        _Line(f"{t['validated_at']}: {report.validated_at} ({report.schema})"),
+    ]
+    if not report.signatures:
+        lines.append(_Line(t["none"], space_before=12))
+    for number, verdict in enumerate(report.signatures, start=1):
+        lines += _card(number, verdict, t, english)
+    for refusal in report.fetches_refused:
+        lines.append(_Line(f"{t['refused']} {refusal}", space_before=6))
+    lines.append(_Line(t["footer"], size=8, space_before=16))
+    return lines
+
+
+def _card(number: int, verdict: SignatureVerdict, t: dict[str, str], english: bool) -> list[_Line]:
+    colour = _COLOURS[verdict.indication]
+    kind = t["signature"] if verdict.kind == "signature" else t["timestamp"]
+    outcome = f"{verdict.indication}{' / ' + verdict.sub_indication if verdict.sub_indication else ''}"
+    level = f" · PAdES {verdict.level}" if verdict.level else ""
+    lines = [
+        _Line(f"{kind} {number} — {verdict.field_name}", size=12, bar=colour, space_before=14),
+        _Line(verdict.summary_en if english else verdict.summary_vi, colour=colour, bar=colour),
+        _Line(f"{t['verdict']}: {outcome}{level}", bar=colour),
+    ]
+    if verdict.signer is not None:
+        who = verdict.signer.common_name + (
+            f" — {verdict.signer.organisation}" if verdict.signer.organisation else ""
+        )
+        lines.append(_Line(f"{t['signer']}: {who}", bar=colour))
+        if verdict.signer.uid:
+            lines.append(_Line(f"{t['uid']}: {', '.join(verdict.signer.uid)}", bar=colour))
+        lines.append(_Line(f"{t['issuer']}: {verdict.signer.issuer}", bar=colour))
+    lines.append(_Line(f"{t['time']}: {verdict.signing_time or t['unknown']}", bar=colour))
+    changes = verdict.modifications if english else verdict.modifications_vi
+    if changes:
+        lines.append(_Line(f"{t['changes']}: {changes}", bar=colour))
+    if verdict.trust_anchor:
+        lines.append(_Line(f"{t['anchor']}: {verdict.trust_anchor}", bar=colour))
+    if verdict.checks:
+        lines.append(_Line(f"{t['checks']}:", bar=colour))
+    for check in verdict.checks:
+        mark, state = _MARKS[check.passed]
+        state = t[state]
+        name = check.name if english else check.name_vi
+        detail = f" ({check.detail})" if check.detail else ""
+        lines.append(_Line(f"{mark} {name}: {state}{detail}", indent=12, bar=colour))
+    return lines
+
+
+def _width(text: str, size: float, engine: FontEngine) -> float:
+    return float(engine.shape(text).x_advance) * size
+
+
+def _wrapped(lines: list[_Line], engine: FontEngine) -> list[_Line]:
+    """Each line broken at spaces (or anywhere, for long hashes) to fit the text width."""
+    result: list[_Line] = []
+    for line in lines:
+        room = _TEXT_WIDTH - line.indent
+        words, current = line.text.split(" "), ""
+        first = True
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if current and _width(candidate, line.size, engine) > room:
+                result.append(_continued(line, current, first))
+                first, current = False, word
+            else:
+                current = candidate
+            while _width(current, line.size, engine) > room:  # one word wider than the line
+                cut = len(current) - 1
+                while cut > 1 and _width(current[:cut], line.size, engine) > room:
+                    cut -= 1
+                result.append(_continued(line, current[:cut], first))
+                first, current = False, current[cut:]
+        result.append(_continued(line, current, first))
+    return result
+
+
+def _continued(line: _Line, text: str, first: bool) -> _Line:
+    return _Line(text, line.size, line.colour, line.indent, line.bar, line.space_before if first else 0.0)
+
+
+def _height(line: _Line) -> float:
+    return line.space_before + line.size * 1.35
+
+
+def _paginate(lines: list[_Line]) -> list[list[_Line]]:
+    pages: list[list[_Line]] = [[]]
+    used = 0.0
+    for line in lines:
+        if used + _height(line) > _PAGE_HEIGHT - 2 * _MARGIN and pages[-1]:
+            pages.append([])
+            used = 0.0
+        pages[-1].append(line)
+        used += _height(line)
+    return pages
+
+
+def _content(page: list[_Line], engine: FontEngine) -> bytes:
+    operations: list[bytes] = []
+    y = _PAGE_HEIGHT - _MARGIN
+    for line in page:
+        y -= _height(line)
+        if line.bar is not None:
+            bar = (*line.bar, _MARGIN - 12, y - 3, _height(line))
+            operations.append(b"%.3f %.3f %.3f rg %.2f %.2f 3 %.2f re f" % bar)
+        text = engine.shape(line.text).graphics_ops
+        operations.append(
+            b"BT %.3f %.3f %.3f rg /F1 %.1f Tf %.2f %.2f Td %s ET"
+            % (*line.colour, line.size, _MARGIN + line.indent, y, text)
+        )
+    return b"\n".join(operations)
