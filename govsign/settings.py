@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     public_url: str = "http://ca.govsign.vn:8000"
     maintenance_interval_seconds: float = 30.0  # CRL publication after a revocation, OCSP refresh
     max_document_mb: int = 512  # the largest PDF accepted for signing
+    verify_rate_per_second: float = 2.0  # public validations per client address, sustained ...
+    verify_burst: int = 20  # ... and in a burst
     ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
     softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
 

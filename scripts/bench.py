@@ -11,7 +11,7 @@ Measured in one run, so that the ratios survive a noisy shared machine:
   * signing and key look-up with 3,000 keys in the token, against raw python-pkcs11 in the same process;
   * then the status services (scripts/bench_status.py) and PDF signing (scripts/bench_signing.py).
 
-Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres] [--only ca|status|signing]
+Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres] [--only ca|status|signing|validation]
 """
 
 from __future__ import annotations
@@ -365,7 +365,10 @@ def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
-        "--only", choices=("all", "ca", "status", "signing"), default="all", help="which part to run"
+        "--only",
+        choices=("all", "ca", "status", "signing", "validation"),
+        default="all",
+        help="which part to run",
     )
     arguments = parser.parse_args()
     _configure_softhsm()
@@ -431,6 +434,10 @@ def _measure(
         import bench_signing
 
         rows += bench_signing.signing_rows(envs["SQLite"], arguments.keys)
+    if arguments.only == "validation":  # also part of the signing rows
+        import bench_signing
+
+        rows += bench_signing.validation_rows(envs["SQLite"])
 
 
 def _write_table(rows: list[tuple[str, str]]) -> None:

@@ -1,10 +1,11 @@
 """The validation report for any signed PDF: ETSI EN 319 102-1 indications, in Vietnamese and English.
 
 Each signature goes through pyHanko's validator twice at most: once now, for integrity, the signature
-value and the signature time-stamp; then, when a trusted time-stamp proves when the signature existed,
-again at that time, so that a later revocation or expiry does not count against it (EN 319 102-1's best
-signature time; pyHanko's own AdES engine is still incomplete and answered INDETERMINATE for plain
-B-B to B-LT documents). Revocation data embedded in the document (DSS) comes first; the network is asked
+value, the path and the signature time-stamp; then, only if that verdict fails for want of proof (a
+revocation or expiry since) and a trusted time-stamp proves when the signature existed, again at that
+time, so that the later event does not count against it (EN 319 102-1's past signature validation at
+the best signature time; pyHanko's own AdES engine is still incomplete and answered INDETERMINATE for
+plain B-B to B-LT documents). Revocation data embedded in the document (DSS) comes first; the network is asked
 only through :mod:`signing.fetch_policy`. Document time-stamps get pyHanko's time-stamp validation. What
 changed after each signature is classified from pyHanko's difference analysis: DSS and document
 time-stamps are allowed, form filling and later signatures as DocMDP allows, anything else is reported
@@ -303,9 +304,10 @@ def _judge_signature(
     archives: list[int],
     embedded: _Embedded,
 ) -> SignatureVerdict:
-    """EN 319 102-1 in practice: integrity and the signature value first; then the certificate path and
-    revocation at the best signature time, which is the signature time-stamp's when one is trusted (a
-    later revocation then does not matter), else now (a revocation then leaves no proof either way)."""
+    """EN 319 102-1 in practice: integrity, the signature value, the path and revocation now; when that
+    fails for want of proof of existence and a trusted time-stamp gives one, again at the time-stamp's time
+    (a later revocation or expiry then does not matter; without a time-stamp a revocation leaves no proof
+    either way)."""
     status, analysed, proven_time = asyncio.run(
         _validate_at_best_time(signature, _Contexts(trust, fetching, embedded))
     )
@@ -358,7 +360,9 @@ async def _validate_at_best_time(
         stamp = status.timestamp_validity
         trusted_stamp = stamp is not None and stamp.intact and stamp.valid and stamp.trusted
         proven_time = stamp.timestamp if stamp is not None and trusted_stamp else None
-        if proven_time is not None and status.intact and status.valid:
+        if proven_time is not None and status.intact and status.valid and not status.trusted:
+            # EN 319 102-1's past signature validation: only when the current time's verdict needs the
+            # proof of existence (a revocation or expiry since, an anchor no longer trusted)
             status, analysed = await _validated(signature, contexts.at(proven_time), now)
         return status, analysed, proven_time
     finally:

@@ -32,7 +32,7 @@ from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions, sign_pdf
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
-from tests.conftest import Deployment, issue_in_hsm
+from tests.conftest import Deployment, issue_in_hsm, running_server
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
 from tests.pdf_samples import one_page_pdf
 
@@ -441,3 +441,15 @@ def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
     )
     offline = fetch_policy(sqlite_deployment.settings, offline=True)
     assert only(validate_pdf(leaf_only, root_only, offline))[0] is not Indication.TOTAL_PASSED
+
+
+def test_the_public_api_limits_each_client_to_the_configured_rate(sqlite_deployment: Deployment) -> None:
+    with running_server(
+        sqlite_deployment, GOVSIGN_VERIFY_RATE_PER_SECOND="0.01", GOVSIGN_VERIFY_BURST="2"
+    ) as base:
+        answers = [
+            httpx.post(f"{base}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60)
+            for _ in range(3)
+        ]
+    assert [a.status_code for a in answers] == [422, 422, 429]
+    assert "too many validations from your address" in answers[2].json()["detail"]

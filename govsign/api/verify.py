@@ -24,15 +24,20 @@ from govsign.verification import fetch_policy, trust_store
 from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["validation"])
-_per_client = RateLimiter(rate=2, burst=20)
+
+
+@cache
+def _per_client(rate: float, burst: int) -> RateLimiter:
+    """One bucket set per process for the configured limit."""
+    return RateLimiter(rate=rate, burst=burst)
 
 
 def validation_report(request: Request, file: UploadFile) -> ValidationReport:
     """Rate-limit the client, spool the upload privately, validate it, remove the spool."""
-    client = request.client.host if request.client else "unknown"
-    if not _per_client.allow(client):
-        raise HTTPException(429, "too many validations from your address; try again in a few seconds")
     settings: Settings = request.app.state.settings
+    client = request.client.host if request.client else "unknown"
+    if not _per_client(settings.verify_rate_per_second, settings.verify_burst).allow(client):
+        raise HTTPException(429, "too many validations from your address; try again in a few seconds")
     authority: Authority = request.app.state.authority()
     spool = settings.home / "spool"
     spool.mkdir(parents=True, exist_ok=True, mode=0o700)
