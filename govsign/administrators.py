@@ -20,13 +20,13 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import NotAuthenticated, NotAuthorised, hash_token
+from govsign.accounts import NotAuthenticated, hash_token
 
 __all__ = [
     "Administrator",
     "CreatedAdministrator",
     "Role",
-    "authenticate_administrator",
+    "administrator_by_token",
     "create_administrator",
 ]
 
@@ -74,17 +74,13 @@ def create_administrator(authority: Authority, name: str, role: Role, *, actor: 
         return CreatedAdministrator(administrator.id, administrator.name, role, token)
 
 
-def authenticate_administrator(authority: Authority, token: str | None, allowed: set[Role]) -> str:
-    """The audit actor of the administrator holding ``token``, if their role is one of ``allowed``."""
-    if not token:
-        raise NotAuthenticated("sign in with your administrator token (Authorization: Bearer ...)")
+def administrator_by_token(authority: Authority, token: str) -> Administrator:
+    """The administrator holding ``token`` (detached from the session)."""
     with authority.database.transaction() as session:
         administrator = session.execute(
             select(Administrator).where(Administrator.token_sha256 == hash_token(token))
         ).scalar_one_or_none()
         if administrator is None:
             raise NotAuthenticated("this administrator token is not known")
-        if Role(administrator.role) not in allowed:
-            roles = " or ".join(sorted(role.value for role in allowed))
-            raise NotAuthorised(f"this needs the role {roles}; yours is {administrator.role}")
-        return f"admin:{administrator.id}:{administrator.name}"
+        session.expunge(administrator)
+        return administrator

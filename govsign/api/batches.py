@@ -28,8 +28,9 @@ from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
 from ca.store import Database, acquire_lease
 from govsign import runtime
-from govsign.accounts import Account, activate, authenticate, authorise_certificate
-from govsign.api.signing import account_image, bearer, spool_upload
+from govsign.accounts import Account, activate, authorise_certificate
+from govsign.api.access import SigningCaller
+from govsign.api.signing import account_image, spool_upload
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.batch import SigningBatch, batch_report, create_batch, run_batch
@@ -57,18 +58,18 @@ def _owned_batch(database: Database, account: Account, batch_id: str) -> Signing
 @router.post("", status_code=202)
 def create(
     request: Request,
+    caller: SigningCaller,
     files: Annotated[list[UploadFile], File(description="the PDFs to sign")],
     form: Annotated[SigningRequest, Form()],
     cert: Annotated[
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
-    authorization: Annotated[str | None, Header()] = None,
     x_activation_pin: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Start signing the uploaded PDFs with the caller's own certificate; answers 202 with the batch id."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
-    account = authenticate(authority, bearer(authorization))
+    account = caller.signing_account
     serial = authorise_certificate(account, cert)
     subscriber_key(authority, serial)  # refuse a revoked or expired certificate before taking the files
     batch_id = secrets.token_hex(8)
@@ -118,13 +119,10 @@ def _purpose(digests: dict[str, str]) -> str:
 
 
 @router.get("/{batch_id}")
-def status(
-    request: Request, batch_id: str, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, Any]:
     """Progress and per-document outcome of one of the caller's batches."""
     authority: Authority = request.app.state.authority()
-    account = authenticate(authority, bearer(authorization))
-    _owned_batch(authority.database, account, batch_id)
+    _owned_batch(authority.database, caller.signing_account, batch_id)
     report = batch_report(authority.database, batch_id)
     return {
         "batch_id": report.batch_id,
@@ -137,13 +135,10 @@ def status(
 
 
 @router.get("/{batch_id}/documents/{name}", response_class=FileResponse)
-def document(
-    request: Request, batch_id: str, name: str, authorization: Annotated[str | None, Header()] = None
-) -> FileResponse:
+def document(request: Request, batch_id: str, name: str, caller: SigningCaller) -> FileResponse:
     """One signed document of the caller's batch."""
     authority: Authority = request.app.state.authority()
-    account = authenticate(authority, bearer(authorization))
-    batch = _owned_batch(authority.database, account, batch_id)
+    batch = _owned_batch(authority.database, caller.signing_account, batch_id)
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
         raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from ca.authority import Authority
@@ -18,8 +18,8 @@ from ca.reasons import parse_reason
 from ca.revocation import find_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
-from govsign.administrators import Role, authenticate_administrator
-from govsign.api.signing import bearer
+from govsign.administrators import Role
+from govsign.api.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 
@@ -47,24 +47,22 @@ def _status(record: CertificateRecord) -> dict[str, Any]:
 
 @router.post("/{serial}/revoke")
 def revoke(
-    request: Request, serial: str, body: Revocation, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    serial: str,
+    body: Revocation,
+    caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
 ) -> dict[str, Any]:
     """Revoke a certificate (registration officers); refused, changing nothing, when already revoked
     unless the new reason is keyCompromise."""
-    authority: Authority = request.app.state.authority()
-    actor = authenticate_administrator(authority, bearer(authorization), {Role.RA_OFFICER})
     services: StatusServices = request.app.state.services()
     when = body.invalidity_date.astimezone(dt.UTC) if body.invalidity_date else None
-    record = services.revoke(serial, parse_reason(body.reason), actor=actor, invalidity_date=when)
+    record = services.revoke(serial, parse_reason(body.reason), actor=caller.actor, invalidity_date=when)
     return _status(record)
 
 
 @router.get("/{serial}")
-def show(
-    request: Request, serial: str, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+def show(request: Request, serial: str, _: Annotated[Caller, Depends(require(*Role))]) -> dict[str, Any]:
     """A certificate's status (any administrator)."""
     authority: Authority = request.app.state.authority()
-    authenticate_administrator(authority, bearer(authorization), set(Role))
     with authority.database.transaction() as session:
         return _status(find_certificate(session, serial))

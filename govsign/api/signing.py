@@ -23,7 +23,8 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
-from govsign.accounts import Account, activate, authenticate, authorise_certificate
+from govsign.accounts import Account, activate, authorise_certificate
+from govsign.api.access import SigningCaller
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.appearance import AppearanceMode
@@ -32,14 +33,6 @@ from signing.pades import sign_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
 _CHUNK = 1 << 20
-
-
-def bearer(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer ...`` header."""
-    if authorization is None:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def spool_upload(upload: UploadFile, folder: Path, limit: int, name: str = "input.pdf") -> tuple[Path, str]:
@@ -79,18 +72,18 @@ def account_image(account: Account, mode: AppearanceMode, folder: Path) -> Path 
 )
 def sign_document(
     request: Request,
+    caller: SigningCaller,
     file: Annotated[UploadFile, File(description="the PDF to sign")],
     form: Annotated[SigningRequest, Form()],
     cert: Annotated[
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
-    authorization: Annotated[str | None, Header()] = None,
     x_activation_pin: Annotated[str | None, Header()] = None,
 ) -> FileResponse:
     """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
-    account = authenticate(authority, bearer(authorization))
+    account = caller.signing_account
     serial = authorise_certificate(account, cert)
     spool_root = settings.home / "spool"
     spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -109,7 +102,7 @@ def sign_document(
             source,
             target,
             options,
-            actor=f"account:{account.id}:{account.holder}",
+            actor=caller.actor,
         )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from ca.authority import Authority
 from ca.errors import InvalidRequest
-from govsign.administrators import Role, authenticate_administrator
-from govsign.api.signing import bearer
+from govsign.administrators import Role
+from govsign.api.access import Caller, require
 from govsign.trust_anchors import (
     TrustRole,
     add_trusted_certificate,
@@ -36,16 +36,15 @@ def list_anchors(request: Request) -> list[dict[str, Any]]:
 @router.post("", status_code=201)
 def add(
     request: Request,
+    caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
     certificate: Annotated[UploadFile, File(description="one certificate, PEM or DER")],
     name: Annotated[str, Form(description="the name reports show")],
     role: Annotated[TrustRole, Form(description="anchor (ends paths) or intermediate")] = TrustRole.ANCHOR,
     trusted_from: Annotated[dt.datetime | None, Form(description="trusted for signatures made from")] = None,
     trusted_until: Annotated[dt.datetime | None, Form(description="... and made before")] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """Trust another CA's root or intermediate (``ca_admin``)."""
     authority: Authority = request.app.state.authority()
-    actor = authenticate_administrator(authority, bearer(authorization), {Role.CA_ADMIN})
     data = certificate.file.read(MAX_CERTIFICATE_BYTES + 1)
     if len(data) > MAX_CERTIFICATE_BYTES:
         raise InvalidRequest(f"a certificate file is at most {MAX_CERTIFICATE_BYTES // 1024} KiB")
@@ -59,7 +58,7 @@ def add(
         role=role,
         trusted_from=_aware(trusted_from),
         trusted_until=_aware(trusted_until),
-        actor=actor,
+        actor=caller.actor,
     )
     return entry.to_json()
 
@@ -72,9 +71,7 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 @router.delete("/{entry_id}")
 def remove(
-    request: Request, entry_id: int, authorization: Annotated[str | None, Header()] = None
+    request: Request, entry_id: int, caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))]
 ) -> dict[str, Any]:
     """Stop trusting a certificate (``ca_admin``)."""
-    authority: Authority = request.app.state.authority()
-    actor = authenticate_administrator(authority, bearer(authorization), {Role.CA_ADMIN})
-    return remove_trusted_certificate(authority, entry_id, actor=actor).to_json()
+    return remove_trusted_certificate(request.app.state.authority(), entry_id, actor=caller.actor).to_json()
