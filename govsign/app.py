@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ca.authority import Authority
 from ca.errors import CaError
@@ -21,6 +20,7 @@ from ca.status import StatusServices
 from govsign import runtime
 from govsign.api import batches, certificates, pki, signing, trust, verify
 from govsign.errors import http_status
+from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
 from govsign.web import pages
 from signing.errors import SigningError
@@ -74,26 +74,6 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class UploadLimit:
-    """413 for an /api/ upload whose declared size is over the limit, before a byte of it is read.
-
-    Plain ASGI rather than FastAPI's HTTP middleware, so the /pki protocol routes pay nothing for it.
-    """
-
-    def __init__(self, app: ASGIApp, *, limit: int, detail: str) -> None:
-        self.app = app
-        self.limit = limit
-        self.detail = detail
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
-            declared = dict(scope["headers"]).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > self.limit:
-                await JSONResponse({"detail": self.detail}, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI application; uvicorn calls it once in every worker process (factory=True)."""
     settings = settings or load_settings()
@@ -121,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return await asyncio.to_thread(_health, app.state.authority())
 
     app.add_middleware(pki.OcspGetFastPath, services=app.state.services)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         UploadLimit,
         limit=settings.max_document_bytes + UPLOAD_OVERHEAD,

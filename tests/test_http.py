@@ -60,3 +60,13 @@ def test_unknown_ca_is_404_with_a_message(server: str, name: str) -> None:
 
 def test_path_traversal_finds_nothing(server: str) -> None:
     assert httpx.get(f"{server}/pki/ca/..%2F..%2Fetc%2Fpasswd.crt").status_code == 404
+
+
+def test_pages_and_api_carry_security_headers_and_the_protocol_routes_do_not(server: str) -> None:
+    for path in ("/verify", "/api/v1/trust-anchors", "/healthz", "/no-such-page"):
+        headers = httpx.get(f"{server}{path}").headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+    protocol = httpx.get(f"{server}/pki/ca/govsign-root.crt")
+    assert protocol.status_code == 200 and "content-security-policy" not in protocol.headers
