@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ca.audit_checkpoints import CHECKPOINT_EVERY, checkpoint_if_due, verify_checkpoints
 from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database, utc_now
 
@@ -40,7 +41,8 @@ class AuditEvent:
     details: Mapping[str, Any] | None = None
 
 
-def _canonical(value: Any) -> str:
+def canonical_json(value: Any) -> str:
+    """The one JSON form hashed and signed: keys sorted, no whitespace, UTF-8 characters as they are."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -55,7 +57,7 @@ def _entry_hash(entry: AuditEntry) -> str:
         entry.details,
         entry.prev_hash,
     ]
-    return hashlib.sha256(_canonical(material).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 
 def _head_message(seq: int, entry_hash: str) -> bytes:
@@ -79,7 +81,7 @@ def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
         action=event.action,
         object=event.object,
         result=event.result,
-        details=_canonical(dict(event.details or {})),
+        details=canonical_json(dict(event.details or {})),
         prev_hash=head.entry_hash,
     )
     entry.entry_hash = _entry_hash(entry)
@@ -87,6 +89,7 @@ def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
     head.seq = entry.seq
     head.entry_hash = entry.entry_hash
     head.mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(entry.seq, entry.entry_hash)).hex()
+    checkpoint_if_due(session, token, entry.seq, entry.entry_hash, entry.at)
     session.flush()
     return entry
 
@@ -102,6 +105,7 @@ class AuditVerification:
     """The outcome of :func:`verify_log`: how many entries were checked and every problem found."""
 
     entries: int
+    checkpoints: int
     problems: list[str]
 
     @property
@@ -113,6 +117,7 @@ def verify_log(database: Database, token: Token) -> AuditVerification:
     """Re-walk the whole chain and check the head's HMAC; report each entry changed, inserted or removed."""
     problems: list[str] = []
     expected_seq, previous_hash, count = 1, GENESIS_HASH, 0
+    checkpointed: dict[int, str] = {}
     with database.transaction() as session:
         head = session.get(AuditHead, 1)
         entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
@@ -128,13 +133,18 @@ def verify_log(database: Database, token: Token) -> AuditVerification:
                 problems.append(
                     f"entry {entry.seq} does not link to the entry before it (inserted or reordered)"
                 )
-            if _entry_hash(entry) != entry.entry_hash:
+            recomputed = _entry_hash(entry)
+            if recomputed != entry.entry_hash:
                 problems.append(f"entry {entry.seq} was changed after it was written")
+            if entry.seq % CHECKPOINT_EVERY == 0:
+                checkpointed[entry.seq] = recomputed
             expected_seq, previous_hash = entry.seq + 1, entry.entry_hash
         last_seq = expected_seq - 1
+        checkpoints, checkpoint_problems = verify_checkpoints(session, token, checkpointed, last_seq)
+        problems += checkpoint_problems
         if head is None:
             problems.append("the audit head is missing")
-            return AuditVerification(count, problems)
+            return AuditVerification(count, checkpoints, problems)
         expected_mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(head.seq, head.entry_hash)).hex()
         if not hmac.compare_digest(expected_mac, head.mac):
             problems.append("the audit head was altered (its HSM HMAC does not match)")
@@ -144,4 +154,4 @@ def verify_log(database: Database, token: Token) -> AuditVerification:
             problems.append(f"entries {head.seq + 1}..{last_seq} were appended without the HSM (inserted)")
         elif head.entry_hash != previous_hash:
             problems.append(f"the newest entry {last_seq} is not the one the head vouches for")
-    return AuditVerification(count, problems)
+    return AuditVerification(count, checkpoints, problems)

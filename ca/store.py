@@ -189,6 +189,30 @@ class AuditHead(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """Every CHECKPOINT_EVERY-th link, signed by an ECDSA key in the HSM: anyone with the public key can
+    check an exported range, and an attacker without the HSM cannot forge one."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    signature: Mapped[str] = mapped_column(Text)  # base64 of the DER ECDSA-Sig-Value
+
+
+class AuditSigningKey(Base):
+    """The HSM key pair that signs checkpoints and exports (one row); the public key is kept here so that
+    exports can carry it, and is compared with the token's at verification."""
+
+    __tablename__ = "audit_signing_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class CrlState(Base):
     """The newest CRL of one CA: its number only ever grows, under this row's lock."""
 

@@ -18,7 +18,7 @@ from ca.authority import Authority
 from ca.errors import CaError
 from ca.status import StatusServices
 from govsign import runtime
-from govsign.api import batches, certificates, pki, signing, trust, verify
+from govsign.api import audit, batches, certificates, pki, signing, trust, verify
 from govsign.errors import http_status
 from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(verify.router)
     app.include_router(trust.router)
+    app.include_router(audit.router)
     app.include_router(pages.router)
     return app
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ca.audit import verify_log
+from ca.audit_export import export_range
 from ca.crl import publish_crl
 from ca.errors import CaError, ConfigurationError, InvalidRequest
 from ca.hsm import KeyAlgorithm
@@ -348,7 +349,26 @@ def audit_verify() -> None:
         err.print(f"audit: {problem}")
     if not result.intact:
         raise typer.Exit(1)
-    out.print(f"audit log intact: {result.entries} entries, head HMAC verified in the HSM")
+    out.print(
+        f"audit log intact: {result.entries} entries, {result.checkpoints} checkpoints signed in the HSM, "
+        "head HMAC verified in the HSM"
+    )
+
+
+@audit_app.command("export")
+def audit_export(
+    out_path: Annotated[Path, typer.Option("--out", help="where to write the signed JSON")],
+    first: Annotated[int, typer.Option("--from", help="first entry")] = 1,
+    last: Annotated[int | None, typer.Option("--to", help="last entry (default: the newest)")] = None,
+) -> None:
+    """A range of the log as JSON signed by the HSM's audit key (verifiable with openssl)."""
+    settings = load_settings()
+    exported = export_range(
+        runtime.database(settings), runtime.service_token(settings), first, last, actor=OPERATOR
+    )
+    _write_atomically(out_path, json.dumps(exported, ensure_ascii=False, indent=1).encode("utf-8"))
+    document = exported["export"]
+    out.print(f"exported entries {document['first']}..{document['last']} to {out_path}")
 
 
 @hsm_app.command("create-tokens")

@@ -39,6 +39,7 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/trust-anchors"): PUBLIC,
     ("POST", "/api/v1/trust-anchors"): {CA_ADMIN},
     ("DELETE", "/api/v1/trust-anchors/{entry_id}"): {CA_ADMIN},
+    ("GET", "/api/v1/audit/export"): {AUDITOR},
     ("GET", "/verify"): PUBLIC,
     ("POST", "/verify"): PUBLIC,
     ("POST", "/verify/report.pdf"): PUBLIC,
