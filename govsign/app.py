@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from ca.authority import Authority
@@ -19,6 +20,7 @@ from ca.errors import CaError
 from ca.status import StatusServices
 from govsign import runtime
 from govsign.api import audit, batches, certificates, pki, signing, trust, verify
+from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.errors import http_status
 from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
@@ -82,10 +84,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Public-service digital signatures: certificate authority, PAdES signing, validation.",
         lifespan=_background_work,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.authority = functools.cache(lambda: runtime.open_authority_from(settings))
     app.state.services = functools.cache(lambda: StatusServices(app.state.authority()))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: Exception) -> Response:
+        if request.url.path.startswith(pages.PAGE_PREFIX):
+            return pages.invalid_request_page(request)
+        return await validation_error(request, error)
 
     @app.exception_handler(CaError)
     @app.exception_handler(SigningError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 
 from ca.authority import Authority
 from ca.errors import InvalidRequest
@@ -71,7 +71,9 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 @router.delete("/{entry_id}")
 def remove(
-    request: Request, entry_id: int, caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))]
+    request: Request,
+    entry_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="id from the list")],
+    caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
 ) -> dict[str, Any]:
     """Stop trusting a certificate (``ca_admin``)."""
     return remove_trusted_certificate(request.app.state.authority(), entry_id, actor=caller.actor).to_json()

@@ -9,57 +9,91 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.errors import CaError
 from govsign.api.verify import validation_report
+from govsign.errors import http_status
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
 from signing.errors import SigningError
+from signing.validation import ValidationReport
 
 router = APIRouter(tags=["web"])
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
 
-Language = Annotated[str, Query(pattern="^(vi|en)$")]
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"content": {"text/html": {}}, "description": "the page again, saying what went wrong"}
+    for status in (413, 422, 429)
+}
 
 
-def _page(lang: str, **values: Any) -> HTMLResponse:
+PAGE_PREFIX = "/verify"
+
+
+def invalid_request_page(request: Request) -> HTMLResponse:
+    """A malformed form post to a page (no file part, a text where the file belongs): the page again."""
+    lang = _language(request.query_params.get("lang"))
+    return _page(lang, error=TEXTS[lang]["no_file"], status=422)
+
+
+def _language(lang: str | None) -> str:
+    """English when asked for, Vietnamese otherwise (a page never refuses a visitor over a query)."""
+    return "en" if lang == "en" else "vi"
+
+
+def _page(lang: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     html = _templates.get_template("verify.html").render(lang=lang, t=TEXTS[lang], **values)
-    return HTMLResponse(html, status_code=values.pop("status", 200))
+    return HTMLResponse(html, status_code=status)
+
+
+def _report_or_page(request: Request, file: UploadFile | None, lang: str) -> ValidationReport | HTMLResponse:
+    """The report on the upload, or the page with the reason there is none."""
+    if file is None:
+        return _page(lang, error=TEXTS[lang]["no_file"], status=422)
+    try:
+        return validation_report(request, file)
+    except (CaError, SigningError) as error:
+        return _page(lang, error=str(error), status=http_status(error))
+    except HTTPException as error:  # the per-address rate limit
+        return _page(lang, error=str(error.detail), status=error.status_code)
 
 
 @router.get("/verify", response_class=HTMLResponse)
-def verify_page(lang: Language = "vi") -> HTMLResponse:
-    return _page(lang)
+def verify_page(lang: str | None = None) -> HTMLResponse:
+    return _page(_language(lang))
 
 
-@router.post("/verify", response_class=HTMLResponse)
+@router.post("/verify", response_class=HTMLResponse, responses=_PAGE_ERRORS)
 def verify_upload(
-    request: Request, file: Annotated[UploadFile, File()], lang: Language = "vi"
+    request: Request, file: Annotated[UploadFile | None, File()] = None, lang: str | None = None
 ) -> HTMLResponse:
-    try:
-        report = validation_report(request, file)
-    except (CaError, SigningError) as error:
-        return _page(lang, error=str(error), status=422)
-    return _page(lang, report=report)
+    outcome = _report_or_page(request, file, _language(lang))
+    return outcome if isinstance(outcome, HTMLResponse) else _page(_language(lang), report=outcome)
 
 
-@router.post("/verify/report.pdf", response_class=Response)
+@router.post(
+    "/verify/report.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the report as a PDF"},
+        **_PAGE_ERRORS,
+    },
+)
 def verify_report_pdf(
-    request: Request, file: Annotated[UploadFile, File()], lang: Language = "vi"
+    request: Request, file: Annotated[UploadFile | None, File()] = None, lang: str | None = None
 ) -> Response:
-    """The same report as a PDF to download (errors come back as the page, with 422)."""
-    try:
-        report = validation_report(request, file)
-    except (CaError, SigningError) as error:
-        return _page(lang, error=str(error), status=422)
-    name = f"bao-cao-kiem-tra-{report.document_sha256[:12]}.pdf"
+    """The same report as a PDF to download (errors come back as the page)."""
+    outcome = _report_or_page(request, file, _language(lang))
+    if isinstance(outcome, HTMLResponse):
+        return outcome
+    name = f"bao-cao-kiem-tra-{outcome.document_sha256[:12]}.pdf"
     return Response(
-        report_pdf(report, lang),
+        report_pdf(outcome, _language(lang)),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
