@@ -19,8 +19,9 @@ from ca.authority import Authority
 from ca.errors import CaError
 from ca.status import StatusServices
 from govsign import runtime
-from govsign.api import audit, batches, certificates, pki, signing, trust, verify
+from govsign.api import approvals, audit, batches, certificates, pki, signing, trust, verify
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
+from govsign.approvals import PendingApproval
 from govsign.errors import http_status
 from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(CaError)
     @app.exception_handler(SigningError)
     async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, PendingApproval):
+            pending = {"approval_id": error.approval_id, "state": "pending", "required": error.required}
+            return JSONResponse({"detail": str(error), **pending}, status_code=202)
         status = http_status(error)
         if status >= 500:
             log.warning("request failed: %s: %s", type(error).__name__, error)
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(trust.router)
     app.include_router(audit.router)
+    app.include_router(approvals.router)
     app.include_router(pages.router)
     return app
 

@@ -37,6 +37,9 @@ from ca.revocation import change_information, find_certificate, renew_certificat
 from ca.store import list_certificates
 from govsign import runtime, signing_cli
 from govsign.accounts_cli import account_app, admin_app
+from govsign.approvals import PendingApproval
+from govsign.approvals_cli import approvals_app
+from govsign.controlled_actions import hold_issuance, hold_revocation
 from govsign.errors import exit_code
 from govsign.instants import parse_instant
 from govsign.settings import load_settings
@@ -64,6 +67,7 @@ app.command("verify")(signing_cli.verify)
 app.add_typer(account_app, name="account")
 app.add_typer(admin_app, name="admin")
 app.add_typer(trust_app, name="trust")
+app.add_typer(approvals_app, name="approvals")
 
 # Piped output (scripts, logs) gets a width that fits a 128-bit serial and a Vietnamese agency name.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -170,9 +174,12 @@ def ca_issue(
     out_path: Annotated[Path | None, typer.Option("--out", help="write the certificate here (PEM)")] = None,
 ) -> None:
     """Issue a certificate through the linted pipeline; the last line printed is the serial in hex."""
-    request = parse_request(profile, _read_request(subject))
+    raw = _read_request(subject)
+    request = parse_request(profile, raw)
     key = _key_source(csr, key_type)
     authority = runtime.open_authority_from(load_settings())
+    csr_bytes = _read_bytes(csr, "CSR") if csr else None
+    hold_issuance(authority, CertificateKind(profile), raw, csr=csr_bytes, key_type=key_type, actor=OPERATOR)
     _report_issued(
         issue_certificate(authority, CertificateKind(profile), request, key, actor=OPERATOR), out_path
     )
@@ -220,6 +227,7 @@ def ca_revoke(
     revoked_reason = parse_reason(reason)
     when = parse_instant(invalidity_date) if invalidity_date else None
     authority = runtime.open_authority_from(load_settings())
+    hold_revocation(authority, serial, revoked_reason, when, actor=OPERATOR)
     record = revoke_certificate(authority, serial, revoked_reason, actor=OPERATOR, invalidity_date=when)
     out.print(
         f"revoked: {record.serial} ({record.revocation_reason}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -395,6 +403,10 @@ def main() -> None:
     """Console-script entry: run the CLI and turn domain errors into one line and an exit code."""
     try:
         app()
+    except PendingApproval as error:
+        err.print(f"{error}; `govsign approvals approve {error.approval_id}` by another person", markup=False)
+        out.print(f"pending {error.approval_id}")
+        sys.exit(exit_code(error))
     except (CaError, SigningError) as error:
         err.print(f"error: {error}", markup=False)
         sys.exit(exit_code(error))

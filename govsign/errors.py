@@ -12,6 +12,7 @@ from ca.errors import (
     StateConflict,
 )
 from govsign.accounts import AccountLocked, NotAuthenticated, NotAuthorised
+from govsign.approvals import PendingApproval
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument, SigningError
 
 __all__ = ["DomainError", "exit_code", "http_status"]
@@ -20,6 +21,7 @@ DomainError = CaError | SigningError
 
 _CODES: list[tuple[type[Exception], int, int]] = [
     # (error, CLI exit code, HTTP status)
+    (PendingApproval, 3, 202),
     (InvalidRequest, 2, 422),
     (LintFailed, 2, 422),
     (InvalidDocument, 2, 422),

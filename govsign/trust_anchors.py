@@ -30,6 +30,7 @@ __all__ = [
     "TrustedCertificate",
     "TrustedEntry",
     "add_trusted_certificate",
+    "check_trustable",
     "list_trusted_certificates",
     "remove_trusted_certificate",
 ]
@@ -117,16 +118,7 @@ def add_trusted_certificate(
     actor: str,
 ) -> TrustedEntry:
     """Trust ``certificate`` under ``name``; refuses end-entity certificates, empty windows and doubles."""
-    name = name.strip()
-    if not name or len(name) > 128:
-        raise InvalidRequest("give the certificate a name of 1 to 128 characters; reports will show it")
-    if not certificate.ca:
-        raise InvalidRequest(
-            f"{certificate.subject.human_friendly} is not a CA certificate (basicConstraints cA is not set); "
-            "only roots and intermediates can be trusted"
-        )
-    if trusted_from and trusted_until and trusted_until <= trusted_from:
-        raise InvalidRequest("the window of trust ends before it starts")
+    name = check_trustable(certificate, name, trusted_from, trusted_until)
     der = certificate.dump()
     digest = hashlib.sha256(der).hexdigest()
     row = TrustedCertificate(
@@ -153,6 +145,26 @@ def add_trusted_certificate(
             return TrustedEntry.of(row)
     except IntegrityError:  # a concurrent add of the same name or certificate
         raise StateConflict(f"{name!r} or this certificate is already in the trust store") from None
+
+
+def check_trustable(
+    certificate: asn1_x509.Certificate,
+    name: str,
+    trusted_from: dt.datetime | None,
+    trusted_until: dt.datetime | None,
+) -> str:
+    """The cleaned name, if ``certificate`` can be trusted under it for that window (doubles aside)."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidRequest("give the certificate a name of 1 to 128 characters; reports will show it")
+    if not certificate.ca:
+        raise InvalidRequest(
+            f"{certificate.subject.human_friendly} is not a CA certificate (basicConstraints cA is not set); "
+            "only roots and intermediates can be trusted"
+        )
+    if trusted_from and trusted_until and trusted_until <= trusted_from:
+        raise InvalidRequest("the window of trust ends before it starts")
+    return name
 
 
 def _refuse_double(session: Session, name: str, digest: str) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from ca.errors import InvalidRequest
 from govsign import runtime
+from govsign.controlled_actions import hold_trust
 from govsign.instants import parse_instant
 from govsign.settings import load_settings
 from govsign.trust_anchors import (
@@ -45,13 +46,26 @@ def add(
         raise InvalidRequest(
             f"{certificate_file} holds {len(certificates)} certificates; add them one by one"
         )
-    entry = add_trusted_certificate(
-        runtime.open_authority_from(load_settings()),
+    authority = runtime.open_authority_from(load_settings())
+    role = TrustRole.INTERMEDIATE if intermediate else TrustRole.ANCHOR
+    start = parse_instant(trusted_from) if trusted_from else None
+    end = parse_instant(trusted_until) if trusted_until else None
+    hold_trust(
+        authority,
         certificates[0],
         name=name,
-        role=TrustRole.INTERMEDIATE if intermediate else TrustRole.ANCHOR,
-        trusted_from=parse_instant(trusted_from) if trusted_from else None,
-        trusted_until=parse_instant(trusted_until) if trusted_until else None,
+        role=role,
+        trusted_from=start,
+        trusted_until=end,
+        actor=runtime.OPERATOR,
+    )
+    entry = add_trusted_certificate(
+        authority,
+        certificates[0],
+        name=name,
+        role=role,
+        trusted_from=start,
+        trusted_until=end,
         actor=runtime.OPERATOR,
     )
     typer.echo(f"trusted {entry.id}: {entry.name} ({entry.role}), {entry.subject}, sha256 {entry.sha256}")

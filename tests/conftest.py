@@ -102,13 +102,19 @@ class Deployment:
     chain_pem: Path
 
     def cli(
-        self, *arguments: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+        self,
+        *arguments: str,
+        check: bool = True,
+        timeout: float = 120,
+        stdin: str | None = None,
+        user: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `govsign ARGUMENTS` in a new process against this deployment."""
+        """Run `govsign ARGUMENTS` in a new process against this deployment (as OS user ``user``: the
+        operator identity the audit log and dual control see)."""
         result = subprocess.run(
             [sys.executable, "-m", "govsign", *arguments],
             input=stdin,
-            env=self.env,
+            env={**self.env, "USER": user} if user else self.env,
             capture_output=True,
             text=True,
             timeout=timeout,

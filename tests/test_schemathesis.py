@@ -26,6 +26,7 @@ ROLE_BY_PREFIX = (
     ("/api/v1/certificates", "ra_officer"),
     ("/api/v1/trust-anchors", "ca_admin"),
     ("/api/v1/audit", "auditor"),
+    ("/api/v1/approvals", "ca_admin"),
 )
 
 

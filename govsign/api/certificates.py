@@ -20,6 +20,7 @@ from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign.administrators import Role
 from govsign.api.access import Caller, require
+from govsign.controlled_actions import hold_revocation
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 
@@ -53,10 +54,12 @@ def revoke(
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
 ) -> dict[str, Any]:
     """Revoke a certificate (registration officers); refused, changing nothing, when already revoked
-    unless the new reason is keyCompromise."""
+    unless the new reason is keyCompromise. An agency's seal certificate may wait for approvals (202)."""
     services: StatusServices = request.app.state.services()
     when = body.invalidity_date.astimezone(dt.UTC) if body.invalidity_date else None
-    record = services.revoke(serial, parse_reason(body.reason), actor=caller.actor, invalidity_date=when)
+    reason = parse_reason(body.reason)
+    hold_revocation(request.app.state.authority(), serial, reason, when, actor=caller.actor)
+    record = services.revoke(serial, reason, actor=caller.actor, invalidity_date=when)
     return _status(record)
 
 

@@ -15,6 +15,7 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest
 from govsign.administrators import Role
 from govsign.api.access import Caller, require
+from govsign.controlled_actions import hold_trust
 from govsign.trust_anchors import (
     TrustRole,
     add_trusted_certificate,
@@ -43,7 +44,7 @@ def add(
     trusted_from: Annotated[dt.datetime | None, Form(description="trusted for signatures made from")] = None,
     trusted_until: Annotated[dt.datetime | None, Form(description="... and made before")] = None,
 ) -> dict[str, Any]:
-    """Trust another CA's root or intermediate (``ca_admin``)."""
+    """Trust another CA's root or intermediate (``ca_admin``; may wait for approvals: 202)."""
     authority: Authority = request.app.state.authority()
     data = certificate.file.read(MAX_CERTIFICATE_BYTES + 1)
     if len(data) > MAX_CERTIFICATE_BYTES:
@@ -51,14 +52,12 @@ def add(
     parsed = parse_certificates(data, certificate.filename or "the upload")
     if len(parsed) != 1:
         raise InvalidRequest(f"the file holds {len(parsed)} certificates; add them one by one")
+    start, end = _aware(trusted_from), _aware(trusted_until)
+    hold_trust(
+        authority, parsed[0], name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
+    )
     entry = add_trusted_certificate(
-        authority,
-        parsed[0],
-        name=name,
-        role=role,
-        trusted_from=_aware(trusted_from),
-        trusted_until=_aware(trusted_until),
-        actor=caller.actor,
+        authority, parsed[0], name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
     )
     return entry.to_json()
 

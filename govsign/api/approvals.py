@@ -1,0 +1,95 @@
+"""`/api/v1/approvals`: dual control over HTTP. Requests wait here; other administrators vote on them.
+
+Administrators of any role see the requests and policies; ``ra_officer`` and ``ca_admin`` vote on the
+actions their role may approve (trust anchors: ``ca_admin`` only); ``ca_admin`` sets the policies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from ca.authority import Authority
+from govsign.accounts import NotAuthorised
+from govsign.administrators import Role
+from govsign.api.access import Caller, require
+from govsign.approvals import ACTIONS, APPROVERS, decide, list_requests, policies, set_policy, view
+from govsign.controlled_actions import EXECUTORS
+
+router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+ApprovalId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the id a held action answered with")]
+
+
+class Policy(BaseModel):
+    required: int = Field(ge=0, le=10, description="approvals needed; 0 switches dual control off")
+    valid_hours: int = Field(24, ge=1, le=720, description="hours a request stays open")
+
+
+@router.get("")
+def pending(
+    request: Request, _: Annotated[Caller, Depends(require(*Role))], every: bool = False
+) -> list[dict[str, Any]]:
+    """Requests waiting for approval (``every=true``: recent finished ones too)."""
+    requests = list_requests(request.app.state.authority(), state=None if every else "pending")
+    return [item.to_json() for item in requests]
+
+
+@router.get("/policies")
+def show_policies(request: Request, _: Annotated[Caller, Depends(require(*Role))]) -> dict[str, Any]:
+    """Every action dual control can hold: what it is, approvals needed, hours open."""
+    return {
+        action: {"description": ACTIONS[action], "required": required, "valid_hours": hours}
+        for action, (required, hours) in policies(request.app.state.authority()).items()
+    }
+
+
+@router.put("/policies/{action}")
+def change_policy(
+    request: Request,
+    action: str,
+    body: Policy,
+    caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
+) -> dict[str, Any]:
+    """Set how many approvals ``action`` needs (``ca_admin``; audited as a configuration change)."""
+    set_policy(request.app.state.authority(), action, body.required, body.valid_hours, actor=caller.actor)
+    return {"action": action, "required": body.required, "valid_hours": body.valid_hours}
+
+
+@router.get("/{approval_id}")
+def show(
+    request: Request, approval_id: ApprovalId, _: Annotated[Caller, Depends(require(*Role))]
+) -> dict[str, Any]:
+    return view(request.app.state.authority(), approval_id).to_json()
+
+
+def _vote(request: Request, approval_id: str, caller: Caller, approve: bool) -> dict[str, Any]:
+    authority: Authority = request.app.state.authority()
+    action = view(authority, approval_id).action
+    if caller.grant not in APPROVERS[action]:
+        roles = " or ".join(sorted(role.value for role in APPROVERS[action]))
+        raise NotAuthorised(f"only {roles} vote on '{ACTIONS[action]}'")
+    return decide(
+        authority, approval_id, approver=caller.actor, approve=approve, executors=EXECUTORS
+    ).to_json()
+
+
+@router.post("/{approval_id}/approve")
+def approve(
+    request: Request,
+    approval_id: ApprovalId,
+    caller: Annotated[Caller, Depends(require(Role.RA_OFFICER, Role.CA_ADMIN))],
+) -> dict[str, Any]:
+    """Approve; the approval that completes the count runs the action, once."""
+    return _vote(request, approval_id, caller, approve=True)
+
+
+@router.post("/{approval_id}/reject")
+def reject(
+    request: Request,
+    approval_id: ApprovalId,
+    caller: Annotated[Caller, Depends(require(Role.RA_OFFICER, Role.CA_ADMIN))],
+) -> dict[str, Any]:
+    """Reject: one rejection ends the request."""
+    return _vote(request, approval_id, caller, approve=False)

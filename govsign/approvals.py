@@ -1,0 +1,330 @@
+"""Dual control with EJBCA's semantics: an action whose policy asks for M approvals waits for them.
+
+A ``ca_admin`` (or the operator on the server) sets, per kind of action, how many approvals it needs and
+for how long a request stays open; zero means no dual control. A guarded action then becomes a request
+(HTTP 202 with its id; the CLI exits 3 with ``pending <id>`` on its last line). Approvers are other
+people: nobody approves their own request, nobody votes twice, one rejection rejects, a request past its
+expiry does nothing, and the action runs exactly once, when the M-th approval arrives: that vote moves
+the request to ``executing`` under the row's lock, the action runs outside the transaction (it opens its
+own), and the outcome is recorded. Every step is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ca.audit import AuditEvent, append
+from ca.authority import Authority
+from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
+from ca.store import Base, UtcDateTime, utc_now
+from govsign.accounts import NotAuthorised
+from govsign.administrators import Role
+
+__all__ = [
+    "ACTIONS",
+    "APPROVERS",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ApprovalVote",
+    "Executor",
+    "PendingApproval",
+    "decide",
+    "hold_for_approval",
+    "list_requests",
+    "set_policy",
+]
+
+# The actions dual control can hold, with what an approver is shown and which roles may vote on them.
+ACTIONS: dict[str, str] = {
+    "certificate.revoke.organisation": "revoke an agency's seal (organisation) certificate",
+    "certificate.issue.organisation": "issue an agency's seal (organisation) certificate",
+    "certificate.issue.device": "issue a device or service certificate",
+    "trust.add": "trust another CA's root or intermediate for validation",
+}
+APPROVERS: dict[str, frozenset[Role]] = {
+    "certificate.revoke.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
+    "certificate.issue.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
+    "certificate.issue.device": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
+    "trust.add": frozenset({Role.CA_ADMIN}),
+}
+Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
+
+
+class PendingApproval(CaError):
+    """The action waits for approvals (CLI exit code 3, HTTP 202); nothing was done yet."""
+
+    def __init__(self, approval_id: str, action: str, required: int) -> None:
+        super().__init__(f"{ACTIONS[action]}: waits for {required} approval(s), request {approval_id}")
+        self.approval_id = approval_id
+        self.action = action
+        self.required = required
+
+
+class ApprovalPolicy(Base):
+    __tablename__ = "approval_policies"
+
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    required: Mapped[int] = mapped_column(Integer)
+    valid_hours: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ApprovalRequest(Base):
+    __tablename__ = "approval_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[str] = mapped_column(Text)  # JSON: what the action needs to run
+    requested_by: Mapped[str] = mapped_column(String(128))
+    required: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(
+        String(16), index=True
+    )  # pending|executing|executed|failed|rejected|expired
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class ApprovalVote(Base):
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"))
+    approver: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(8))  # approve | reject
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """An approval request as the faces show it."""
+
+    id: str
+    action: str
+    summary: str
+    requested_by: str
+    required: int
+    approvals: list[str]
+    state: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    outcome: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "approval_id": self.id,
+            "action": self.action,
+            "summary": self.summary,
+            "requested_by": self.requested_by,
+            "required": self.required,
+            "approvals": self.approvals,
+            "state": self.state,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "outcome": json.loads(self.outcome)
+            if self.outcome and self.outcome.startswith("{")
+            else self.outcome,
+        }
+
+
+def set_policy(authority: Authority, action: str, required: int, valid_hours: int, *, actor: str) -> None:
+    """How many approvals ``action`` needs (0: none) and how long a request stays open; audited as a
+    configuration change."""
+    if action not in ACTIONS:
+        raise InvalidRequest(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
+    if not 0 <= required <= 10 or not 1 <= valid_hours <= 24 * 30:
+        raise InvalidRequest("approvals needed: 0 to 10; hours a request stays open: 1 to 720")
+    with authority.database.transaction() as session:
+        policy = session.get(ApprovalPolicy, action, with_for_update=True)
+        if policy is None:
+            policy = ApprovalPolicy(action=action)
+            session.add(policy)
+        policy.required, policy.valid_hours, policy.updated_by = required, valid_hours, actor[:128]
+        policy.updated_at = utc_now()
+        details = {"action": action, "required": required, "valid_hours": valid_hours}
+        append(session, authority.token, AuditEvent(actor, "config.approval_policy", action, details=details))
+
+
+def policies(authority: Authority) -> dict[str, tuple[int, int]]:
+    """action -> (approvals needed, hours open), every action listed (0 approvals when unset)."""
+    with authority.database.transaction() as session:
+        rows = {
+            p.action: (p.required, p.valid_hours) for p in session.execute(select(ApprovalPolicy)).scalars()
+        }
+    return {action: rows.get(action, (0, 24)) for action in ACTIONS}
+
+
+def hold_for_approval(
+    authority: Authority, action: str, payload: Mapping[str, Any], summary: str, *, actor: str
+) -> None:
+    """Return when ``action`` needs no approval (the caller then acts); otherwise store the request with
+    ``payload`` (what the action's executor needs) and raise :class:`PendingApproval`."""
+    with authority.database.transaction() as session:
+        policy = session.get(ApprovalPolicy, action)
+        if policy is None or policy.required == 0:
+            return
+        now = utc_now()
+        pending = ApprovalRequest(
+            id=secrets.token_hex(8),
+            action=action,
+            summary=summary[:512],
+            payload=json.dumps(dict(payload), ensure_ascii=False),
+            requested_by=actor[:128],
+            required=policy.required,
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=policy.valid_hours),
+            state="pending",
+        )
+        session.add(pending)
+        details = {"action": action, "summary": pending.summary, "required": policy.required}
+        event = AuditEvent(actor, "approval.request", f"approval:{pending.id}", details=details)
+        append(session, authority.token, event)
+    raise PendingApproval(pending.id, action, pending.required)
+
+
+def decide(
+    authority: Authority, approval_id: str, *, approver: str, approve: bool, executors: Mapping[str, Executor]
+) -> RequestView:
+    """Record ``approver``'s vote; the M-th approval runs the action, once."""
+    run: tuple[str, dict[str, Any], str] | None = None
+    refusal: CaError | None = None
+    with authority.database.transaction() as session:
+        request = session.get(ApprovalRequest, approval_id, with_for_update=True)
+        if request is None:
+            raise NotFound(f"no approval request {approval_id}")
+        if request.state == "pending" and utc_now() >= request.expires_at:
+            request.state, request.finished_at = "expired", utc_now()
+            append(
+                session, authority.token, AuditEvent(approver, "approval.expired", f"approval:{approval_id}")
+            )
+            refusal = StateConflict(
+                f"request {approval_id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+        elif request.state != "pending":
+            raise StateConflict(f"request {approval_id} is {request.state}; it takes no more votes")
+        elif approver == request.requested_by:
+            raise NotAuthorised("nobody approves or rejects their own request")
+        elif _voted(session, approval_id, approver):
+            raise StateConflict(f"you have already voted on request {approval_id}")
+        else:
+            session.add(
+                ApprovalVote(
+                    request_id=approval_id,
+                    approver=approver[:128],
+                    decision="approve" if approve else "reject",
+                )
+            )
+            session.flush()
+            verb = "approval.approve" if approve else "approval.reject"
+            append(
+                session,
+                authority.token,
+                AuditEvent(approver, verb, f"approval:{approval_id}", details={"action": request.action}),
+            )
+            if not approve:
+                request.state, request.finished_at = "rejected", utc_now()
+            elif _approvals(session, approval_id) >= request.required:
+                request.state = "executing"  # claimed under the row lock: only this vote runs it
+                voters = ", ".join(_approvers(session, approval_id))
+                run = (
+                    request.action,
+                    json.loads(request.payload),
+                    f"{request.requested_by} (approved by {voters})",
+                )
+    if refusal is not None:
+        raise refusal  # the expiry itself is recorded above
+    if run is not None:
+        _execute(authority, approval_id, run, executors)
+    return view(authority, approval_id)
+
+
+def _execute(
+    authority: Authority,
+    approval_id: str,
+    run: tuple[str, dict[str, Any], str],
+    executors: Mapping[str, Executor],
+) -> None:
+    action, payload, actor = run
+    try:
+        outcome, state = (
+            json.dumps(executors[action](authority, payload, actor), ensure_ascii=False),
+            "executed",
+        )
+    except CaError as error:
+        outcome, state = str(error), "failed"
+    with authority.database.transaction() as session:
+        request = session.get(ApprovalRequest, approval_id, with_for_update=True)
+        assert request is not None
+        request.state, request.outcome, request.finished_at = state, outcome, utc_now()
+        details = {"action": action, "state": state}
+        append(
+            session,
+            authority.token,
+            AuditEvent(actor, "approval.execute", f"approval:{approval_id}", details=details),
+        )
+
+
+def _voted(session: Session, approval_id: str, approver: str) -> bool:
+    vote = select(ApprovalVote.id).where(
+        ApprovalVote.request_id == approval_id, ApprovalVote.approver == approver
+    )
+    return session.execute(vote).first() is not None
+
+
+def _approvals(session: Session, approval_id: str) -> int:
+    count = select(func.count()).where(
+        ApprovalVote.request_id == approval_id, ApprovalVote.decision == "approve"
+    )
+    return int(session.execute(count).scalar_one())
+
+
+def _approvers(session: Session, approval_id: str) -> list[str]:
+    votes = (
+        select(ApprovalVote.approver)
+        .where(ApprovalVote.request_id == approval_id, ApprovalVote.decision == "approve")
+        .order_by(ApprovalVote.id)
+    )
+    return list(session.execute(votes).scalars())
+
+
+def view(authority: Authority, approval_id: str) -> RequestView:
+    with authority.database.transaction() as session:
+        request = session.get(ApprovalRequest, approval_id)
+        if request is None:
+            raise NotFound(f"no approval request {approval_id}")
+        return _view(session, request)
+
+
+def _view(session: Session, request: ApprovalRequest) -> RequestView:
+    return RequestView(
+        id=request.id,
+        action=request.action,
+        summary=request.summary,
+        requested_by=request.requested_by,
+        required=request.required,
+        approvals=_approvers(session, request.id),
+        state=request.state,
+        created_at=request.created_at,
+        expires_at=request.expires_at,
+        outcome=request.outcome,
+    )
+
+
+def list_requests(authority: Authority, *, state: str | None = "pending") -> list[RequestView]:
+    with authority.database.transaction() as session:
+        query = select(ApprovalRequest).order_by(ApprovalRequest.created_at.desc()).limit(200)
+        if state is not None:
+            query = query.where(ApprovalRequest.state == state)
+        return [_view(session, request) for request in session.execute(query).scalars()]
