@@ -9,10 +9,12 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from ca.authority import Authority
@@ -25,7 +27,7 @@ from govsign.approvals import PendingApproval
 from govsign.errors import http_status
 from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
-from govsign.web import pages
+from govsign.web import console, pages
 from signing.errors import SigningError
 
 __all__ = ["create_app"]
@@ -129,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(approvals.router)
     app.include_router(pages.router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 
 

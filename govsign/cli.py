@@ -39,6 +39,7 @@ from govsign import runtime, signing_cli
 from govsign.accounts_cli import account_app, admin_app
 from govsign.approvals import PendingApproval
 from govsign.approvals_cli import approvals_app
+from govsign.console_cli import console_app
 from govsign.controlled_actions import hold_issuance, hold_revocation
 from govsign.errors import exit_code
 from govsign.instants import parse_instant
@@ -68,6 +69,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(admin_app, name="admin")
 app.add_typer(trust_app, name="trust")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(console_app, name="console")
 
 # Piped output (scripts, logs) gets a width that fits a 128-bit serial and a Vietnamese agency name.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)

@@ -29,7 +29,7 @@ from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.appearance import AppearanceMode
 from signing.errors import DocumentTooLarge
-from signing.pades import sign_pdf
+from signing.pades import SignedDocument, sign_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
 _CHUNK = 1 << 20
@@ -65,6 +65,29 @@ def account_image(account: Account, mode: AppearanceMode, folder: Path) -> Path 
     return path
 
 
+def sign_as_account(
+    request: Request,
+    account: Account,
+    serial: str,
+    source: Path,
+    digest: str,
+    form: SigningRequest,
+    pin: str | None,
+) -> SignedDocument:
+    """Activate ``account`` with ``pin`` for this one document (by its digest) and sign ``source`` into
+    ``signed.pdf`` beside it; shared by the API and the console."""
+    authority: Authority = request.app.state.authority()
+    settings: Settings = request.app.state.settings
+    client = request.client.host if request.client else "unknown"
+    activate(authority, account, pin, client=client, purpose=f"sign sha256:{digest}")
+    image = account_image(account, form.appearance, source.parent)
+    options = form.options(image=image, max_bytes=settings.max_document_bytes)
+    services: StatusServices = request.app.state.services()
+    actor = f"account:{account.id}:{account.holder}"
+    key = subscriber_key(authority, serial)
+    return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=actor)
+
+
 @router.post(
     "/sign",
     response_class=FileResponse,
@@ -81,7 +104,6 @@ def sign_document(
     x_activation_pin: Annotated[str | None, Header()] = None,
 ) -> FileResponse:
     """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
-    authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
@@ -90,25 +112,12 @@ def sign_document(
     folder = Path(tempfile.mkdtemp(prefix="sign-", dir=spool_root))
     try:
         source, digest = spool_upload(file, folder, settings.max_document_bytes)
-        client = request.client.host if request.client else "unknown"
-        activate(authority, account, x_activation_pin, client=client, purpose=f"sign sha256:{digest}")
-        image = account_image(account, form.appearance, folder)
-        options = form.options(image=image, max_bytes=settings.max_document_bytes)
-        services: StatusServices = request.app.state.services()
-        target = folder / "signed.pdf"
-        signed = sign_pdf(
-            services,
-            subscriber_key(authority, serial),
-            source,
-            target,
-            options,
-            actor=caller.actor,
-        )
+        signed = sign_as_account(request, account, serial, source, digest, form, x_activation_pin)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return FileResponse(
-        target,
+        signed.target,
         media_type="application/pdf",
         filename=f"signed-{Path(file.filename or 'document.pdf').stem}.pdf",
         headers={

@@ -1,0 +1,382 @@
+"""`/console`: the web console for administrators, officials and agency clerks.
+
+Server-rendered (Jinja2) with one small script (`/static/console.js`: live checks on the issue form, the
+box dragged over a page preview). Sign-in is a password and a TOTP code (:mod:`govsign.console_auth`);
+the session cookie is HttpOnly and SameSite=Strict, every form carries the session's CSRF token, and
+each page admits the roles :mod:`govsign.api.access` would. Administrators search, issue and revoke
+certificates and vote on approvals; officials and clerks upload a PDF, see page 1, drag the signature's
+box, enter their PIN and download the signed document. The pages are not part of /openapi.json.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from PIL import Image
+from sqlalchemy import or_, select
+from starlette.background import BackgroundTask
+
+from ca.authority import Authority
+from ca.errors import CaError
+from ca.hsm import KeyAlgorithm
+from ca.issuance import GenerateInHsm, issue_certificate
+from ca.profiles import CertificateKind, parse_request
+from ca.reasons import parse_reason
+from ca.store import CertificateRecord
+from govsign.accounts import Account, AccountKind, NotAuthenticated, NotAuthorised, authorise_certificate
+from govsign.administrators import Role
+from govsign.api.signing import sign_as_account, spool_upload
+from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
+from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
+from govsign.controlled_actions import EXECUTORS, hold_issuance, hold_revocation
+from govsign.errors import http_status
+from govsign.settings import Settings
+from govsign.signing_request import SigningRequest
+from govsign.web.texts import CONSOLE_TEXTS
+from signing.documents import file_sha256
+from signing.errors import SigningError
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+COOKIE = "govsign_console"
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
+ADMINISTRATORS = frozenset(Role)
+SIGNERS = frozenset(AccountKind)
+_FIELDS = {
+    CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
+    CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
+    CertificateKind.DEVICE: ("name", "version", "organisation", "province"),
+}
+
+
+def _language(request: Request) -> str:
+    return "en" if request.query_params.get("lang") == "en" else "vi"
+
+
+def _page(
+    request: Request, template: str, *, user: ConsoleUser | None = None, status: int = 200, **values: Any
+) -> HTMLResponse:
+    lang = _language(request)
+    html = _templates.get_template(template).render(lang=lang, t=CONSOLE_TEXTS[lang], user=user, **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def _user(
+    request: Request, allowed: frozenset[Role] | frozenset[AccountKind] | frozenset[Role | AccountKind]
+) -> ConsoleUser:
+    user = user_for_session(request.app.state.authority(), request.cookies.get(COOKIE))
+    if user.grant not in allowed:
+        raise NotAuthorised("this page is not for your role")
+    return user
+
+
+def _checked(request: Request, allowed: Any, csrf: str | None) -> ConsoleUser:
+    """The signed-in user of a form post, whose CSRF token must be the session's."""
+    user = _user(request, allowed)
+    if not csrf or not secrets.compare_digest(csrf, user.csrf):
+        raise NotAuthorised("the form is stale or came from elsewhere (CSRF token); reload the page")
+    return user
+
+
+def _refused(request: Request, error: Exception) -> Response:
+    """Not signed in: to the sign-in page; anything else: the message, with its status."""
+    if isinstance(error, NotAuthenticated):
+        return RedirectResponse(f"/console/login?lang={_language(request)}", status_code=303)
+    return _page(request, "console_message.html", message=str(error), status=http_status(error))
+
+
+# -- signing in and out ---------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return _page(request, "console_login.html")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    code: Annotated[str, Form()] = "",
+) -> Response:
+    client = request.client.host if request.client else "unknown"
+    try:
+        token, _ = sign_in(request.app.state.authority(), username, password, code.strip(), client=client)
+    except CaError as error:
+        return _page(request, "console_login.html", error=str(error), status=http_status(error))
+    response = RedirectResponse(f"/console?lang={_language(request)}", status_code=303)
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/console"
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+    try:
+        _checked(request, ADMINISTRATORS | SIGNERS, csrf)
+    except CaError as error:
+        return _refused(request, error)
+    client = request.client.host if request.client else "unknown"
+    sign_out(request.app.state.authority(), request.cookies.get(COOKIE), client=client)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    try:
+        user = _user(request, ADMINISTRATORS | SIGNERS)
+    except CaError as error:
+        return _refused(request, error)
+    if user.account_kind is not None:
+        return _page(request, "console_sign.html", user=user)
+    return certificates(request)
+
+
+# -- administrators -------------------------------------------------------------------------------------
+
+
+@router.get("/certificates", response_class=HTMLResponse)
+def certificates(request: Request, q: str = "") -> Response:
+    try:
+        user = _user(request, ADMINISTRATORS)
+    except CaError as error:
+        return _refused(request, error)
+    authority: Authority = request.app.state.authority()
+    query = select(CertificateRecord).order_by(CertificateRecord.id.desc()).limit(50)
+    if q.strip():
+        pattern = f"%{q.strip()}%"
+        query = query.where(
+            or_(CertificateRecord.subject.ilike(pattern), CertificateRecord.serial.ilike(pattern))
+        )
+    with authority.database.transaction() as session:
+        rows = [
+            {
+                "serial": r.serial,
+                "subject": r.subject,
+                "profile": r.profile,
+                "status": r.status,
+                "not_after": r.not_after,
+            }
+            for r in session.execute(query).scalars()
+        ]
+    return _page(
+        request, "console_certificates.html", user=user, rows=rows, q=q, pending=len(list_requests(authority))
+    )
+
+
+@router.get("/issue", response_class=HTMLResponse)
+def issue_form(request: Request) -> Response:
+    try:
+        user = _user(request, frozenset({Role.RA_OFFICER}))
+    except CaError as error:
+        return _refused(request, error)
+    return _page(request, "console_issue.html", user=user, fields=_FIELDS)
+
+
+@router.post("/issue", response_class=HTMLResponse)
+async def issue(request: Request) -> Response:
+    form = await request.form()
+    values = {key: str(value).strip() for key, value in form.items() if isinstance(value, str)}
+    try:
+        user = _checked(request, frozenset({Role.RA_OFFICER}), values.get("csrf"))
+        kind = CertificateKind(values.get("profile", ""))
+        data = {
+            name: values[name]
+            for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
+            if values.get(name)
+        }
+        authority: Authority = request.app.state.authority()
+        key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
+        hold_issuance(authority, kind, data, csr=None, key_type=key_type, actor=user.actor)
+        issued = issue_certificate(
+            authority, kind, parse_request(kind.value, data), GenerateInHsm(key_type), actor=user.actor
+        )
+    except PendingApproval as pending:
+        return _page(request, "console_message.html", user=user, message=str(pending), status=202)
+    except ValueError:
+        return _page(request, "console_message.html", message="choose a profile", status=422)
+    except CaError as error:
+        return _refused(request, error)
+    subject = issued.certificate.subject.rfc4514_string()
+    message = f"{CONSOLE_TEXTS[_language(request)]['issued']}: {issued.serial_hex} — {subject}"
+    return _page(request, "console_message.html", user=user, message=message, serial=issued.serial_hex)
+
+
+@router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
+def revoke(
+    request: Request,
+    serial: str,
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        user = _checked(request, frozenset({Role.RA_OFFICER}), csrf)
+        authority: Authority = request.app.state.authority()
+        why = parse_reason(reason)
+        hold_revocation(authority, serial, why, None, actor=user.actor)
+        record = request.app.state.services().revoke(serial, why, actor=user.actor)
+    except PendingApproval as pending:
+        return _page(request, "console_message.html", user=user, message=str(pending), status=202)
+    except CaError as error:
+        return _refused(request, error)
+    return _page(request, "console_message.html", user=user, message=f"{record.serial}: {record.status}")
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals(request: Request) -> Response:
+    try:
+        user = _user(request, ADMINISTRATORS)
+    except CaError as error:
+        return _refused(request, error)
+    items = list_requests(request.app.state.authority())
+    return _page(request, "console_approvals.html", user=user, items=items, actions=ACTIONS)
+
+
+@router.post("/approvals/{approval_id}/{decision}", response_class=HTMLResponse)
+def vote(
+    request: Request, approval_id: str, decision: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    try:
+        user = _checked(request, frozenset({Role.RA_OFFICER, Role.CA_ADMIN}), csrf)
+        authority: Authority = request.app.state.authority()
+        if user.role not in APPROVERS[view(authority, approval_id).action]:
+            raise NotAuthorised("your role does not vote on this action")
+        outcome = decide(
+            authority, approval_id, approver=user.actor, approve=decision == "approve", executors=EXECUTORS
+        )
+    except CaError as error:
+        return _refused(request, error)
+    message = f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else "")
+    return _page(request, "console_message.html", user=user, message=message)
+
+
+# -- officials and clerks -------------------------------------------------------------------------------
+
+
+def _uploads(settings: Settings) -> Path:
+    folder = settings.home / "console-uploads"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
+    """The folder of an upload this user made (its name is random; the owner file must be theirs)."""
+    if not upload_id.isalnum():
+        raise NotAuthorised("no such upload")
+    folder = _uploads(request.app.state.settings) / upload_id
+    owner = folder / "owner"
+    if not owner.is_file() or owner.read_text() != user.actor:
+        raise NotAuthorised("no such upload of yours")
+    return folder
+
+
+@router.post("/sign/preview", response_class=HTMLResponse)
+def preview(
+    request: Request,
+    file: Annotated[UploadFile | None, File()] = None,
+    appearance: Annotated[str, Form()] = "approval",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        user = _checked(request, SIGNERS, csrf)
+        if file is None:
+            raise SigningError(CONSOLE_TEXTS[_language(request)]["no_file"])
+        settings: Settings = request.app.state.settings
+        folder = Path(tempfile.mkdtemp(prefix="", dir=_uploads(settings)))
+        (folder / "owner").write_text(user.actor)
+        _, digest = spool_upload(file, folder, settings.max_document_bytes, "input.pdf")
+        width, height = _render_first_page(folder)
+    except (CaError, SigningError) as error:
+        return _refused(request, error)
+    return _page(
+        request,
+        "console_preview.html",
+        user=user,
+        upload_id=folder.name,
+        digest=digest,
+        width=width,
+        height=height,
+        appearance=appearance,
+        filename=file.filename or "document.pdf",
+    )
+
+
+def _render_first_page(folder: Path) -> tuple[float, float]:
+    """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points); the page's size."""
+    result = subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "72",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(folder / "input.pdf"),
+            str(folder / "page-1"),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SigningError("the PDF's first page cannot be shown; is it a PDF?")
+    with Image.open(folder / "page-1.png") as image:
+        return float(image.width), float(image.height)
+
+
+@router.get("/sign/{upload_id}/page-1.png")
+def page_image(request: Request, upload_id: str) -> Response:
+    try:
+        folder = _own_upload(request, _user(request, SIGNERS), upload_id)
+    except CaError as error:
+        return _refused(request, error)
+    return FileResponse(folder / "page-1.png", media_type="image/png")
+
+
+@router.post("/sign/{upload_id}")
+def sign(
+    request: Request,
+    upload_id: str,
+    appearance: Annotated[str, Form()] = "approval",
+    box: Annotated[str | None, Form()] = None,
+    level: Annotated[str, Form()] = "B-LT",
+    pin: Annotated[str | None, Form()] = None,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        user = _checked(request, SIGNERS, csrf)
+        folder = _own_upload(request, user, upload_id)
+        authority: Authority = request.app.state.authority()
+        with authority.database.transaction() as session:
+            account = session.get(Account, user.subject_id)
+            assert account is not None
+            session.expunge(account)
+        form = SigningRequest.of({"appearance": appearance, "box": box or None, "level": level, "page": 1})
+        source = folder / "input.pdf"
+        signed = sign_as_account(
+            request, account, authorise_certificate(account, None), source, file_sha256(source), form, pin
+        )
+    except (CaError, SigningError) as error:
+        return _refused(request, error)
+    return FileResponse(
+        signed.target,
+        media_type="application/pdf",
+        filename="da-ky.pdf",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )

@@ -1,0 +1,97 @@
+"""Console sign-in over HTTP: password and TOTP, a code used once, lock-out at the fifth failure, cookie
+flags, CSRF on every form post, roles on every page, and each attempt in the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import Deployment, make_deployment, running_server
+
+PASSWORD = "một mật khẩu đủ dài"
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Deployment:
+    return make_deployment("console-auth", None)
+
+
+@pytest.fixture(scope="module")
+def server(deployment: Deployment) -> Iterator[str]:
+    with running_server(deployment) as base:
+        yield base
+
+
+def _officer(deployment: Deployment, username: str, role: str = "ra_officer") -> str:
+    created = deployment.cli("admin", "create", "--name", username, "--role", role).stdout
+    admin_id = created.splitlines()[0].split(":")[0].removeprefix("administrator ")
+    enrolled = deployment.cli(
+        "console", "enrol", "--username", username, "--admin", admin_id, stdin=PASSWORD + "\n"
+    )
+    return enrolled.stdout.strip().splitlines()[-1]
+
+
+def _sign_in(base: str, username: str, password: str, code: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/console/login", data={"username": username, "password": password, "code": code}, timeout=30
+    )
+
+
+def test_a_code_signs_in_once_and_the_cookie_is_strict(deployment: Deployment, server: str) -> None:
+    secret = _officer(deployment, "hoa")
+    code = pyotp.TOTP(secret).now()
+    first = _sign_in(server, "hoa", PASSWORD, code)
+    assert first.status_code == 303 and first.headers["location"].startswith("/console")
+    cookie = first.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+    replayed = _sign_in(server, "hoa", PASSWORD, code)
+    assert replayed.status_code == 401 and "wrong user name, password or code" in replayed.text
+    assert _sign_in(server, "nobody", PASSWORD, code).status_code == 401
+    with deployment.authority.database.engine.begin() as connection:
+        results = (
+            connection.execute(
+                text(
+                    "SELECT result FROM audit_log WHERE action = 'console.login' AND actor = 'console:hoa' ORDER BY seq"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert results == ["success", "refused"]
+
+
+def test_five_failures_lock_the_login(deployment: Deployment, server: str) -> None:
+    secret = _officer(deployment, "lan")
+    statuses = [_sign_in(server, "lan", "wrong password!!", "000000").status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 423]
+    locked = _sign_in(server, "lan", PASSWORD, pyotp.TOTP(secret).now())
+    assert locked.status_code == 423 and "locked" in locked.text
+
+
+def test_forms_need_the_session_and_its_csrf_token_and_pages_their_role(
+    deployment: Deployment, server: str
+) -> None:
+    secret = _officer(deployment, "minh")
+    auditor_secret = _officer(deployment, "kiem-toan", "auditor")
+    with httpx.Client(base_url=server, timeout=30) as browser:
+        anonymous = browser.post("/console/certificates/ab/revoke", data={"reason": "retired", "csrf": "x"})
+        assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/console/login")
+        browser.post(
+            "/console/login",
+            data={"username": "minh", "password": PASSWORD, "code": pyotp.TOTP(secret).now()},
+        )
+        page = browser.get("/console/issue")
+        assert page.status_code == 200 and 'name="csrf"' in page.text
+        forged = browser.post("/console/issue", data={"profile": "individual", "csrf": "forged"})
+        assert forged.status_code == 403 and "CSRF" in forged.text
+    with httpx.Client(base_url=server, timeout=30) as browser:
+        browser.post(
+            "/console/login",
+            data={"username": "kiem-toan", "password": PASSWORD, "code": pyotp.TOTP(auditor_secret).now()},
+        )
+        assert browser.get("/console/certificates").status_code == 200
+        assert browser.get("/console/issue").status_code == 403
