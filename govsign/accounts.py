@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +26,7 @@ from ca.errors import CaError, InvalidRequest, NotFound
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
 from ca.store import Base, UtcDateTime, normalise_serial, utc_now
+from govsign.api_tokens import hash_token, new_token, refuse_if_expired
 
 __all__ = [
     "Account",
@@ -40,7 +40,6 @@ __all__ = [
     "authenticate",
     "authorise_certificate",
     "create_account",
-    "hash_token",
     "set_image",
     "set_pin",
     "unlock",
@@ -88,6 +87,7 @@ class Account(Base):
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
     certificate_serial: Mapped[str] = mapped_column(String(48))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     pin_hash: Mapped[str | None] = mapped_column(String(160))
     failed_pins: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -103,14 +103,9 @@ class CreatedAccount:
     token: str  # shown once; only its hash is kept
 
 
-def hash_token(token: str) -> str:
-    """How an API token is stored and looked up: never the token itself."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def create_account(authority: Authority, kind: AccountKind, serial: str, *, actor: str) -> CreatedAccount:
     """An account bound to certificate ``serial``, which must be of the kind's profile and valid."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token, digest, expires = new_token(TOKEN_PREFIX)
     with authority.database.transaction() as session:
         certificate = find_certificate(session, serial)
         if certificate.profile != kind.certificate_kind.value:
@@ -125,7 +120,8 @@ def create_account(authority: Authority, kind: AccountKind, serial: str, *, acto
             holder=certificate.common_name,
             certificate_id=certificate.id,
             certificate_serial=certificate.serial,
-            token_sha256=hash_token(token),
+            token_sha256=digest,
+            token_expires_at=expires,
             failed_pins=0,
         )
         session.add(account)
@@ -203,6 +199,7 @@ def authenticate(authority: Authority, token: str | None) -> Account:
         ).scalar_one_or_none()
         if account is None:
             raise NotAuthenticated("this API token is not known")
+        refuse_if_expired(account.token_expires_at, NotAuthenticated)
         session.expunge(account)
         return account
 

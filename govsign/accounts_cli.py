@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
 from ca.errors import InvalidRequest
 from govsign import runtime
+from govsign.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
 from govsign.accounts import Account, AccountKind, create_account, set_image, set_pin, unlock
-from govsign.administrators import Role, create_administrator
+from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
+from govsign.administrators import Administrator, Role, create_administrator
+from govsign.api_tokens import DEFAULT_DAYS, reissue_token
 from govsign.settings import load_settings
 
 __all__ = ["account_app", "admin_app"]
@@ -69,6 +72,28 @@ def unlock_command(account_id: int) -> None:
     typer.echo(f"account {account_id}: unlocked")
 
 
+@account_app.command("token")
+def account_token(
+    account_id: int,
+    revoke: Annotated[bool, typer.Option("--revoke", help="stop the token working; issue none")] = False,
+    days: Annotated[int, typer.Option(help="days the new token lives")] = DEFAULT_DAYS,
+) -> None:
+    """Issue the account a new API token (the old one stops working) or revoke it."""
+    _reissue(Account, account_id, ACCOUNT_TOKEN_PREFIX, revoke, days)
+
+
+def _reissue(model: Any, subject_id: int, prefix: str, revoke: bool, days: int) -> None:
+    authority = runtime.open_authority_from(load_settings())
+    token = reissue_token(
+        authority, model, subject_id, prefix, revoke=revoke, days=days, actor=runtime.OPERATOR
+    )
+    if token is None:
+        typer.echo(f"{model.__tablename__.rstrip('s')} {subject_id}: API token revoked")
+    else:
+        typer.echo(f"new API token (shown once, valid {days} days):")
+        typer.echo(token)
+
+
 @account_app.command("list")
 def list_accounts() -> None:
     """Every account: id, kind, holder, certificate, PIN set, locked."""
@@ -96,3 +121,13 @@ def create_admin(
     typer.echo(f"administrator {created.id}: {created.name}, {created.role}")
     typer.echo("API token (shown once):")
     typer.echo(created.token)
+
+
+@admin_app.command("token")
+def admin_token(
+    admin_id: int,
+    revoke: Annotated[bool, typer.Option("--revoke", help="stop the token working; issue none")] = False,
+    days: Annotated[int, typer.Option(help="days the new token lives")] = DEFAULT_DAYS,
+) -> None:
+    """Issue the administrator a new API token (the old one stops working) or revoke it."""
+    _reissue(Administrator, admin_id, ADMIN_TOKEN_PREFIX, revoke, days)

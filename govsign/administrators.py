@@ -9,7 +9,6 @@ issue adds passwords, TOTP, lock-out and dual control on top of this.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,7 +19,8 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import NotAuthenticated, hash_token
+from govsign.accounts import NotAuthenticated
+from govsign.api_tokens import hash_token, new_token, refuse_if_expired
 
 __all__ = [
     "Administrator",
@@ -46,6 +46,7 @@ class Administrator(Base):
     name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
@@ -64,9 +65,11 @@ class CreatedAdministrator:
 def create_administrator(authority: Authority, name: str, role: Role, *, actor: str) -> CreatedAdministrator:
     if not name.strip():
         raise InvalidRequest("an administrator needs a name")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token, digest, expires = new_token(TOKEN_PREFIX)
     with authority.database.transaction() as session:
-        administrator = Administrator(name=name.strip(), role=role.value, token_sha256=hash_token(token))
+        administrator = Administrator(
+            name=name.strip(), role=role.value, token_sha256=digest, token_expires_at=expires
+        )
         session.add(administrator)
         session.flush()
         event = AuditEvent(actor, "admin.create", f"admin:{administrator.id}", details={"role": role.value})
@@ -82,5 +85,6 @@ def administrator_by_token(authority: Authority, token: str) -> Administrator:
         ).scalar_one_or_none()
         if administrator is None:
             raise NotAuthenticated("this administrator token is not known")
+        refuse_if_expired(administrator.token_expires_at, NotAuthenticated)
         session.expunge(administrator)
         return administrator

@@ -59,8 +59,10 @@ ca_app = typer.Typer(no_args_is_help=True, help="The certificate authority: issu
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log")
 app.add_typer(ca_app, name="ca")
 hsm_app = typer.Typer(no_args_is_help=True, help="The HSM tokens")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema")
 app.add_typer(audit_app, name="audit")
 app.add_typer(hsm_app, name="hsm")
+app.add_typer(db_app, name="db")
 app.command("sign")(signing_cli.sign)
 app.command("sign-batch")(signing_cli.sign_batch)
 app.command("extend")(signing_cli.extend)
@@ -379,6 +381,13 @@ def audit_export(
     _write_atomically(out_path, json.dumps(exported, ensure_ascii=False, indent=1).encode("utf-8"))
     document = exported["export"]
     out.print(f"exported entries {document['first']}..{document['last']} to {out_path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to this version of govsign (Alembic; safe to run again)."""
+    runtime.migrate(load_settings())
+    out.print("database schema is current")
 
 
 @hsm_app.command("create-tokens")

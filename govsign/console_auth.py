@@ -26,8 +26,9 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import Account, AccountKind, AccountLocked, NotAuthenticated, hash_token
+from govsign.accounts import Account, AccountKind, AccountLocked, NotAuthenticated
 from govsign.administrators import Administrator, Role
+from govsign.api_tokens import hash_token
 
 __all__ = [
     "ConsoleLogin",

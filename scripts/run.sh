@@ -10,6 +10,8 @@ if ! govsign ca export-chain >/dev/null 2>&1; then
   say "no CA in $GOVSIGN_HOME yet: running govsign init"
   govsign init
   "$ROOT/scripts/demo.sh"
+else
+  govsign db upgrade   # a deployment made by an older checkout gets the newer tables
 fi
 say "serving on http://127.0.0.1:${GOVSIGN_PORT:-8000}"
 exec govsign serve --host 127.0.0.1 --port "${GOVSIGN_PORT:-8000}" --workers "${GOVSIGN_WORKERS:-2}"

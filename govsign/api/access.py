@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from ca.audit import AuditEvent, record
 from ca.authority import Authority
 from govsign.accounts import Account, AccountKind, NotAuthenticated, NotAuthorised, authenticate
 from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
@@ -54,12 +55,31 @@ def require(*allowed: Grant) -> Callable[..., Caller]:
     names = " or ".join(grant.value for grant in allowed)
 
     def dependency(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
-        caller = _identify(request.app.state.authority(), bearer(authorization))
-        if caller.grant not in allowed:
-            raise NotAuthorised(f"this needs {names}; you are {caller.grant.value}")
+        authority: Authority = request.app.state.authority()
+        caller: Caller | None = None
+        try:
+            caller = _identify(authority, bearer(authorization))
+            if caller.grant not in allowed:
+                raise NotAuthorised(f"this needs {names}; you are {caller.grant.value}")
+        except (NotAuthenticated, NotAuthorised) as refusal:
+            _audit_refusal(authority, request, caller, refusal)
+            raise
         return caller
 
     return dependency
+
+
+def _audit_refusal(authority: Authority, request: Request, caller: Caller | None, refusal: Exception) -> None:
+    """A refused request, in the audit log with who (if known), what and from where."""
+    details = {
+        "route": f"{request.method} {request.url.path}"[:200],
+        "client": request.client.host if request.client else "unknown",
+        "reason": str(refusal)[:200],
+    }
+    actor = caller.actor if caller else "anonymous"
+    record(
+        authority.database, authority.token, AuditEvent(actor, "access.refused", "api", "refused", details)
+    )
 
 
 def _identify(authority: Authority, token: str | None) -> Caller:

@@ -28,6 +28,7 @@ from ca.authority import Authority
 from ca.errors import CaError
 from ca.hsm import KeyAlgorithm
 from ca.issuance import GenerateInHsm, issue_certificate
+from ca.ocsp import RateLimiter
 from ca.profiles import CertificateKind, parse_request
 from ca.reasons import parse_reason
 from ca.store import CertificateRecord
@@ -50,6 +51,7 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
 ADMINISTRATORS = frozenset(Role)
+_login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
 SIGNERS = frozenset(AccountKind)
 _FIELDS = {
     CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
@@ -110,6 +112,10 @@ def login(
     code: Annotated[str, Form()] = "",
 ) -> Response:
     client = request.client.host if request.client else "unknown"
+    if not _login_attempts.allow(client):
+        return _page(
+            request, "console_login.html", error=CONSOLE_TEXTS[_language(request)]["slow_down"], status=429
+        )
     try:
         token, _ = sign_in(request.app.state.authority(), username, password, code.strip(), client=client)
     except CaError as error:

@@ -113,6 +113,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "invalid_tax": "Mã số thuế gồm 10 chữ số, hoặc 10 chữ số, dấu gạch ngang và 3 chữ số.",
         "requested_by": "Người đề nghị",
         "votes": "Đã duyệt",
+        "slow_down": "Quá nhiều lần đăng nhập từ địa chỉ này; hãy thử lại sau ít phút.",
     },
     "en": {
         "title": "govsign console",
@@ -160,5 +161,6 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "invalid_tax": "A tax code is 10 digits, or 10 digits, a hyphen and 3 digits.",
         "requested_by": "Requested by",
         "votes": "Approved by",
+        "slow_down": "Too many sign-in attempts from this address; try again in a few minutes.",
     },
 }
