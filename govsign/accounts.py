@@ -39,6 +39,7 @@ __all__ = [
     "activate",
     "authenticate",
     "authorise_certificate",
+    "change_pin",
     "create_account",
     "set_image",
     "set_pin",
@@ -164,6 +165,24 @@ def set_pin(authority: Authority, account_id: int, pin: str, *, actor: str) -> N
         account.failed_pins = 0
         account.locked_at = None
         append(session, authority.token, AuditEvent(actor, "account.set-pin", f"account:{account.id}"))
+
+
+def change_pin(authority: Authority, account_id: int, current: str | None, new: str, *, client: str) -> None:
+    """The holder sets or changes their own PIN (sole control: no administrator sees it); changing one
+    needs the current PIN, whose failures count towards the lock like any activation."""
+    if len(new) < MIN_PIN_LENGTH:
+        raise InvalidRequest(f"the PIN needs at least {MIN_PIN_LENGTH} characters")
+    with authority.database.transaction() as session:
+        account = _account(session, account_id)
+        refusal = None if account.pin_hash is None else _refusal(account, current)
+        result = "refused" if refusal else "success"
+        if refusal is None:
+            account.pin_hash, account.failed_pins, account.locked_at = _hasher.hash(new), 0, None
+        details = {"client": client, **({"reason": type(refusal).__name__} if refusal else {})}
+        event = AuditEvent(account.holder, "account.change-pin", f"account:{account.id}", result, details)
+        append(session, authority.token, event)
+    if refusal is not None:
+        raise refusal
 
 
 def set_image(authority: Authority, account_id: int, png: bytes, *, actor: str) -> None:

@@ -3,6 +3,7 @@ flags, CSRF on every form post, roles on every page, and each attempt in the aud
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -10,7 +11,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Deployment, make_deployment, running_server
+from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
 
 PASSWORD = "một mật khẩu đủ dài"
 
@@ -95,3 +96,39 @@ def test_forms_need_the_session_and_its_csrf_token_and_pages_their_role(
         )
         assert browser.get("/console/certificates").status_code == 200
         assert browser.get("/console/issue").status_code == 403
+
+
+def test_the_official_sets_and_changes_their_own_pin(deployment: Deployment, server: str) -> None:
+    serial = issue_in_hsm(deployment)
+    account_id = (
+        deployment.cli("account", "create-official", "--cert", serial).stdout.split(":")[0].split()[-1]
+    )
+    enrolled = deployment.cli(
+        "console", "enrol", "--username", "anh", "--account", account_id, stdin=PASSWORD + "\n"
+    )
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    with httpx.Client(base_url=server, timeout=30) as browser:
+        browser.post(
+            "/console/login", data={"username": "anh", "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+        )
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console/pin").text)
+        assert csrf is not None
+
+        def change(current: str, new: str) -> httpx.Response:
+            return browser.post(
+                "/console/pin", data={"current": current, "new": new, "again": new, "csrf": csrf.group(1)}
+            )
+
+        assert change("", "135790").status_code == 200
+        wrong = change("000000", "246802")
+        assert wrong.status_code == 403 and "wrong PIN" in wrong.text
+        assert change("135790", "246802").status_code == 200
+    with deployment.authority.database.engine.begin() as connection:
+        changes = connection.execute(
+            text("SELECT actor, result FROM audit_log WHERE action = 'account.change-pin' ORDER BY seq")
+        ).all()
+    assert [tuple(row) for row in changes] == [
+        ("Nguyễn Văn Ánh", "success"),
+        ("Nguyễn Văn Ánh", "refused"),
+        ("Nguyễn Văn Ánh", "success"),
+    ]

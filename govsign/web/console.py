@@ -25,14 +25,21 @@ from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 
 from ca.authority import Authority
-from ca.errors import CaError
+from ca.errors import CaError, InvalidRequest
 from ca.hsm import KeyAlgorithm
 from ca.issuance import GenerateInHsm, issue_certificate
 from ca.ocsp import RateLimiter
 from ca.profiles import CertificateKind, parse_request
 from ca.reasons import parse_reason
 from ca.store import CertificateRecord
-from govsign.accounts import Account, AccountKind, NotAuthenticated, NotAuthorised, authorise_certificate
+from govsign.accounts import (
+    Account,
+    AccountKind,
+    NotAuthenticated,
+    NotAuthorised,
+    authorise_certificate,
+    change_pin,
+)
 from govsign.administrators import Role
 from govsign.api.signing import sign_as_account, spool_upload
 from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
@@ -287,6 +294,36 @@ def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
     if not owner.is_file() or owner.read_text() != user.actor:
         raise NotAuthorised("no such upload of yours")
     return folder
+
+
+@router.get("/pin", response_class=HTMLResponse)
+def pin_form(request: Request) -> Response:
+    try:
+        user = _user(request, SIGNERS)
+    except CaError as error:
+        return _refused(request, error)
+    return _page(request, "console_pin.html", user=user)
+
+
+@router.post("/pin", response_class=HTMLResponse)
+def pin_change(
+    request: Request,
+    current: Annotated[str | None, Form()] = None,
+    new: Annotated[str, Form()] = "",
+    again: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        user = _checked(request, SIGNERS, csrf)
+        if new != again:
+            raise InvalidRequest(CONSOLE_TEXTS[_language(request)]["pin_mismatch"])
+        client = request.client.host if request.client else "unknown"
+        change_pin(request.app.state.authority(), user.subject_id, current or None, new, client=client)
+    except CaError as error:
+        return _refused(request, error)
+    return _page(
+        request, "console_message.html", user=user, message=CONSOLE_TEXTS[_language(request)]["pin_set"]
+    )
 
 
 @router.post("/sign/preview", response_class=HTMLResponse)
