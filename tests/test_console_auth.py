@@ -4,7 +4,9 @@ flags, CSRF on every form post, roles on every page, and each attempt in the aud
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pyotp
@@ -12,6 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
+from tests.pdf_samples import one_page_pdf
+from tests.test_validation import pdfsig_integrity
 
 PASSWORD = "một mật khẩu đủ dài"
 
@@ -132,3 +136,42 @@ def test_the_official_sets_and_changes_their_own_pin(deployment: Deployment, ser
         ("Nguyễn Văn Ánh", "refused"),
         ("Nguyễn Văn Ánh", "success"),
     ]
+
+
+def test_several_files_become_a_batch_with_a_progress_page(
+    deployment: Deployment, server: str, tmp_path: Path
+) -> None:
+    serial = issue_in_hsm(deployment)
+    account_id = (
+        deployment.cli("account", "create-official", "--cert", serial).stdout.split(":")[0].split()[-1]
+    )
+    deployment.cli("account", "set-pin", account_id, stdin="135790\n")
+    enrolled = deployment.cli(
+        "console", "enrol", "--username", "tung", "--account", account_id, stdin=PASSWORD + "\n"
+    )
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    documents = [one_page_pdf(tmp_path / f"ban-{n}.pdf", text=f"Ban {n}").read_bytes() for n in range(3)]
+    with httpx.Client(base_url=server, timeout=60) as browser:
+        browser.post(
+            "/console/login",
+            data={"username": "tung", "password": PASSWORD, "code": pyotp.TOTP(secret).now()},
+        )
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console").text)
+        assert csrf is not None
+        started = browser.post(
+            "/console/sign/preview",
+            data={"csrf": csrf.group(1), "appearance": "none", "pin": "135790"},
+            files=[("files", (f"ban-{n}.pdf", data, "application/pdf")) for n, data in enumerate(documents)],
+        )
+        assert started.status_code == 303, started.text
+        progress_url = started.headers["location"]
+        deadline = time.monotonic() + 180
+        while "· finished" not in (page := browser.get(progress_url).text) and time.monotonic() < deadline:
+            assert 'http-equiv="refresh"' in page
+            time.sleep(1)
+        assert "3/3" in page and 'http-equiv="refresh"' not in page
+        link = re.search(r'href="(/console/batches/[^"]+/documents/[^"]+)"', page)
+        assert link is not None
+        signed = tmp_path / "signed.pdf"
+        signed.write_bytes(browser.get(link.group(1)).content)
+    assert pdfsig_integrity(signed) == [True]  # poppler's own check of the signature

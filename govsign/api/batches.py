@@ -46,7 +46,7 @@ def _folder(settings: Settings, batch_id: str) -> Path:
     return settings.home / "batches" / batch_id
 
 
-def _owned_batch(database: Database, account: Account, batch_id: str) -> SigningBatch:
+def owned_batch(database: Database, account: Account, batch_id: str) -> SigningBatch:
     with database.transaction() as session:
         batch = session.get(SigningBatch, batch_id)
         if batch is None or not batch.owner.startswith(f"{API_OWNER_PREFIX}{account.id}:"):
@@ -67,10 +67,27 @@ def create(
     x_activation_pin: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Start signing the uploaded PDFs with the caller's own certificate; answers 202 with the batch id."""
-    authority: Authority = request.app.state.authority()
-    settings: Settings = request.app.state.settings
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
+    batch_id, count = start_batch(request, account, serial, files, form, x_activation_pin)
+    return JSONResponse(
+        {"batch_id": batch_id, "documents": count, "status_url": f"/api/v1/batches/{batch_id}"},
+        status_code=202,
+    )
+
+
+def start_batch(
+    request: Request,
+    account: Account,
+    serial: str,
+    files: list[UploadFile],
+    form: SigningRequest,
+    pin: str | None,
+) -> tuple[str, int]:
+    """Spool the uploads, activate ``account`` once for all their digests and start the batch in the
+    background; (batch id, number of documents). Shared by the API and the console."""
+    authority: Authority = request.app.state.authority()
+    settings: Settings = request.app.state.settings
     subscriber_key(authority, serial)  # refuse a revoked or expired certificate before taking the files
     batch_id = secrets.token_hex(8)
     folder = _folder(settings, batch_id)
@@ -79,7 +96,7 @@ def create(
     try:
         digests = _spool_all(files, folder / "in", settings.max_document_bytes)
         client = request.client.host if request.client else "unknown"
-        activate(authority, account, x_activation_pin, client=client, purpose=_purpose(digests))
+        activate(authority, account, pin, client=client, purpose=_purpose(digests))
         image = account_image(account, form.appearance, folder)
         options = form.options(image=image, max_bytes=settings.max_document_bytes)
         create_batch(
@@ -96,10 +113,7 @@ def create(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     _start_in_background(authority.database, batch_id)
-    return JSONResponse(
-        {"batch_id": batch_id, "documents": len(digests), "status_url": f"/api/v1/batches/{batch_id}"},
-        status_code=202,
-    )
+    return batch_id, len(digests)
 
 
 def _spool_all(files: list[UploadFile], folder: Path, limit: int) -> dict[str, str]:
@@ -122,7 +136,7 @@ def _purpose(digests: dict[str, str]) -> str:
 def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, Any]:
     """Progress and per-document outcome of one of the caller's batches."""
     authority: Authority = request.app.state.authority()
-    _owned_batch(authority.database, caller.signing_account, batch_id)
+    owned_batch(authority.database, caller.signing_account, batch_id)
     report = batch_report(authority.database, batch_id)
     return {
         "batch_id": report.batch_id,
@@ -138,7 +152,7 @@ def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, 
 def document(request: Request, batch_id: str, name: str, caller: SigningCaller) -> FileResponse:
     """One signed document of the caller's batch."""
     authority: Authority = request.app.state.authority()
-    batch = _owned_batch(authority.database, caller.signing_account, batch_id)
+    batch = owned_batch(authority.database, caller.signing_account, batch_id)
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
         raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")

@@ -41,6 +41,7 @@ from govsign.accounts import (
     change_pin,
 )
 from govsign.administrators import Role
+from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
 from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
 from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
@@ -49,6 +50,7 @@ from govsign.errors import http_status
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from govsign.web.texts import CONSOLE_TEXTS
+from signing.batch import batch_report
 from signing.documents import file_sha256
 from signing.errors import SigningError
 
@@ -329,18 +331,27 @@ def pin_change(
 @router.post("/sign/preview", response_class=HTMLResponse)
 def preview(
     request: Request,
-    file: Annotated[UploadFile | None, File()] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
     appearance: Annotated[str, Form()] = "approval",
+    doc_number: Annotated[str, Form()] = "",
+    agency: Annotated[str, Form()] = "",
+    copy_form: Annotated[str, Form()] = "SAO Y",
+    pin: Annotated[str | None, Form()] = None,
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
+    """One PDF: page 1 to place the signature on. Several: a batch at once, signed where each document's
+    appearance goes by default, activated by the PIN given with them."""
+    extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
     try:
         user = _checked(request, SIGNERS, csrf)
-        if file is None:
+        if not files:
             raise SigningError(CONSOLE_TEXTS[_language(request)]["no_file"])
+        if len(files) > 1:
+            return _start_console_batch(request, user, files, appearance, extra, pin)
         settings: Settings = request.app.state.settings
         folder = Path(tempfile.mkdtemp(prefix="", dir=_uploads(settings)))
         (folder / "owner").write_text(user.actor)
-        _, digest = spool_upload(file, folder, settings.max_document_bytes, "input.pdf")
+        _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
         width, height = _render_first_page(folder)
     except (CaError, SigningError) as error:
         return _refused(request, error)
@@ -353,8 +364,66 @@ def preview(
         width=width,
         height=height,
         appearance=appearance,
-        filename=file.filename or "document.pdf",
+        extra=extra,
+        filename=files[0].filename or "document.pdf",
     )
+
+
+def _form(appearance: str, extra: dict[str, str], **more: Any) -> SigningRequest:
+    chosen = {key: value for key, value in extra.items() if value}
+    return SigningRequest.of({"appearance": appearance, "level": "B-LT", **chosen, **more})
+
+
+def _account_of(request: Request, user: ConsoleUser) -> Account:
+    authority: Authority = request.app.state.authority()
+    with authority.database.transaction() as session:
+        account = session.get(Account, user.subject_id)
+        assert account is not None
+        session.expunge(account)
+        return account
+
+
+def _start_console_batch(
+    request: Request,
+    user: ConsoleUser,
+    files: list[UploadFile],
+    appearance: str,
+    extra: dict[str, str],
+    pin: str | None,
+) -> Response:
+    account = _account_of(request, user)
+    batch_id, _ = start_batch(
+        request, account, authorise_certificate(account, None), files, _form(appearance, extra), pin
+    )
+    return RedirectResponse(f"/console/batches/{batch_id}?lang={_language(request)}", status_code=303)
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+def batch_progress(request: Request, batch_id: str) -> Response:
+    """Progress of a batch, refreshed every two seconds until it is finished; links to the signed files."""
+    try:
+        user = _user(request, SIGNERS)
+        database = request.app.state.authority().database
+        owned_batch(database, _account_of(request, user), batch_id)
+        report = batch_report(database, batch_id)
+    except CaError as error:
+        return _refused(request, error)
+    return _page(request, "console_batch.html", user=user, report=report)
+
+
+@router.get("/batches/{batch_id}/documents/{name}")
+def batch_document(request: Request, batch_id: str, name: str) -> Response:
+    try:
+        user = _user(request, SIGNERS)
+        batch = owned_batch(request.app.state.authority().database, _account_of(request, user), batch_id)
+    except CaError as error:
+        return _refused(request, error)
+    path = Path(batch.target_dir) / Path(name).name
+    if not path.is_file():
+        return _page(
+            request, "console_message.html", user=user, message=f"{name}: not signed (yet)", status=404
+        )
+    return FileResponse(path, media_type="application/pdf", filename=path.name)
 
 
 def _render_first_page(folder: Path) -> tuple[float, float]:
@@ -398,23 +467,21 @@ def sign(
     upload_id: str,
     appearance: Annotated[str, Form()] = "approval",
     box: Annotated[str | None, Form()] = None,
-    level: Annotated[str, Form()] = "B-LT",
+    doc_number: Annotated[str, Form()] = "",
+    agency: Annotated[str, Form()] = "",
+    copy_form: Annotated[str, Form()] = "SAO Y",
     pin: Annotated[str | None, Form()] = None,
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
         user = _checked(request, SIGNERS, csrf)
         folder = _own_upload(request, user, upload_id)
-        authority: Authority = request.app.state.authority()
-        with authority.database.transaction() as session:
-            account = session.get(Account, user.subject_id)
-            assert account is not None
-            session.expunge(account)
-        form = SigningRequest.of({"appearance": appearance, "box": box or None, "level": level, "page": 1})
+        account = _account_of(request, user)
+        extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
+        form = _form(appearance, extra, box=box or None, page=1)
         source = folder / "input.pdf"
-        signed = sign_as_account(
-            request, account, authorise_certificate(account, None), source, file_sha256(source), form, pin
-        )
+        serial = authorise_certificate(account, None)
+        signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin)
     except (CaError, SigningError) as error:
         return _refused(request, error)
     return FileResponse(
