@@ -45,6 +45,7 @@ from ca.profiles import (
     ca_subject_name,
     extensions,
 )
+from ca.signing_keys import SERVICE_SEAL_SETTING
 from ca.store import CaRecord, CaSetting, Database, utc_now
 from ca.tsa import DEFAULT_TSA_POLICY, TSA_POLICY_SETTING
 
@@ -267,6 +268,7 @@ def run_ceremony(
     )
     with database.transaction() as session:
         session.add(CaSetting(key=TSA_POLICY_SETTING, value=config.tsa.policy_oid or DEFAULT_TSA_POLICY))
+        session.add(CaSetting(key=SERVICE_SEAL_SETTING, value=seal.serial_hex))
     # The CDP of every certificate must resolve from the first minute, and OCSP must answer for all of them.
     publish_crl(database, root, audit_token=service_token, validity=ROOT_CRL_VALIDITY, actor="ceremony")
     publish_crl(database, issuing, audit_token=service_token, actor="ceremony")

@@ -18,9 +18,11 @@ from ca.errors import InvalidRequest, StateConflict
 from ca.hsm import KeyAlgorithm, SignatureAlgorithm, Token
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
-from ca.store import utc_now
+from ca.store import CaSetting, utc_now
 
-__all__ = ["SubscriberKey", "subscriber_key"]
+__all__ = ["SERVICE_SEAL_SETTING", "SubscriberKey", "service_seal_key", "subscriber_key"]
+
+SERVICE_SEAL_SETTING = "service_seal_serial"  # the ceremony's own organisation certificate
 
 _SIGNING_KINDS = {CertificateKind.INDIVIDUAL, CertificateKind.ORGANISATION, CertificateKind.DEVICE}
 
@@ -82,3 +84,12 @@ def subscriber_key(authority: Authority, serial: str, *, at: dt.datetime | None 
         _token=authority.token,
         _key_id=bytes.fromhex(record.key_id),
     )
+
+
+def service_seal_key(authority: Authority) -> SubscriberKey | None:
+    """The service's own seal (issued at the ceremony), which signs the validation reports; None for a
+    deployment made before the ceremony recorded it."""
+    with authority.database.transaction() as session:
+        setting = session.get(CaSetting, SERVICE_SEAL_SETTING)
+        serial = setting.value if setting is not None else None
+    return subscriber_key(authority, serial) if serial else None

@@ -369,7 +369,7 @@ def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
     tmp_path: Path,
 ) -> None:
     """The downloadable report: a well-formed PDF (qpdf), its font embedded (pdffonts), its text the
-    page's (pdftotext), in Vietnamese or English."""
+    page's (pdftotext), in Vietnamese or English, sealed by the service (our validator and pdfsig)."""
     signed = tmp_path / "signed.pdf"
     sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
     for lang, sentence, check in (
@@ -395,6 +395,11 @@ def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
         )
         for expected in (sentence, check, "Nguyễn Văn Ánh", "TOTAL_PASSED", "PAdES B-LTA", "govsign root CA"):
             assert expected in text, (expected, text)
+        sealed = validate_pdf(report, trust_store(sqlite_deployment.authority), FetchPolicy(enabled=False))
+        assert only(sealed) == (Indication.TOTAL_PASSED, None), sealed  # the report is itself signed
+        seal = sealed.signatures[0].signer
+        assert seal is not None and seal.common_name == "Ban Cơ yếu Chính phủ - govsign"
+        assert pdfsig_integrity(report) == [True]
     refused = httpx.post(
         f"{public_server}/verify/report.pdf", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
     )

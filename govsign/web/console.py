@@ -59,9 +59,10 @@ COOKIE = "govsign_console"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
-ADMINISTRATORS = frozenset(Role)
+Grants = frozenset[Role | AccountKind]
+ADMINISTRATORS: Grants = frozenset(Role)
 _login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
-SIGNERS = frozenset(AccountKind)
+SIGNERS: Grants = frozenset(AccountKind)
 _FIELDS = {
     CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
     CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
@@ -81,16 +82,14 @@ def _page(
     return HTMLResponse(html, status_code=status)
 
 
-def _user(
-    request: Request, allowed: frozenset[Role] | frozenset[AccountKind] | frozenset[Role | AccountKind]
-) -> ConsoleUser:
+def _user(request: Request, allowed: Grants) -> ConsoleUser:
     user = user_for_session(request.app.state.authority(), request.cookies.get(COOKIE))
     if user.grant not in allowed:
         raise NotAuthorised("this page is not for your role")
     return user
 
 
-def _checked(request: Request, allowed: Any, csrf: str | None) -> ConsoleUser:
+def _checked(request: Request, allowed: Grants, csrf: str | None) -> ConsoleUser:
     """The signed-in user of a form post, whose CSRF token must be the session's."""
     user = _user(request, allowed)
     if not csrf or not secrets.compare_digest(csrf, user.csrf):

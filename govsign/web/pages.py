@@ -6,6 +6,7 @@ Server-rendered (Jinja2, no JavaScript needed); the upload goes through the same
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,15 +14,20 @@ from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ca.authority import Authority
 from ca.errors import CaError
+from ca.signing_keys import service_seal_key
 from govsign.api.verify import validation_report
 from govsign.errors import http_status
+from govsign.settings import Settings
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
 from signing.errors import SigningError
+from signing.pades import Level, SigningOptions, sign_pdf
 from signing.validation import ValidationReport
 
 router = APIRouter(tags=["web"])
+_SEALER = "govsign validation service"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
@@ -93,7 +99,27 @@ def verify_report_pdf(
         return outcome
     name = f"bao-cao-kiem-tra-{outcome.document_sha256[:12]}.pdf"
     return Response(
-        report_pdf(outcome, _language(lang)),
+        _sealed(request, report_pdf(outcome, _language(lang))),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def _sealed(request: Request, pdf: bytes) -> bytes:
+    """The report signed (PAdES B-LT) with the service's own seal, so that a printed or forwarded report
+    can itself be verified; unsigned for a deployment whose ceremony recorded no seal."""
+    authority: Authority = request.app.state.authority()
+    key = service_seal_key(authority)
+    if key is None:
+        return pdf
+    settings: Settings = request.app.state.settings
+    spool = settings.home / "spool"
+    spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=spool) as folder:
+        source = Path(folder) / "report.pdf"
+        source.write_bytes(pdf)
+        options = SigningOptions(level=Level.B_LT)  # carries its own revocation data: checkable offline
+        signed = sign_pdf(
+            request.app.state.services(), key, source, Path(folder) / "sealed.pdf", options, actor=_SEALER
+        )
+        return signed.target.read_bytes()
