@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(CaError)
     @app.exception_handler(SigningError)
-    async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+    async def domain_error(request: Request, error: Exception) -> Response:
+        if request.url.path.startswith(console.PREFIX):
+            return console.error_page(request, error)
         if isinstance(error, PendingApproval):
             pending = {"approval_id": error.approval_id, "state": "pending", "required": error.required}
             return JSONResponse({"detail": str(error), **pending}, status_code=202)

@@ -3,9 +3,12 @@
 Server-rendered (Jinja2) with one small script (`/static/console.js`: live checks on the issue form, the
 box dragged over a page preview). Sign-in is a password and a TOTP code (:mod:`govsign.console_auth`);
 the session cookie is HttpOnly and SameSite=Strict, every form carries the session's CSRF token, and
-each page admits the roles :mod:`govsign.api.access` would. Administrators search, issue and revoke
-certificates and vote on approvals; officials and clerks upload a PDF, see page 1, drag the signature's
-box, enter their PIN and download the signed document. The pages are not part of /openapi.json.
+each page declares the roles it admits (:func:`signed_in`, :func:`form_of`). Errors are answered by
+:func:`error_page`, which the application calls for every domain error under /console.
+
+Administrators search, issue and revoke certificates and vote on approvals; officials and clerks upload
+a PDF, see page 1, drag the signature's box, enter their PIN and download the signed document (or sign
+several at once as a batch). The pages are not part of /openapi.json.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
@@ -43,7 +47,7 @@ from govsign.accounts import (
 from govsign.administrators import Role
 from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
-from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
+from govsign.approvals import ACTIONS, APPROVERS, decide, list_requests, view
 from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
 from govsign.controlled_actions import EXECUTORS, hold_issuance, hold_revocation
 from govsign.errors import http_status
@@ -54,15 +58,18 @@ from signing.batch import batch_report
 from signing.documents import file_sha256
 from signing.errors import SigningError
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+PREFIX = "/console"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
 COOKIE = "govsign_console"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
 Grants = frozenset[Role | AccountKind]
 ADMINISTRATORS: Grants = frozenset(Role)
-_login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
 SIGNERS: Grants = frozenset(AccountKind)
+OFFICERS: Grants = frozenset({Role.RA_OFFICER})
+VOTERS: Grants = frozenset({Role.RA_OFFICER, Role.CA_ADMIN})
+_login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
 _FIELDS = {
     CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
     CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
@@ -82,26 +89,48 @@ def _page(
     return HTMLResponse(html, status_code=status)
 
 
-def _user(request: Request, allowed: Grants) -> ConsoleUser:
-    user = user_for_session(request.app.state.authority(), request.cookies.get(COOKIE))
-    if user.grant not in allowed:
-        raise NotAuthorised("this page is not for your role")
-    return user
+def _text(request: Request, key: str) -> str:
+    return CONSOLE_TEXTS[_language(request)][key]
 
 
-def _checked(request: Request, allowed: Grants, csrf: str | None) -> ConsoleUser:
-    """The signed-in user of a form post, whose CSRF token must be the session's."""
-    user = _user(request, allowed)
-    if not csrf or not secrets.compare_digest(csrf, user.csrf):
-        raise NotAuthorised("the form is stale or came from elsewhere (CSRF token); reload the page")
-    return user
+def signed_in(allowed: Grants) -> Callable[..., ConsoleUser]:
+    """A dependency: the signed-in user, if their role or account kind is one of ``allowed``."""
+
+    def dependency(request: Request) -> ConsoleUser:
+        user = user_for_session(request.app.state.authority(), request.cookies.get(COOKIE))
+        if user.grant not in allowed:
+            raise NotAuthorised("this page is not for your role")
+        return user
+
+    return dependency
 
 
-def _refused(request: Request, error: Exception) -> Response:
-    """Not signed in: to the sign-in page; anything else: the message, with its status."""
+def form_of(allowed: Grants) -> Callable[..., ConsoleUser]:
+    """A dependency for form posts: :func:`signed_in`, and the form's CSRF token is the session's."""
+    check = signed_in(allowed)
+
+    def dependency(request: Request, csrf: Annotated[str | None, Form()] = None) -> ConsoleUser:
+        user = check(request)
+        if not csrf or not secrets.compare_digest(csrf, user.csrf):
+            raise NotAuthorised("the form is stale or came from elsewhere (CSRF token); reload the page")
+        return user
+
+    return dependency
+
+
+def error_page(request: Request, error: Exception) -> Response:
+    """Not signed in: to the sign-in page; anything else (a held action too): the message, with its status."""
     if isinstance(error, NotAuthenticated):
-        return RedirectResponse(f"/console/login?lang={_language(request)}", status_code=303)
+        return RedirectResponse(f"{PREFIX}/login?lang={_language(request)}", status_code=303)
     return _page(request, "console_message.html", message=str(error), status=http_status(error))
+
+
+def _message(request: Request, user: ConsoleUser, message: str, status: int = 200) -> HTMLResponse:
+    return _page(request, "console_message.html", user=user, message=message, status=status)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 # -- signing in and out ---------------------------------------------------------------------------------
@@ -119,55 +148,47 @@ def login(
     password: Annotated[str, Form()] = "",
     code: Annotated[str, Form()] = "",
 ) -> Response:
-    client = request.client.host if request.client else "unknown"
-    if not _login_attempts.allow(client):
-        return _page(
-            request, "console_login.html", error=CONSOLE_TEXTS[_language(request)]["slow_down"], status=429
-        )
+    if not _login_attempts.allow(_client(request)):
+        return _page(request, "console_login.html", error=_text(request, "slow_down"), status=429)
     try:
-        token, _ = sign_in(request.app.state.authority(), username, password, code.strip(), client=client)
+        token, _ = sign_in(
+            request.app.state.authority(), username, password, code.strip(), client=_client(request)
+        )
     except CaError as error:
         return _page(request, "console_login.html", error=str(error), status=http_status(error))
-    response = RedirectResponse(f"/console?lang={_language(request)}", status_code=303)
+    response = RedirectResponse(f"{PREFIX}?lang={_language(request)}", status_code=303)
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/console"
+        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path=PREFIX
     )
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-    try:
-        _checked(request, ADMINISTRATORS | SIGNERS, csrf)
-    except CaError as error:
-        return _refused(request, error)
-    client = request.client.host if request.client else "unknown"
-    sign_out(request.app.state.authority(), request.cookies.get(COOKIE), client=client)
-    response = RedirectResponse("/console/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/console")
+def logout(
+    request: Request, _: Annotated[ConsoleUser, Depends(form_of(ADMINISTRATORS | SIGNERS))]
+) -> Response:
+    sign_out(request.app.state.authority(), request.cookies.get(COOKIE), client=_client(request))
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    try:
-        user = _user(request, ADMINISTRATORS | SIGNERS)
-    except CaError as error:
-        return _refused(request, error)
+def home(
+    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS | SIGNERS))]
+) -> Response:
     if user.account_kind is not None:
         return _page(request, "console_sign.html", user=user)
-    return certificates(request)
+    return certificates(request, user)
 
 
 # -- administrators -------------------------------------------------------------------------------------
 
 
 @router.get("/certificates", response_class=HTMLResponse)
-def certificates(request: Request, q: str = "") -> Response:
-    try:
-        user = _user(request, ADMINISTRATORS)
-    except CaError as error:
-        return _refused(request, error)
+def certificates(
+    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))], q: str = ""
+) -> Response:
     authority: Authority = request.app.state.authority()
     query = select(CertificateRecord).order_by(CertificateRecord.id.desc()).limit(50)
     if q.strip():
@@ -186,95 +207,69 @@ def certificates(request: Request, q: str = "") -> Response:
             }
             for r in session.execute(query).scalars()
         ]
-    return _page(
-        request, "console_certificates.html", user=user, rows=rows, q=q, pending=len(list_requests(authority))
-    )
+    pending = len(list_requests(authority))
+    return _page(request, "console_certificates.html", user=user, rows=rows, q=q, pending=pending)
 
 
 @router.get("/issue", response_class=HTMLResponse)
-def issue_form(request: Request) -> Response:
-    try:
-        user = _user(request, frozenset({Role.RA_OFFICER}))
-    except CaError as error:
-        return _refused(request, error)
+def issue_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))]) -> Response:
     return _page(request, "console_issue.html", user=user, fields=_FIELDS)
 
 
 @router.post("/issue", response_class=HTMLResponse)
-async def issue(request: Request) -> Response:
-    form = await request.form()
-    values = {key: str(value).strip() for key, value in form.items() if isinstance(value, str)}
+async def issue(request: Request, user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))]) -> Response:
+    values = {key: value.strip() for key, value in (await request.form()).items() if isinstance(value, str)}
     try:
-        user = _checked(request, frozenset({Role.RA_OFFICER}), values.get("csrf"))
         kind = CertificateKind(values.get("profile", ""))
-        data = {
-            name: values[name]
-            for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
-            if values.get(name)
-        }
-        authority: Authority = request.app.state.authority()
-        key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
-        hold_issuance(authority, kind, data, csr=None, key_type=key_type, actor=user.actor)
-        issued = issue_certificate(
-            authority, kind, parse_request(kind.value, data), GenerateInHsm(key_type), actor=user.actor
-        )
-    except PendingApproval as pending:
-        return _page(request, "console_message.html", user=user, message=str(pending), status=202)
     except ValueError:
-        return _page(request, "console_message.html", message="choose a profile", status=422)
-    except CaError as error:
-        return _refused(request, error)
+        raise InvalidRequest("choose a profile: individual, organisation or device") from None
+    data = {
+        name: values[name]
+        for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
+        if values.get(name)
+    }
+    authority: Authority = request.app.state.authority()
+    key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
+    hold_issuance(authority, kind, data, csr=None, key_type=key_type, actor=user.actor)
+    request_data = parse_request(kind.value, data)
+    issued = issue_certificate(authority, kind, request_data, GenerateInHsm(key_type), actor=user.actor)
     subject = issued.certificate.subject.rfc4514_string()
-    message = f"{CONSOLE_TEXTS[_language(request)]['issued']}: {issued.serial_hex} — {subject}"
-    return _page(request, "console_message.html", user=user, message=message, serial=issued.serial_hex)
+    return _message(request, user, f"{_text(request, 'issued')}: {issued.serial_hex} — {subject}")
 
 
 @router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
 def revoke(
     request: Request,
     serial: str,
+    user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
     reason: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    try:
-        user = _checked(request, frozenset({Role.RA_OFFICER}), csrf)
-        authority: Authority = request.app.state.authority()
-        why = parse_reason(reason)
-        hold_revocation(authority, serial, why, None, actor=user.actor)
-        record = request.app.state.services().revoke(serial, why, actor=user.actor)
-    except PendingApproval as pending:
-        return _page(request, "console_message.html", user=user, message=str(pending), status=202)
-    except CaError as error:
-        return _refused(request, error)
-    return _page(request, "console_message.html", user=user, message=f"{record.serial}: {record.status}")
+    why = parse_reason(reason)
+    hold_revocation(request.app.state.authority(), serial, why, None, actor=user.actor)
+    record = request.app.state.services().revoke(serial, why, actor=user.actor)
+    return _message(request, user, f"{record.serial}: {record.status}")
 
 
 @router.get("/approvals", response_class=HTMLResponse)
-def approvals(request: Request) -> Response:
-    try:
-        user = _user(request, ADMINISTRATORS)
-    except CaError as error:
-        return _refused(request, error)
+def approvals(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))]) -> Response:
     items = list_requests(request.app.state.authority())
     return _page(request, "console_approvals.html", user=user, items=items, actions=ACTIONS)
 
 
 @router.post("/approvals/{approval_id}/{decision}", response_class=HTMLResponse)
 def vote(
-    request: Request, approval_id: str, decision: str, csrf: Annotated[str | None, Form()] = None
+    request: Request, approval_id: str, decision: str, user: Annotated[ConsoleUser, Depends(form_of(VOTERS))]
 ) -> Response:
-    try:
-        user = _checked(request, frozenset({Role.RA_OFFICER, Role.CA_ADMIN}), csrf)
-        authority: Authority = request.app.state.authority()
-        if user.role not in APPROVERS[view(authority, approval_id).action]:
-            raise NotAuthorised("your role does not vote on this action")
-        outcome = decide(
-            authority, approval_id, approver=user.actor, approve=decision == "approve", executors=EXECUTORS
-        )
-    except CaError as error:
-        return _refused(request, error)
-    message = f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else "")
-    return _page(request, "console_message.html", user=user, message=message)
+    authority: Authority = request.app.state.authority()
+    if user.role not in APPROVERS[view(authority, approval_id).action]:
+        raise NotAuthorised("your role does not vote on this action")
+    approve = decision == "approve"
+    outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=EXECUTORS)
+    return _message(
+        request,
+        user,
+        f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else ""),
+    )
 
 
 # -- officials and clerks -------------------------------------------------------------------------------
@@ -288,72 +283,72 @@ def _uploads(settings: Settings) -> Path:
 
 def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
     """The folder of an upload this user made (its name is random; the owner file must be theirs)."""
-    if not upload_id.isalnum():
-        raise NotAuthorised("no such upload")
     folder = _uploads(request.app.state.settings) / upload_id
     owner = folder / "owner"
-    if not owner.is_file() or owner.read_text() != user.actor:
+    if not upload_id.isalnum() or not owner.is_file() or owner.read_text() != user.actor:
         raise NotAuthorised("no such upload of yours")
     return folder
 
 
+def _account_of(request: Request, user: ConsoleUser) -> Account:
+    authority: Authority = request.app.state.authority()
+    with authority.database.transaction() as session:
+        account = session.get(Account, user.subject_id)
+        assert account is not None
+        session.expunge(account)
+        return account
+
+
+def _form(appearance: str, extra: dict[str, str], **more: Any) -> SigningRequest:
+    chosen = {key: value for key, value in extra.items() if value}
+    return SigningRequest.of({"appearance": appearance, "level": "B-LT", **chosen, **more})
+
+
 @router.get("/pin", response_class=HTMLResponse)
-def pin_form(request: Request) -> Response:
-    try:
-        user = _user(request, SIGNERS)
-    except CaError as error:
-        return _refused(request, error)
+def pin_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]) -> Response:
     return _page(request, "console_pin.html", user=user)
 
 
 @router.post("/pin", response_class=HTMLResponse)
 def pin_change(
     request: Request,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     current: Annotated[str | None, Form()] = None,
     new: Annotated[str, Form()] = "",
     again: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    try:
-        user = _checked(request, SIGNERS, csrf)
-        if new != again:
-            raise InvalidRequest(CONSOLE_TEXTS[_language(request)]["pin_mismatch"])
-        client = request.client.host if request.client else "unknown"
-        change_pin(request.app.state.authority(), user.subject_id, current or None, new, client=client)
-    except CaError as error:
-        return _refused(request, error)
-    return _page(
-        request, "console_message.html", user=user, message=CONSOLE_TEXTS[_language(request)]["pin_set"]
-    )
+    if new != again:
+        raise InvalidRequest(_text(request, "pin_mismatch"))
+    change_pin(request.app.state.authority(), user.subject_id, current or None, new, client=_client(request))
+    return _message(request, user, _text(request, "pin_set"))
 
 
 @router.post("/sign/preview", response_class=HTMLResponse)
 def preview(
     request: Request,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     files: Annotated[list[UploadFile] | None, File()] = None,
     appearance: Annotated[str, Form()] = "approval",
     doc_number: Annotated[str, Form()] = "",
     agency: Annotated[str, Form()] = "",
     copy_form: Annotated[str, Form()] = "SAO Y",
     pin: Annotated[str | None, Form()] = None,
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     """One PDF: page 1 to place the signature on. Several: a batch at once, signed where each document's
     appearance goes by default, activated by the PIN given with them."""
     extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
-    try:
-        user = _checked(request, SIGNERS, csrf)
-        if not files:
-            raise SigningError(CONSOLE_TEXTS[_language(request)]["no_file"])
-        if len(files) > 1:
-            return _start_console_batch(request, user, files, appearance, extra, pin)
-        settings: Settings = request.app.state.settings
-        folder = Path(tempfile.mkdtemp(prefix="", dir=_uploads(settings)))
-        (folder / "owner").write_text(user.actor)
-        _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
-        width, height = _render_first_page(folder)
-    except (CaError, SigningError) as error:
-        return _refused(request, error)
+    if not files:
+        raise SigningError(_text(request, "no_file"))
+    if len(files) > 1:
+        account = _account_of(request, user)
+        serial = authorise_certificate(account, None)
+        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin)
+        return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={_language(request)}", status_code=303)
+    settings: Settings = request.app.state.settings
+    folder = Path(tempfile.mkdtemp(prefix="", dir=_uploads(settings)))
+    (folder / "owner").write_text(user.actor)
+    _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
+    width, height = _render_first_page(folder)
     return _page(
         request,
         "console_preview.html",
@@ -368,79 +363,11 @@ def preview(
     )
 
 
-def _form(appearance: str, extra: dict[str, str], **more: Any) -> SigningRequest:
-    chosen = {key: value for key, value in extra.items() if value}
-    return SigningRequest.of({"appearance": appearance, "level": "B-LT", **chosen, **more})
-
-
-def _account_of(request: Request, user: ConsoleUser) -> Account:
-    authority: Authority = request.app.state.authority()
-    with authority.database.transaction() as session:
-        account = session.get(Account, user.subject_id)
-        assert account is not None
-        session.expunge(account)
-        return account
-
-
-def _start_console_batch(
-    request: Request,
-    user: ConsoleUser,
-    files: list[UploadFile],
-    appearance: str,
-    extra: dict[str, str],
-    pin: str | None,
-) -> Response:
-    account = _account_of(request, user)
-    batch_id, _ = start_batch(
-        request, account, authorise_certificate(account, None), files, _form(appearance, extra), pin
-    )
-    return RedirectResponse(f"/console/batches/{batch_id}?lang={_language(request)}", status_code=303)
-
-
-@router.get("/batches/{batch_id}", response_class=HTMLResponse)
-def batch_progress(request: Request, batch_id: str) -> Response:
-    """Progress of a batch, refreshed every two seconds until it is finished; links to the signed files."""
-    try:
-        user = _user(request, SIGNERS)
-        database = request.app.state.authority().database
-        owned_batch(database, _account_of(request, user), batch_id)
-        report = batch_report(database, batch_id)
-    except CaError as error:
-        return _refused(request, error)
-    return _page(request, "console_batch.html", user=user, report=report)
-
-
-@router.get("/batches/{batch_id}/documents/{name}")
-def batch_document(request: Request, batch_id: str, name: str) -> Response:
-    try:
-        user = _user(request, SIGNERS)
-        batch = owned_batch(request.app.state.authority().database, _account_of(request, user), batch_id)
-    except CaError as error:
-        return _refused(request, error)
-    path = Path(batch.target_dir) / Path(name).name
-    if not path.is_file():
-        return _page(
-            request, "console_message.html", user=user, message=f"{name}: not signed (yet)", status=404
-        )
-    return FileResponse(path, media_type="application/pdf", filename=path.name)
-
-
 def _render_first_page(folder: Path) -> tuple[float, float]:
     """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points); the page's size."""
+    command = ["pdftoppm", "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile"]
     result = subprocess.run(
-        [
-            "pdftoppm",
-            "-png",
-            "-r",
-            "72",
-            "-f",
-            "1",
-            "-l",
-            "1",
-            "-singlefile",
-            str(folder / "input.pdf"),
-            str(folder / "page-1"),
-        ],
+        [*command, str(folder / "input.pdf"), str(folder / "page-1")],
         capture_output=True,
         timeout=60,
         check=False,
@@ -452,40 +379,55 @@ def _render_first_page(folder: Path) -> tuple[float, float]:
 
 
 @router.get("/sign/{upload_id}/page-1.png")
-def page_image(request: Request, upload_id: str) -> Response:
-    try:
-        folder = _own_upload(request, _user(request, SIGNERS), upload_id)
-    except CaError as error:
-        return _refused(request, error)
-    return FileResponse(folder / "page-1.png", media_type="image/png")
+def page_image(
+    request: Request, upload_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    return FileResponse(_own_upload(request, user, upload_id) / "page-1.png", media_type="image/png")
 
 
 @router.post("/sign/{upload_id}")
 def sign(
     request: Request,
     upload_id: str,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     appearance: Annotated[str, Form()] = "approval",
     box: Annotated[str | None, Form()] = None,
     doc_number: Annotated[str, Form()] = "",
     agency: Annotated[str, Form()] = "",
     copy_form: Annotated[str, Form()] = "SAO Y",
     pin: Annotated[str | None, Form()] = None,
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    try:
-        user = _checked(request, SIGNERS, csrf)
-        folder = _own_upload(request, user, upload_id)
-        account = _account_of(request, user)
-        extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
-        form = _form(appearance, extra, box=box or None, page=1)
-        source = folder / "input.pdf"
-        serial = authorise_certificate(account, None)
-        signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin)
-    except (CaError, SigningError) as error:
-        return _refused(request, error)
+    folder = _own_upload(request, user, upload_id)
+    account = _account_of(request, user)
+    extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
+    form = _form(appearance, extra, box=box or None, page=1)
+    source = folder / "input.pdf"
+    serial = authorise_certificate(account, None)
+    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin)
     return FileResponse(
         signed.target,
         media_type="application/pdf",
         filename="da-ky.pdf",
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+def batch_progress(
+    request: Request, batch_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    """Progress of a batch, refreshed every two seconds until it is finished; links to the signed files."""
+    database = request.app.state.authority().database
+    owned_batch(database, _account_of(request, user), batch_id)
+    return _page(request, "console_batch.html", user=user, report=batch_report(database, batch_id))
+
+
+@router.get("/batches/{batch_id}/documents/{name}")
+def batch_document(
+    request: Request, batch_id: str, name: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    batch = owned_batch(request.app.state.authority().database, _account_of(request, user), batch_id)
+    path = Path(batch.target_dir) / Path(name).name
+    if not path.is_file():
+        return _message(request, user, f"{name}: not signed (yet)", status=404)
+    return FileResponse(path, media_type="application/pdf", filename=path.name)
