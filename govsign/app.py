@@ -21,7 +21,7 @@ from ca.authority import Authority
 from ca.errors import CaError
 from ca.status import StatusServices
 from govsign import runtime
-from govsign.api import approvals, audit, batches, certificates, pki, signing, trust, verify
+from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.approvals import PendingApproval
 from govsign.errors import http_status
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(trust.router)
     app.include_router(audit.router)
     app.include_router(approvals.router)
+    app.include_router(accounts.router)
     app.include_router(pages.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

@@ -27,6 +27,7 @@ ROLE_BY_PREFIX = (
     ("/api/v1/trust-anchors", "ca_admin"),
     ("/api/v1/audit", "auditor"),
     ("/api/v1/approvals", "ca_admin"),
+    ("/api/v1/accounts", "ca_admin"),
 )
 
 

@@ -1,4 +1,8 @@
-"""`/api/v1/certificates`: revocation for registration officers, over HTTP as from the CLI.
+"""`/api/v1/certificates`: issuance, renewal and revocation for registration officers, as from the CLI.
+
+`POST /api/v1/certificates` issues from the same request JSON as `govsign ca issue --subject` (with a
+PKCS#10 request, or a key made in the HSM); agency seals and devices may wait for approvals (202).
+`POST /api/v1/certificates/{serial}/renew` renews for the same key.
 
 `POST /api/v1/certificates/{serial}/revoke` takes a Decree 68 case or an RFC 5280 reason and an optional
 invalidity date; the OCSP response is re-signed before the answer (every server process serves it within a
@@ -8,21 +12,92 @@ second) and the CRL follows within minutes. `GET /api/v1/certificates/{serial}` 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from ca.authority import Authority
+from ca.hsm import KeyAlgorithm
+from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey, issue_certificate
+from ca.keycheck import public_key_from_csr
+from ca.profiles import CertificateKind, parse_request
 from ca.reasons import parse_reason
-from ca.revocation import find_certificate
+from ca.revocation import find_certificate, renew_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign.administrators import Role
 from govsign.api.access import Caller, require
-from govsign.controlled_actions import hold_revocation
+from govsign.controlled_actions import hold_issuance, hold_revocation
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+
+
+class SubscriberProfile(StrEnum):
+    """The profiles an RA officer issues (the CA's own service certificates come from the ceremony)."""
+
+    INDIVIDUAL = "individual"
+    ORGANISATION = "organisation"
+    DEVICE = "device"
+
+
+class Issuance(BaseModel):
+    profile: SubscriberProfile = Field(description="individual, organisation or device")
+    subject: dict[str, Any] = Field(description="the request, as in `govsign ca issue --subject FILE.json`")
+    csr_pem: str | None = Field(
+        None, description="a PKCS#10 request (PEM); without it the key is made in the HSM"
+    )
+    key_type: KeyAlgorithm = Field(KeyAlgorithm.RSA2048, description="key type for a key made in the HSM")
+
+
+class Issued(BaseModel):
+    serial: str
+    subject: str
+    not_before: str
+    not_after: str
+    certificate_pem: str
+    lint_findings: list[str]
+
+
+def _issued(issued: IssuedCertificate) -> Issued:
+    certificate = issued.certificate
+    return Issued(
+        serial=issued.serial_hex,
+        subject=certificate.subject.rfc4514_string(),
+        not_before=certificate.not_valid_before_utc.isoformat(),
+        not_after=certificate.not_valid_after_utc.isoformat(),
+        certificate_pem=certificate.public_bytes(Encoding.PEM).decode("ascii"),
+        lint_findings=[str(finding) for finding in issued.findings],
+    )
+
+
+@router.post("", status_code=201)
+def issue(
+    request: Request, body: Issuance, caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))]
+) -> Issued:
+    """Issue through the linted pipeline (``ra_officer``); seals and devices may wait for approvals (202)."""
+    authority: Authority = request.app.state.authority()
+    kind = CertificateKind(body.profile.value)
+    csr = body.csr_pem.encode("utf-8") if body.csr_pem else None
+    hold_issuance(authority, kind, body.subject, csr=csr, key_type=body.key_type, actor=caller.actor)
+    key: KeySource = (
+        SubjectKey("csr", public_key_from_csr(csr)) if csr is not None else GenerateInHsm(body.key_type)
+    )
+    request_data = parse_request(kind.value, body.subject)
+    return _issued(issue_certificate(authority, kind, request_data, key, actor=caller.actor))
+
+
+@router.post("/{serial}/renew", status_code=201)
+def renew(
+    request: Request,
+    serial: str,
+    caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
+    years: Annotated[int, Query(ge=1, le=3, description="years added to the old notAfter")] = 3,
+) -> Issued:
+    """A new certificate for the same key and subject (``ra_officer``); the old one stays valid."""
+    return _issued(renew_certificate(request.app.state.authority(), serial, actor=caller.actor, years=years))
 
 
 class Revocation(BaseModel):
