@@ -48,12 +48,14 @@ ACTIONS: dict[str, str] = {
     "certificate.issue.organisation": "issue an agency's seal (organisation) certificate",
     "certificate.issue.device": "issue a device or service certificate",
     "trust.add": "trust another CA's root or intermediate for validation",
+    "ca.root-crl": "publish the root CA's CRL (a ceremony act with the root token)",
 }
 APPROVERS: dict[str, frozenset[Role]] = {
     "certificate.revoke.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
     "certificate.issue.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
     "certificate.issue.device": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
     "trust.add": frozenset({Role.CA_ADMIN}),
+    "ca.root-crl": frozenset({Role.CA_ADMIN}),
 }
 Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
 

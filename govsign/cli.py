@@ -37,7 +37,7 @@ from ca.revocation import change_information, find_certificate, renew_certificat
 from ca.store import list_certificates
 from govsign import runtime, signing_cli
 from govsign.accounts_cli import account_app, admin_app
-from govsign.approvals import PendingApproval
+from govsign.approvals import PendingApproval, hold_for_approval
 from govsign.approvals_cli import approvals_app
 from govsign.console_cli import console_app
 from govsign.controlled_actions import hold_issuance, hold_revocation
@@ -260,6 +260,8 @@ def ca_root_crl(
 ) -> None:
     """Ceremony command: publish the root's CRL (valid 12 months), signed with the root token."""
     settings = load_settings()
+    authority = runtime.open_authority_from(settings)
+    hold_for_approval(authority, "ca.root-crl", {}, "publish the root CA's CRL", actor=OPERATOR)
     published = runtime.publish_root_crl(settings, actor=OPERATOR)
     if out_path is not None:
         _write_atomically(out_path, published.der)

@@ -22,7 +22,9 @@ from ca.keycheck import public_key_from_csr
 from ca.profiles import CertificateKind, parse_request
 from ca.reasons import RevocationReason, parse_reason
 from ca.revocation import find_certificate, revoke_certificate
+from govsign import runtime
 from govsign.approvals import Executor, hold_for_approval
+from govsign.settings import load_settings
 from govsign.trust_anchors import TrustRole, add_trusted_certificate, check_trustable
 
 __all__ = ["EXECUTORS", "hold_issuance", "hold_revocation", "hold_trust"]
@@ -142,9 +144,15 @@ def _trust(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict
     return entry.to_json()
 
 
+def _root_crl(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    published = runtime.publish_root_crl(load_settings(), actor=actor)
+    return {"crl_number": published.number, "next_update": published.next_update.isoformat()}
+
+
 EXECUTORS: dict[str, Executor] = {
     "certificate.revoke.organisation": _revoke,
     "certificate.issue.organisation": _issue,
     "certificate.issue.device": _issue,
     "trust.add": _trust,
+    "ca.root-crl": _root_crl,
 }

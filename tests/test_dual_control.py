@@ -195,3 +195,12 @@ def test_trust_anchors_wait_for_another_ca_admin(dual: Deployment, server: str, 
     assert any(
         e["name"] == "CA nước ngoài (chờ duyệt)" for e in httpx.get(f"{server}/api/v1/trust-anchors").json()
     )
+
+
+def test_the_root_crl_is_a_ceremony_act_under_dual_control(dual: Deployment) -> None:
+    dual.cli("approvals", "policy", "ca.root-crl", "--required", "1")
+    approval = _pending_id(dual.cli("ca", "root-crl", check=False, user="hoa"))
+    approved = dual.cli("approvals", "approve", approval, user="lan")
+    outcome = json.loads(approved.stdout.split("outcome: ", 1)[1])
+    assert outcome["crl_number"] >= 2 and "\texecuted\t" in approved.stdout
+    dual.cli("approvals", "policy", "ca.root-crl", "--required", "0")
