@@ -63,8 +63,8 @@ class CreatedAdministrator:
 
 
 def create_administrator(authority: Authority, name: str, role: Role, *, actor: str) -> CreatedAdministrator:
-    if not name.strip():
-        raise InvalidRequest("an administrator needs a name")
+    if not name.strip() or len(name.strip()) > 100:
+        raise InvalidRequest("an administrator needs a name of 1 to 100 characters")
     token, digest, expires = new_token(TOKEN_PREFIX)
     with authority.database.transaction() as session:
         administrator = Administrator(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ APPROVERS: dict[str, frozenset[Role]] = {
     "ca.root-crl": frozenset({Role.CA_ADMIN}),
 }
 Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
+log = logging.getLogger("govsign.approvals")
 
 
 class PendingApproval(CaError):
@@ -200,6 +202,7 @@ def decide(
     authority: Authority, approval_id: str, *, approver: str, approve: bool, executors: Mapping[str, Executor]
 ) -> RequestView:
     """Record ``approver``'s vote; the M-th approval runs the action, once."""
+    approver = approver[:128]  # as stored: the self-approval and double-vote checks compare like with like
     run: tuple[str, dict[str, Any], str] | None = None
     refusal: CaError | None = None
     with authority.database.transaction() as session:
@@ -266,6 +269,9 @@ def _execute(
         )
     except CaError as error:
         outcome, state = str(error), "failed"
+    except Exception as error:  # recorded as failed rather than left "executing"; the request never reruns
+        log.exception("approved action %s (%s) failed", approval_id, action)
+        outcome, state = f"unexpected {type(error).__name__}", "failed"
     with authority.database.transaction() as session:
         request = session.get(ApprovalRequest, approval_id, with_for_update=True)
         assert request is not None

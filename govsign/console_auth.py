@@ -4,7 +4,7 @@ Administrators and signing accounts (officials, clerks) get a console login on t
 (`govsign console enrol`). The TOTP secret is never stored: it is HMAC-SHA256, made in the HSM, of the
 login's id and a random nonce, so a copy of the database yields no second factor, and re-enrolling
 changes it. A code is accepted once (its time step is remembered) within one step of clock drift. Five
-failed sign-ins lock the login until an administrator re-enrols it. Sessions are random 256-bit tokens
+failed sign-ins lock the login for 15 minutes (re-enrolling unlocks it at once). Sessions are random 256-bit tokens
 stored as SHA-256, idle for at most 30 minutes and alive for at most 8 hours, each with its own CSRF
 token for the console's forms. Every sign-in, refusal and sign-out is audited with the client address.
 """
@@ -26,7 +26,7 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import Account, AccountKind, AccountLocked, NotAuthenticated
+from govsign.accounts import Account, AccountKind, NotAuthenticated
 from govsign.administrators import Administrator, Role
 from govsign.api_tokens import hash_token
 
@@ -47,7 +47,8 @@ MIN_PASSWORD_LENGTH = 12
 IDLE = dt.timedelta(minutes=30)
 LIFETIME = dt.timedelta(hours=8)
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-_REFUSED = "wrong user name, password or code"
+_REFUSED = "wrong user name, password or code, or too many attempts (then wait 15 minutes)"
+LOCK_TIME = dt.timedelta(minutes=15)
 
 
 class ConsoleLogin(Base):
@@ -164,64 +165,51 @@ def enrol(
 def sign_in(
     authority: Authority, username: str, password: str, code: str, *, client: str
 ) -> tuple[str, ConsoleUser]:
-    """A new session token (for the cookie) and its user; refusals say nothing about which part was wrong."""
+    """A new session token (for the cookie) and its user. Every refusal reads the same, so that nobody
+    learns which part was wrong, which user names exist or which logins are locked; the audit log says."""
     now = utc_now()
+    token: str | None = None
     with authority.database.transaction() as session:
         login = session.execute(
-            select(ConsoleLogin).where(ConsoleLogin.username == username)
-        ).scalar_one_or_none()
+            select(ConsoleLogin).where(ConsoleLogin.username == username).with_for_update()
+        ).scalar_one_or_none()  # locked: two sign-ins at once cannot both spend one code or one failure
         if login is None:
             _hasher.hash(password)  # the same cost as a real check: timing does not reveal user names
-            append(session, authority.token, _event(username, "refused", client, "unknown user"))
-            refusal: Exception | None = NotAuthenticated(_REFUSED)
-        elif login.locked_at is not None:
-            append(session, authority.token, _event(username, "refused", client, "locked"))
-            refusal = AccountLocked(
-                "this console login is locked after too many failures; ask an administrator"
-            )
+            reason: str | None = "unknown user"
+        elif login.locked_at is not None and now - login.locked_at < LOCK_TIME:
+            reason = "locked"
         else:
             step = _valid_step(authority, login, code, now)
             if _password_matches(login.password_hash, password) and step is not None:
-                login.failures, login.last_totp_step = 0, step
+                login.failures, login.last_totp_step, login.locked_at = 0, step, None
                 token = secrets.token_urlsafe(32)
+                csrf = secrets.token_urlsafe(32)
                 session.add(
                     ConsoleSession(
                         token_sha256=hash_token(token),
                         login_id=login.id,
-                        csrf=secrets.token_urlsafe(32),
+                        csrf=csrf,
                         created_at=now,
                         last_seen=now,
                     )
                 )
-                append(session, authority.token, _event(username, "success", client))
-                refusal = None
+                reason = None
             else:
-                login.failures += 1
-                if login.failures >= MAX_FAILURES:
-                    login.locked_at = now
-                append(
-                    session, authority.token, _event(username, "refused", client, f"failure {login.failures}")
-                )
-                refusal = (
-                    AccountLocked("too many failures: this console login is now locked; ask an administrator")
-                    if login.locked_at
-                    else NotAuthenticated(_REFUSED)
-                )
-    if refusal is not None:
-        raise refusal
+                login.failures = 1 if login.locked_at is not None else login.failures + 1
+                login.locked_at = now if login.failures >= MAX_FAILURES else None
+                reason = f"failure {login.failures}" + (", now locked" if login.locked_at else "")
+        who = f"console:{login.username}" if login is not None else "console:unknown"
+        details = {"client": client, **({"reason": reason} if reason else {})}
+        event = AuditEvent(who, "console.login", who, "refused" if reason else "success", details)
+        append(session, authority.token, event)
+    if token is None:
+        raise NotAuthenticated(_REFUSED)
     return token, user_for_session(authority, token)
-
-
-def _event(username: str, result: str, client: str, reason: str | None = None) -> AuditEvent:
-    details = {"client": client, **({"reason": reason} if reason else {})}
-    return AuditEvent(
-        f"console:{username}"[:128], "console.login", f"console:{username}"[:256], result, details
-    )
 
 
 def _valid_step(authority: Authority, login: ConsoleLogin, code: str, now: dt.datetime) -> int | None:
     """The time step ``code`` belongs to, if it is valid now (one step of drift) and not used before."""
-    if not code.isdigit():
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = _totp(authority, login)
     for drift in (0, -1, 1):

@@ -7,6 +7,7 @@ settings turn into objects.
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 from pathlib import Path
 
@@ -37,8 +38,17 @@ __all__ = [
 _databases: dict[str, Database] = {}
 
 
-# Who the audit log names for a command typed on the server.
-OPERATOR = f"cli:{os.environ.get('SUDO_USER') or os.environ.get('USER') or 'operator'}"
+def _operator() -> str:
+    """Who the audit log (and dual control) names for a command typed on the server: the real OS user, or
+    for root the user sudo ran it for. Environment variables like USER are not trusted."""
+    uid = os.getuid()
+    name = pwd.getpwuid(uid).pw_name
+    if uid == 0 and os.environ.get("SUDO_USER"):
+        name = os.environ["SUDO_USER"]
+    return f"cli:{name}"
+
+
+OPERATOR = _operator()
 
 
 def database(settings: Settings) -> Database:

@@ -109,12 +109,12 @@ class Deployment:
         stdin: str | None = None,
         user: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `govsign ARGUMENTS` in a new process against this deployment (as OS user ``user``: the
-        operator identity the audit log and dual control see)."""
+        """Run `govsign ARGUMENTS` in a new process against this deployment (for ``user`` as sudo would:
+        the operator identity the audit log and dual control see; the tests run as root)."""
         result = subprocess.run(
             [sys.executable, "-m", "govsign", *arguments],
             input=stdin,
-            env={**self.env, "USER": user} if user else self.env,
+            env={**self.env, "SUDO_USER": user} if user else self.env,
             capture_output=True,
             text=True,
             timeout=timeout,

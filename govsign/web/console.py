@@ -13,15 +13,16 @@ several at once as a batch). The pages are not part of /openapi.json.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
@@ -29,7 +30,7 @@ from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest
+from ca.errors import CaError, InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.issuance import GenerateInHsm, issue_certificate
 from ca.ocsp import RateLimiter
@@ -70,6 +71,7 @@ SIGNERS: Grants = frozenset(AccountKind)
 OFFICERS: Grants = frozenset({Role.RA_OFFICER})
 VOTERS: Grants = frozenset({Role.RA_OFFICER, Role.CA_ADMIN})
 _login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _FIELDS = {
     CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
     CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
@@ -111,7 +113,7 @@ def form_of(allowed: Grants) -> Callable[..., ConsoleUser]:
 
     def dependency(request: Request, csrf: Annotated[str | None, Form()] = None) -> ConsoleUser:
         user = check(request)
-        if not csrf or not secrets.compare_digest(csrf, user.csrf):
+        if not csrf or not secrets.compare_digest(csrf.encode(), user.csrf.encode()):
             raise NotAuthorised("the form is stale or came from elsewhere (CSRF token); reload the page")
         return user
 
@@ -157,10 +159,14 @@ def login(
     except CaError as error:
         return _page(request, "console_login.html", error=str(error), status=http_status(error))
     response = RedirectResponse(f"{PREFIX}?lang={_language(request)}", status_code=303)
-    response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path=PREFIX
-    )
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path=PREFIX)
     return response
+
+
+def _secure(request: Request) -> bool:
+    """Secure cookies when the service is published over https (behind a TLS proxy too) or reached so."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url.startswith("https:") or request.url.scheme == "https"
 
 
 @router.post("/logout")
@@ -219,6 +225,12 @@ def issue_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(
 @router.post("/issue", response_class=HTMLResponse)
 async def issue(request: Request, user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))]) -> Response:
     values = {key: value.strip() for key, value in (await request.form()).items() if isinstance(value, str)}
+    # the HSM, the database and pkilint block: off the event loop, which also serves OCSP
+    message = await run_in_threadpool(_issue, request, user, values)
+    return _message(request, user, message)
+
+
+def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
     try:
         kind = CertificateKind(values.get("profile", ""))
     except ValueError:
@@ -233,8 +245,7 @@ async def issue(request: Request, user: Annotated[ConsoleUser, Depends(form_of(O
     hold_issuance(authority, kind, data, csr=None, key_type=key_type, actor=user.actor)
     request_data = parse_request(kind.value, data)
     issued = issue_certificate(authority, kind, request_data, GenerateInHsm(key_type), actor=user.actor)
-    subject = issued.certificate.subject.rfc4514_string()
-    return _message(request, user, f"{_text(request, 'issued')}: {issued.serial_hex} — {subject}")
+    return f"{_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
 
 
 @router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
@@ -260,6 +271,8 @@ def approvals(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(A
 def vote(
     request: Request, approval_id: str, decision: str, user: Annotated[ConsoleUser, Depends(form_of(VOTERS))]
 ) -> Response:
+    if decision not in ("approve", "reject"):
+        raise NotFound(f"no such decision {decision!r}: approve or reject")
     authority: Authority = request.app.state.authority()
     if user.role not in APPROVERS[view(authority, approval_id).action]:
         raise NotAuthorised("your role does not vote on this action")
@@ -285,7 +298,7 @@ def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
     """The folder of an upload this user made (its name is random; the owner file must be theirs)."""
     folder = _uploads(request.app.state.settings) / upload_id
     owner = folder / "owner"
-    if not upload_id.isalnum() or not owner.is_file() or owner.read_text() != user.actor:
+    if not _UPLOAD_ID.fullmatch(upload_id) or not owner.is_file() or owner.read_text() != user.actor:
         raise NotAuthorised("no such upload of yours")
     return folder
 
@@ -345,10 +358,15 @@ def preview(
         batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin)
         return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={_language(request)}", status_code=303)
     settings: Settings = request.app.state.settings
-    folder = Path(tempfile.mkdtemp(prefix="", dir=_uploads(settings)))
-    (folder / "owner").write_text(user.actor)
-    _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
-    width, height = _render_first_page(folder)
+    folder = _uploads(settings) / secrets.token_hex(16)
+    folder.mkdir(mode=0o700)
+    try:
+        (folder / "owner").write_text(user.actor)
+        _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
+        width, height = _render_first_page(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return _page(
         request,
         "console_preview.html",
@@ -366,12 +384,12 @@ def preview(
 def _render_first_page(folder: Path) -> tuple[float, float]:
     """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points); the page's size."""
     command = ["pdftoppm", "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile"]
-    result = subprocess.run(
-        [*command, str(folder / "input.pdf"), str(folder / "page-1")],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [*command, str(folder / "input.pdf"), str(folder / "page-1")], capture_output=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        raise SigningError("the PDF's first page takes too long to draw; sign it through the API") from None
     if result.returncode != 0:
         raise SigningError("the PDF's first page cannot be shown; is it a PDF?")
     with Image.open(folder / "page-1.png") as image:
