@@ -23,24 +23,20 @@ from ca.crl import publish_crl
 from ca.errors import CaError, ConfigurationError, InvalidRequest
 from ca.hsm import KeyAlgorithm
 from ca.issuance import (
-    GenerateInHsm,
     IssuedCertificate,
-    KeySource,
     SubjectKey,
-    issue_certificate,
     unfinished_intents,
 )
 from ca.keycheck import public_key_from_csr
-from ca.profiles import CertificateKind, parse_request
+from ca.profiles import parse_request
 from ca.reasons import parse_reason
-from ca.revocation import change_information, find_certificate, renew_certificate, revoke_certificate
+from ca.revocation import change_information, find_certificate, renew_certificate
 from ca.store import list_certificates
-from govsign import runtime, signing_cli
+from govsign import controlled_actions, runtime, signing_cli
 from govsign.accounts_cli import account_app, admin_app
 from govsign.approvals import PendingApproval, hold_for_approval
 from govsign.approvals_cli import approvals_app
 from govsign.console_cli import console_app
-from govsign.controlled_actions import hold_issuance, hold_revocation
 from govsign.errors import exit_code
 from govsign.instants import parse_instant
 from govsign.settings import load_settings
@@ -101,12 +97,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     temporary.write_bytes(data)
     os.replace(temporary, path)
-
-
-def _key_source(csr: Path | None, key_type: KeyAlgorithm) -> KeySource:
-    if csr is None:
-        return GenerateInHsm(key_type)
-    return SubjectKey("csr", public_key_from_csr(_read_bytes(csr, "CSR")))
 
 
 def _report_issued(issued: IssuedCertificate, out_path: Path | None) -> None:
@@ -179,14 +169,13 @@ def ca_issue(
 ) -> None:
     """Issue a certificate through the linted pipeline; the last line printed is the serial in hex."""
     raw = _read_request(subject)
-    request = parse_request(profile, raw)
-    key = _key_source(csr, key_type)
-    authority = runtime.open_authority_from(load_settings())
+    parse_request(profile, raw)  # a bad request is refused before the HSM is opened
     csr_bytes = _read_bytes(csr, "CSR") if csr else None
-    hold_issuance(authority, CertificateKind(profile), raw, csr=csr_bytes, key_type=key_type, actor=OPERATOR)
-    _report_issued(
-        issue_certificate(authority, CertificateKind(profile), request, key, actor=OPERATOR), out_path
+    authority = runtime.open_authority_from(load_settings())
+    issued = controlled_actions.issue(
+        authority, profile, raw, csr=csr_bytes, key_type=key_type, actor=OPERATOR
     )
+    _report_issued(issued, out_path)
 
 
 @ca_app.command("renew")
@@ -231,8 +220,7 @@ def ca_revoke(
     revoked_reason = parse_reason(reason)
     when = parse_instant(invalidity_date) if invalidity_date else None
     authority = runtime.open_authority_from(load_settings())
-    hold_revocation(authority, serial, revoked_reason, when, actor=OPERATOR)
-    record = revoke_certificate(authority, serial, revoked_reason, actor=OPERATOR, invalidity_date=when)
+    record = controlled_actions.revoke(authority, serial, revoked_reason, when, actor=OPERATOR)
     out.print(
         f"revoked: {record.serial} ({record.revocation_reason}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
     )

@@ -1,9 +1,9 @@
-"""The actions dual control can hold: how each face asks for one, and how an approved one runs.
+"""The actions dual control can hold, one function each for every face (CLI, API, console).
 
-A face calls the ``hold_*`` function first: it returns when no approval is needed (the face then acts as
-it always did) or raises :class:`~govsign.approvals.PendingApproval` after storing what the action needs.
+:func:`issue`, :func:`revoke` and :func:`trust` check the request, then either act at once (no approval
+needed) or store what the action needs and raise :class:`~govsign.approvals.PendingApproval`.
 :data:`EXECUTORS` run an approved request from that stored payload, with the requester (and approvers) as
-the actor, through the same domain functions the faces use.
+the actor, through the same code.
 """
 
 from __future__ import annotations
@@ -17,20 +17,72 @@ from asn1crypto import x509 as asn1_x509
 
 from ca.authority import Authority
 from ca.hsm import KeyAlgorithm
-from ca.issuance import GenerateInHsm, KeySource, SubjectKey, issue_certificate
+from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey, issue_certificate
 from ca.keycheck import public_key_from_csr
+from ca.ocsp import OcspResponder
 from ca.profiles import CertificateKind, parse_request
 from ca.reasons import RevocationReason, parse_reason
 from ca.revocation import find_certificate, revoke_certificate
+from ca.store import CertificateRecord
 from govsign import runtime
 from govsign.approvals import Executor, hold_for_approval
 from govsign.settings import load_settings
-from govsign.trust_anchors import TrustRole, add_trusted_certificate, check_trustable
+from govsign.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
 
-__all__ = ["EXECUTORS", "hold_issuance", "hold_revocation", "hold_trust"]
+__all__ = ["EXECUTORS", "issue", "revoke", "trust"]
 
 
-def hold_revocation(
+def revoke(
+    authority: Authority,
+    serial: str,
+    reason: RevocationReason,
+    invalidity_date: dt.datetime | None,
+    *,
+    actor: str,
+    responder: OcspResponder | None = None,
+) -> CertificateRecord:
+    """Revoke, unless it is an agency's seal certificate whose revocation waits for approvals (other
+    revocations never wait). ``responder``: the server's OCSP responder, whose cache changes at once."""
+    _hold_revocation(authority, serial, reason, invalidity_date, actor=actor)
+    return revoke_certificate(
+        authority, serial, reason, actor=actor, invalidity_date=invalidity_date, responder=responder
+    )
+
+
+def issue(
+    authority: Authority,
+    profile: str,
+    request: Mapping[str, Any],
+    *,
+    csr: bytes | None,
+    key_type: KeyAlgorithm,
+    actor: str,
+) -> IssuedCertificate:
+    """Issue through the linted pipeline (a key from ``csr``, or made in the HSM), unless an organisation
+    or device certificate waits for approvals. The request is checked first either way."""
+    parse_request(profile, dict(request))
+    kind = CertificateKind(profile)
+    _hold_issuance(authority, kind, request, csr=csr, key_type=key_type, actor=actor)
+    return _issue_now(authority, kind, request, csr, key_type, actor)
+
+
+def trust(
+    authority: Authority,
+    certificate: asn1_x509.Certificate,
+    *,
+    name: str,
+    role: TrustRole,
+    trusted_from: dt.datetime | None,
+    trusted_until: dt.datetime | None,
+    actor: str,
+) -> TrustedEntry:
+    """Trust another CA's certificate, unless that waits for approvals."""
+    window = {"trusted_from": trusted_from, "trusted_until": trusted_until}
+    _hold_trust(authority, certificate, name=name, role=role, actor=actor, **window)
+    return add_trusted_certificate(authority, certificate, name=name, role=role, actor=actor, **window)
+
+
+def _hold_revocation(
     authority: Authority,
     serial: str,
     reason: RevocationReason,
@@ -38,7 +90,6 @@ def hold_revocation(
     *,
     actor: str,
 ) -> None:
-    """Revoking an agency's seal certificate may need approvals; other revocations never wait."""
     with authority.database.transaction() as session:
         record = find_certificate(session, serial)
         profile, subject, normalised = record.profile, record.subject, record.serial
@@ -53,7 +104,7 @@ def hold_revocation(
     hold_for_approval(authority, "certificate.revoke.organisation", payload, summary, actor=actor)
 
 
-def hold_issuance(
+def _hold_issuance(
     authority: Authority,
     kind: CertificateKind,
     request: Mapping[str, Any],
@@ -62,11 +113,9 @@ def hold_issuance(
     key_type: KeyAlgorithm,
     actor: str,
 ) -> None:
-    """Issuing an organisation or device certificate may need approvals; the request is checked first,
-    so approvers never vote on one that cannot be issued."""
+    """Approvers never vote on a request that cannot be issued: the caller checked it, and the CSR here."""
     if kind is CertificateKind.INDIVIDUAL:
         return
-    parse_request(kind.value, dict(request))
     if csr is not None:
         public_key_from_csr(csr)
     payload = {
@@ -80,7 +129,7 @@ def hold_issuance(
     hold_for_approval(authority, f"certificate.issue.{kind.value}", payload, summary, actor=actor)
 
 
-def hold_trust(
+def _hold_trust(
     authority: Authority,
     certificate: asn1_x509.Certificate,
     *,
@@ -108,6 +157,7 @@ def _instant(text: str | None) -> dt.datetime | None:
 
 
 def _revoke(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    # the approved revocation itself; the serving processes' OCSP change poll picks it up within a second
     record = revoke_certificate(
         authority,
         payload["serial"],
@@ -118,16 +168,24 @@ def _revoke(authority: Authority, payload: Mapping[str, Any], actor: str) -> dic
     return {"serial": record.serial, "status": record.status, "reason": record.revocation_reason}
 
 
-def _issue(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
-    kind = CertificateKind(payload["profile"])
+def _issue_now(
+    authority: Authority,
+    kind: CertificateKind,
+    request: Mapping[str, Any],
+    csr: bytes | None,
+    key_type: KeyAlgorithm,
+    actor: str,
+) -> IssuedCertificate:
     key: KeySource = (
-        SubjectKey("csr", public_key_from_csr(base64.b64decode(payload["csr"])))
-        if payload["csr"]
-        else GenerateInHsm(KeyAlgorithm(payload["key_type"]))
+        SubjectKey("csr", public_key_from_csr(csr)) if csr is not None else GenerateInHsm(key_type)
     )
-    issued = issue_certificate(
-        authority, kind, parse_request(kind.value, payload["request"]), key, actor=actor
-    )
+    return issue_certificate(authority, kind, parse_request(kind.value, dict(request)), key, actor=actor)
+
+
+def _issue(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    csr = base64.b64decode(payload["csr"]) if payload["csr"] else None
+    kind, key_type = CertificateKind(payload["profile"]), KeyAlgorithm(payload["key_type"])
+    issued = _issue_now(authority, kind, payload["request"], csr, key_type, actor)
     return {"serial": issued.serial_hex, "subject": issued.certificate.subject.rfc4514_string()}
 
 

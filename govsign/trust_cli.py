@@ -10,12 +10,11 @@ import typer
 
 from ca.errors import InvalidRequest
 from govsign import runtime
-from govsign.controlled_actions import hold_trust
+from govsign.controlled_actions import trust
 from govsign.instants import parse_instant
 from govsign.settings import load_settings
 from govsign.trust_anchors import (
     TrustRole,
-    add_trusted_certificate,
     list_trusted_certificates,
     remove_trusted_certificate,
 )
@@ -50,16 +49,7 @@ def add(
     role = TrustRole.INTERMEDIATE if intermediate else TrustRole.ANCHOR
     start = parse_instant(trusted_from) if trusted_from else None
     end = parse_instant(trusted_until) if trusted_until else None
-    hold_trust(
-        authority,
-        certificates[0],
-        name=name,
-        role=role,
-        trusted_from=start,
-        trusted_until=end,
-        actor=runtime.OPERATOR,
-    )
-    entry = add_trusted_certificate(
+    entry = trust(
         authority,
         certificates[0],
         name=name,

@@ -21,16 +21,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from ca.authority import Authority
 from ca.hsm import KeyAlgorithm
-from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey, issue_certificate
-from ca.keycheck import public_key_from_csr
-from ca.profiles import CertificateKind, parse_request
+from ca.issuance import IssuedCertificate
 from ca.reasons import parse_reason
 from ca.revocation import find_certificate, renew_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
+from govsign import controlled_actions
 from govsign.administrators import Role
 from govsign.api.access import Caller, require
-from govsign.controlled_actions import hold_issuance, hold_revocation
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 
@@ -78,15 +76,16 @@ def issue(
     request: Request, body: Issuance, caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))]
 ) -> Issued:
     """Issue through the linted pipeline (``ra_officer``); seals and devices may wait for approvals (202)."""
-    authority: Authority = request.app.state.authority()
-    kind = CertificateKind(body.profile.value)
     csr = body.csr_pem.encode("utf-8") if body.csr_pem else None
-    hold_issuance(authority, kind, body.subject, csr=csr, key_type=body.key_type, actor=caller.actor)
-    key: KeySource = (
-        SubjectKey("csr", public_key_from_csr(csr)) if csr is not None else GenerateInHsm(body.key_type)
+    issued = controlled_actions.issue(
+        request.app.state.authority(),
+        body.profile.value,
+        body.subject,
+        csr=csr,
+        key_type=body.key_type,
+        actor=caller.actor,
     )
-    request_data = parse_request(kind.value, body.subject)
-    return _issued(issue_certificate(authority, kind, request_data, key, actor=caller.actor))
+    return _issued(issued)
 
 
 @router.post("/{serial}/renew", status_code=201)
@@ -133,8 +132,9 @@ def revoke(
     services: StatusServices = request.app.state.services()
     when = body.invalidity_date.astimezone(dt.UTC) if body.invalidity_date else None
     reason = parse_reason(body.reason)
-    hold_revocation(request.app.state.authority(), serial, reason, when, actor=caller.actor)
-    record = services.revoke(serial, reason, actor=caller.actor, invalidity_date=when)
+    record = controlled_actions.revoke(
+        services.authority, serial, reason, when, actor=caller.actor, responder=services.ocsp
+    )
     return _status(record)
 
 

@@ -15,10 +15,9 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest
 from govsign.administrators import Role
 from govsign.api.access import Caller, require
-from govsign.controlled_actions import hold_trust
+from govsign.controlled_actions import trust
 from govsign.trust_anchors import (
     TrustRole,
-    add_trusted_certificate,
     list_trusted_certificates,
     remove_trusted_certificate,
 )
@@ -53,10 +52,7 @@ def add(
     if len(parsed) != 1:
         raise InvalidRequest(f"the file holds {len(parsed)} certificates; add them one by one")
     start, end = _aware(trusted_from), _aware(trusted_until)
-    hold_trust(
-        authority, parsed[0], name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
-    )
-    entry = add_trusted_certificate(
+    entry = trust(
         authority, parsed[0], name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
     )
     return entry.to_json()

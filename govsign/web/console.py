@@ -32,11 +32,12 @@ from starlette.background import BackgroundTask
 from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
-from ca.issuance import GenerateInHsm, issue_certificate
 from ca.ocsp import RateLimiter
-from ca.profiles import CertificateKind, parse_request
+from ca.profiles import CertificateKind
 from ca.reasons import parse_reason
+from ca.status import StatusServices
 from ca.store import CertificateRecord
+from govsign import controlled_actions
 from govsign.accounts import (
     Account,
     AccountKind,
@@ -50,7 +51,7 @@ from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
 from govsign.approvals import ACTIONS, APPROVERS, decide, list_requests, view
 from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
-from govsign.controlled_actions import EXECUTORS, hold_issuance, hold_revocation
+from govsign.controlled_actions import EXECUTORS
 from govsign.errors import http_status
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
@@ -240,11 +241,10 @@ def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
         for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
         if values.get(name)
     }
-    authority: Authority = request.app.state.authority()
     key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
-    hold_issuance(authority, kind, data, csr=None, key_type=key_type, actor=user.actor)
-    request_data = parse_request(kind.value, data)
-    issued = issue_certificate(authority, kind, request_data, GenerateInHsm(key_type), actor=user.actor)
+    issued = controlled_actions.issue(
+        request.app.state.authority(), kind.value, data, csr=None, key_type=key_type, actor=user.actor
+    )
     return f"{_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
 
 
@@ -256,8 +256,10 @@ def revoke(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     why = parse_reason(reason)
-    hold_revocation(request.app.state.authority(), serial, why, None, actor=user.actor)
-    record = request.app.state.services().revoke(serial, why, actor=user.actor)
+    services: StatusServices = request.app.state.services()
+    record = controlled_actions.revoke(
+        services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
+    )
     return _message(request, user, f"{record.serial}: {record.status}")
 
 
