@@ -227,7 +227,7 @@ def decide(
             session.add(
                 ApprovalVote(
                     request_id=approval_id,
-                    approver=approver[:128],
+                    approver=approver,
                     decision="approve" if approve else "reject",
                 )
             )

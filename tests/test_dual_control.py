@@ -7,6 +7,7 @@ A deployment of its own: the policies set here would hold other tests' actions.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -50,11 +51,10 @@ def _status(deployment: Deployment, serial: str) -> str:
         )
 
 
-def _pending_id(result: object) -> str:
-    stdout = getattr(result, "stdout", "")
-    assert getattr(result, "returncode", None) == EXIT_PENDING, result
-    last = stdout.strip().splitlines()[-1]
-    assert last.startswith("pending "), stdout
+def _pending_id(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == EXIT_PENDING, result
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("pending "), result.stdout
     return last.removeprefix("pending ")
 
 
