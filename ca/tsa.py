@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, tsp
@@ -64,6 +65,15 @@ class _CertificateParts:
         )
 
 
+@dataclass(frozen=True)
+class _Signer:
+    """The TSA key and its certificate's encoded parts, published together: a thread never sees one
+    without the other."""
+
+    key: ServiceKey
+    parts: _CertificateParts
+
+
 class _Rejection(Exception):
     def __init__(self, failure: str, text: str) -> None:
         super().__init__(text)
@@ -78,14 +88,24 @@ class TimeStampAuthority:
         with authority.database.transaction() as session:
             policy = session.get(CaSetting, TSA_POLICY_SETTING)
         self.policy = policy.value if policy else DEFAULT_TSA_POLICY
-        self._key: ServiceKey | None = None
-        self._parts: _CertificateParts | None = None
+        self._signer: _Signer | None = None
+        self._signer_lock = threading.Lock()
 
     def key(self) -> ServiceKey:
-        if self._key is None:
-            self._key = newest_service_key(self.authority, "tsa")
-            self._parts = _CertificateParts.of(self._key.certificate)
-        return self._key
+        return self._loaded_signer().key
+
+    def _loaded_signer(self) -> _Signer:
+        """The key and parts, looked up once. A fresh server's first requests arrive together on several
+        threads; each must wait for one complete signer rather than find a key whose parts are not yet
+        encoded (which failed them with a 500)."""
+        signer = self._signer
+        if signer is not None:
+            return signer
+        with self._signer_lock:
+            if self._signer is None:
+                key = newest_service_key(self.authority, "tsa")
+                self._signer = _Signer(key, _CertificateParts.of(key.certificate))
+            return self._signer
 
     def timestamp(
         self,
@@ -134,9 +154,8 @@ class TimeStampAuthority:
             raise _Rejection("bad_data_format", f"a {algorithm} imprint is {_IMPRINT_SIZES[algorithm]} bytes")
         if policy is not None and policy != self.policy:
             raise _Rejection("unaccepted_policy", f"this TSA issues under policy {self.policy} only")
-        key = self.key()
-        parts = self._parts
-        assert parts is not None
+        signer = self._loaded_signer()
+        key, parts = signer.key, signer.parts
         now = utc_now()
         info: dict[str, object] = {
             "version": "v1",
