@@ -14,8 +14,10 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from sqlalchemy import select
 
+from ca.activation import ActivationModule
 from ca.errors import ConfigurationError
 from ca.hsm import KeyAlgorithm, Token
+from ca.key_vault import KeyVault
 from ca.profiles import ProfileOptions
 from ca.store import CaRecord, CaSetting, CertificateRecord, Database, utc_now
 
@@ -48,7 +50,16 @@ class Authority:
     database: Database
     token: Token
     options: ProfileOptions
+    activation: ActivationModule | None = field(default=None, repr=False)
     _issuing: CaKey | None = field(default=None, repr=False)
+
+    def activation_module(self) -> ActivationModule:
+        """The signature activation module; subscriber keys neither come to be nor sign without it."""
+        if self.activation is None:
+            raise ConfigurationError(
+                "this deployment has no keys token for subscriber keys: run `govsign db upgrade`"
+            )
+        return self.activation
 
     def issuing_ca(self) -> CaKey:
         """The issuing CA whose key is in the service token (cached for the process)."""
@@ -134,11 +145,17 @@ def ca_key(record: CaRecord, token: Token) -> CaKey:
     )
 
 
-def open_authority(database: Database, token: Token, public_url: str) -> Authority:
-    """The Authority of an initialised deployment; the options fixed at the ceremony come from the database."""
+def open_authority(
+    database: Database, token: Token, public_url: str, vault: KeyVault | None = None
+) -> Authority:
+    """The Authority of an initialised deployment; the options fixed at the ceremony come from the database.
+
+    ``vault`` is the keys token of the signature activation module (subscriber keys live nowhere else).
+    """
     with database.transaction() as session:
         stored = session.get(CaSetting, OPTIONS_SETTING)
     if stored is None:
         raise ConfigurationError("govsign is not initialised here: run `govsign init` first")
     values = json.loads(stored.value)
-    return Authority(database, token, ProfileOptions(public_url=public_url, **values))
+    activation = ActivationModule(database, vault, token) if vault is not None else None
+    return Authority(database, token, ProfileOptions(public_url=public_url, **values), activation)

@@ -1,0 +1,218 @@
+"""The keys token: subscriber keys that exist only wrapped, and the secrets that bind them to their holders.
+
+This is the PKCS #11 half of the signature activation module (docs/SOLE-CONTROL.md); like :mod:`ca.hsm`
+it is allowed to import ``pkcs11``. The token holds two things and no subscriber key:
+
+* the key-encryption key (KEK): AES-256, made by the token's security officer with ``CKA_TRUSTED`` so
+  that subscriber keys marked ``CKA_WRAP_WITH_TRUSTED`` can be wrapped by it and by nothing the operator
+  makes (SoftHSM2 enforces both: only the SO may set ``CKA_TRUSTED``);
+* the activation pepper: an HMAC secret mixed into every PIN-derived key, so that guessing a PIN needs
+  this HSM for every guess.
+
+A subscriber key pair is generated as session objects, wrapped (``CKM_AES_KEY_WRAP_PAD``, RFC 5649) and
+destroyed at once; to sign, the wrapped key is unwrapped into a session object that cannot be extracted
+or wrapped again, used for the hashes of one request, and destroyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import exceptions as p11_errors
+from pkcs11.constants import DEFAULT
+from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
+
+from ca.errors import ConfigurationError, HsmError
+from ca.hsm import KeyAlgorithm, PublicKey, SignatureAlgorithm, Token, _library, _ThreadSession, public_key_of
+
+__all__ = ["KEK_LABEL", "PEPPER_LABEL", "KeyVault", "WrappedKeyPair", "create_trusted_kek"]
+
+KEK_LABEL = "govsign-subscriber-kek"
+PEPPER_LABEL = "govsign-activation-pepper"
+_WRAP = Mechanism.AES_KEY_WRAP_PAD
+_CURVES = {KeyAlgorithm.EC_P256: "secp256r1", KeyAlgorithm.EC_P384: "secp384r1"}
+# DER DigestInfo prefixes (RFC 8017 §9.2 note 1): CKM_RSA_PKCS signs DigestInfo, not the bare hash.
+_DIGEST_INFO = {
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+_PSS = {
+    "sha256": (Mechanism.SHA256, pkcs11.MGF.SHA256, 32),
+    "sha384": (Mechanism.SHA384, pkcs11.MGF.SHA384, 48),
+    "sha512": (Mechanism.SHA512, pkcs11.MGF.SHA512, 64),
+}
+# A session private key that can be wrapped by the KEK alone and is never readable.
+_WRAPPABLE_PRIVATE = {
+    Attribute.TOKEN: False,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: True,
+    Attribute.WRAP_WITH_TRUSTED: True,
+    Attribute.SIGN: True,
+    Attribute.DECRYPT: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+}
+_SESSION_PUBLIC = {
+    Attribute.TOKEN: False,
+    Attribute.VERIFY: True,
+    Attribute.ENCRYPT: False,
+    Attribute.WRAP: False,
+}
+# What an unwrapped key may be: a private signing key, not extractable (python-pkcs11 would otherwise add
+# capability attributes such as CKA_ENCRYPT that a private key does not have).
+_UNWRAPPED_PRIVATE = {
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.WRAP_WITH_TRUSTED: True,
+    Attribute.SIGN: True,
+    Attribute.ENCRYPT: DEFAULT,
+    Attribute.VERIFY: DEFAULT,
+    Attribute.WRAP: DEFAULT,
+    Attribute.UNWRAP: DEFAULT,
+    Attribute.DECRYPT: DEFAULT,
+    Attribute.DERIVE: DEFAULT,
+}
+
+
+@dataclass(frozen=True)
+class WrappedKeyPair:
+    """A subscriber key as it may be stored: wrapped under the KEK, with its public half."""
+
+    wrapped: bytes
+    algorithm: KeyAlgorithm
+    public_key: PublicKey
+
+
+def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
+    """Ceremony step: the KEK, made by the security officer of token ``label``; False if it exists already.
+
+    Only the SO may set ``CKA_TRUSTED``, and an SO session sees only public objects, so the KEK is a
+    public object: anyone may see that it exists, but wrapping and unwrapping still need a user login and
+    it can be neither read, changed nor destroyed. Call before any user session of this process opens
+    the token (a token has one login at a time).
+    """
+    library = _library(module_path)
+    try:
+        token = library.get_token(token_label=label)
+    except p11_errors.NoSuchToken as error:
+        raise ConfigurationError(f"no token labelled {label!r} for the subscriber keys") from error
+    with library.store_lock.exclusive(), token.open(rw=True, so_pin=so_pin) as session:
+        if any(True for _ in session.get_objects({Attribute.LABEL: KEK_LABEL})):
+            return False
+        session.generate_key(
+            KeyType.AES,
+            256,
+            label=KEK_LABEL,
+            store=True,
+            template={
+                Attribute.PRIVATE: False,
+                Attribute.TRUSTED: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.MODIFIABLE: False,
+                Attribute.DESTROYABLE: False,
+                Attribute.WRAP: True,
+                Attribute.UNWRAP: True,
+                Attribute.ENCRYPT: False,
+                Attribute.DECRYPT: False,
+                Attribute.SIGN: False,
+                Attribute.VERIFY: False,
+            },
+        )
+    return True
+
+
+class KeyVault(Token):
+    """The keys token, logged in as its user: wrap new subscriber keys, sign with wrapped ones."""
+
+    def _kek(self, local: _ThreadSession) -> Any:
+        cache_key = (int(ObjectClass.SECRET_KEY), KEK_LABEL)
+        kek = local.objects.get(cache_key)
+        if kek is None:
+            try:
+                kek = local.session.get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
+            except p11_errors.NoSuchKey:
+                raise ConfigurationError(
+                    f"token {self.label!r} has no key-encryption key: run `govsign keys init`"
+                ) from None
+            if not kek[Attribute.TRUSTED]:
+                raise ConfigurationError(f"the key-encryption key of token {self.label!r} is not trusted")
+            local.objects[cache_key] = kek
+        return kek
+
+    def generate_wrapped_key_pair(self, algorithm: KeyAlgorithm) -> WrappedKeyPair:
+        """Steps A1-A2: a key pair born in the token, leaving it only wrapped under the KEK."""
+
+        def generate(local: _ThreadSession) -> WrappedKeyPair:
+            kek = self._kek(local)
+            if algorithm.is_rsa:
+                public, private = local.session.generate_keypair(
+                    KeyType.RSA,
+                    algorithm.rsa_bits,
+                    store=False,
+                    public_template=_SESSION_PUBLIC,
+                    private_template=_WRAPPABLE_PRIVATE,
+                )
+            else:
+                parameters = local.session.create_domain_parameters(
+                    KeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[algorithm])},
+                    local=True,
+                )
+                public, private = parameters.generate_keypair(
+                    store=False, public_template=_SESSION_PUBLIC, private_template=_WRAPPABLE_PRIVATE
+                )
+            try:
+                wrapped = bytes(kek.wrap_key(private, mechanism=_WRAP))
+                return WrappedKeyPair(wrapped, algorithm, public_key_of(public))
+            finally:
+                private.destroy()
+                public.destroy()
+
+        return self._run(generate)
+
+    def sign_digests(
+        self,
+        wrapped: bytes,
+        key_algorithm: KeyAlgorithm,
+        digests: Sequence[bytes],
+        scheme: SignatureAlgorithm,
+    ) -> list[bytes]:
+        """Step D3: unwrap into a session object, sign each precomputed digest, destroy the key."""
+
+        def sign(local: _ThreadSession) -> list[bytes]:
+            kek = self._kek(local)
+            try:
+                private = kek.unwrap_key(
+                    ObjectClass.PRIVATE_KEY,
+                    KeyType.RSA if key_algorithm.is_rsa else KeyType.EC,
+                    wrapped,
+                    mechanism=_WRAP,
+                    store=False,
+                    capabilities=MechanismFlag.SIGN,
+                    template=_UNWRAPPED_PRIVATE,
+                )
+            except (p11_errors.WrappedKeyInvalid, p11_errors.EncryptedDataInvalid) as error:
+                raise HsmError("the wrapped key does not open under this token's KEK") from error
+            try:
+                return [_sign_digest(private, digest, scheme) for digest in digests]
+            finally:
+                private.destroy()
+
+        return self._run(sign)
+
+
+def _sign_digest(private: Any, digest: bytes, scheme: SignatureAlgorithm) -> bytes:
+    if scheme.scheme == "ecdsa":
+        return bytes(encode_ecdsa_signature(private.sign(digest, mechanism=Mechanism.ECDSA)))
+    if scheme.scheme == "rsa-pss":
+        return bytes(
+            private.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=_PSS[scheme.hash])
+        )
+    return bytes(private.sign(_DIGEST_INFO[scheme.hash] + digest, mechanism=Mechanism.RSA_PKCS))
