@@ -16,6 +16,11 @@ C_Login. It is two ``flock`` files in the token folder (SoftHSM2 only looks at s
 ``flock`` locks belong to an open file description, so each thread opens the files itself; threads of one
 process then exclude one another exactly as threads of different processes do.
 
+The lock lives with the tokens, so it goes when they go: a token folder moved away, unmounted or made
+unreadable is an HSM outage, and a thread that must open the lock files then reports
+:class:`~ca.errors.HsmUnavailable` like any other outage (retried by the caller, then answered with
+tryLater, systemFailure or 503), never an ``OSError`` that would reach a user as a 500.
+
 Other PKCS#11 modules (network and PCIe HSMs) keep their state in the device and need none of this:
 :func:`store_lock_for` returns a lock that does nothing for them.
 """
@@ -30,6 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from ca.errors import HsmUnavailable
 
 __all__ = ["TokenStoreLock", "store_lock_for"]
 
@@ -58,7 +65,13 @@ class TokenStoreLock:
         path = self.folder / name
         opened = self._local.files.get(path)
         if opened is None:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:
+                raise HsmUnavailable(
+                    f"HSM unavailable: the token store lock {path} cannot be opened ({error.strerror}); "
+                    "try again shortly"
+                ) from error
             opened = self._local.files[path] = os.fdopen(descriptor, "r+b")
         return opened.fileno()
 

@@ -4,9 +4,11 @@ PIN, and batch documents that outlive their welcome."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,14 +16,17 @@ import httpx
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp as asn1_tsp
 
-from tests.conftest import Deployment, running_server
+from govsign.settings import DEFAULT_PKCS11_MODULE
+from tests.conftest import SOFTHSM_CONF, Deployment, running_server
 
 CONCURRENT_STAMPS = 24
 
 
 def timestamp_query(text: bytes) -> bytes:
     imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": hashlib.sha256(text).digest()}
-    return bytes(asn1_tsp.TimeStampReq({"version": "v1", "message_imprint": imprint, "cert_req": True}).dump())
+    return bytes(
+        asn1_tsp.TimeStampReq({"version": "v1", "message_imprint": imprint, "cert_req": True}).dump()
+    )
 
 
 def openssl_reply_text(reply: bytes, folder: Path, name: str) -> str:
@@ -57,3 +62,39 @@ def test_a_fresh_servers_first_concurrent_time_stamps_are_all_granted(
     for number, answer in enumerate(answers):
         shown = openssl_reply_text(answer.content, tmp_path, f"reply-{number}")
         assert "Status: Granted." in shown, shown
+
+
+def in_a_new_thread(work: Callable[[], bytes]) -> bytes:
+    """``work`` on a thread of its own, as a server's request threads come and go; what it raised is
+    raised here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result(timeout=120)
+
+
+def test_a_lost_token_store_lock_gives_system_failure_and_try_later_not_a_500(
+    sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    """The store lock's files live in SoftHSM2's token folder. When the folder goes (an HSM outage), a
+    thread that has not opened them yet cannot take the lock: that used to escape as FileNotFoundError
+    (a 500 from /pki/tsa and /pki/ocsp) instead of the TSA's systemFailure and OCSP's tryLater."""
+    from ca.status import StatusServices
+
+    services = StatusServices(sqlite_deployment.authority)
+    services.ocsp.signer()  # loaded while the HSM is there, as in a running server
+    ocsp_request = asn1_ocsp.OCSPRequest(
+        {"tbs_request": {"request_list": [{"req_cert": services.ocsp.cert_id(0xABCDEF)}]}}
+    ).dump()
+    tokens = SOFTHSM_CONF.parent / "tokens"
+    parked = tokens.with_name("tokens.lost-lock")
+    tokens.rename(parked)
+    try:
+        assert ctypes.CDLL(DEFAULT_PKCS11_MODULE).C_Finalize(None) == 0  # the HSM restarts without them
+        stamp = in_a_new_thread(lambda: services.tsa.respond(timestamp_query(b"during the outage")))
+        ocsp = in_a_new_thread(lambda: services.ocsp.respond(ocsp_request, client="test").der)
+    finally:
+        parked.rename(tokens)
+    shown = openssl_reply_text(stamp, tmp_path, "outage")
+    assert "Status: Rejected." in shown and "due to system failure" in shown, shown
+    assert asn1_ocsp.OCSPResponse.load(ocsp)["response_status"].native == "try_later"
+    recovered = in_a_new_thread(lambda: services.tsa.respond(timestamp_query(b"after the outage")))
+    assert "Status: Granted." in openssl_reply_text(recovered, tmp_path, "recovered")
