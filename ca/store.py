@@ -9,6 +9,8 @@ processes never both read the same audit head.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +27,7 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -44,6 +46,7 @@ __all__ = [
     "OcspResponse",
     "acquire_lease",
     "certificate_by_serial",
+    "keep_sqlite_files_private",
     "list_certificates",
     "normalise_serial",
     "utc_now",
@@ -278,6 +281,35 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def keep_sqlite_files_private(url: str) -> None:
+    """Create a SQLite database file owner-only (0600) before SQLite does, and tighten one made earlier.
+
+    The file holds the audit log, account hashes and every certificate request; SQLite would create it,
+    and its -wal and -shm, with the umask's mode (0644 under the usual 022). SQLite gives the -wal, -shm
+    and -journal files the mode of the database file, so creating that one right is enough for new
+    files; existing ones readable by others are narrowed here.
+    """
+    path = make_url(url).database if url.startswith("sqlite") else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty file: empty database
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return  # no folder yet: SQLite reports that itself
+    for suffix in _SQLITE_COMPANIONS:
+        try:
+            mode = os.stat(path + suffix).st_mode
+            if mode & 0o077:
+                os.chmod(path + suffix, stat.S_IMODE(mode) & 0o600)
+        except (FileNotFoundError, PermissionError):
+            continue  # absent, or another user's file: SQLite and the operator decide
+
+
 class Database:
     """An engine and a session factory for one database URL."""
 
@@ -285,6 +317,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            keep_sqlite_files_private(url)
             self.engine = create_engine(url, connect_args={"timeout": 30})
             _configure_sqlite(self.engine)
         else:

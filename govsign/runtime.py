@@ -21,7 +21,7 @@ from ca.ceremony import CeremonyResult, load_ceremony, run_ceremony
 from ca.crl import ROOT_CRL_VALIDITY, PublishedCrl, publish_crl
 from ca.hsm import Token, open_token
 from ca.softhsm import provision_token, render_configuration, token_exists
-from ca.store import CaRecord, Database
+from ca.store import CaRecord, Database, keep_sqlite_files_private
 from govsign.settings import PROJECT_ROOT, Settings, load_settings, read_secret_file, write_secret_file
 
 __all__ = [
@@ -59,10 +59,19 @@ def database(settings: Settings) -> Database:
     return _databases[url]
 
 
+def _private_home(settings: Settings) -> None:
+    """GOVSIGN_HOME holds PIN files, SoftHSM2's tokens and the SQLite database: owner only (0700), made so
+    whatever the umask, and narrowed if it was made wider before."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.home.stat().st_mode & 0o077:
+        settings.home.chmod(0o700)
+
+
 def migrate(settings: Settings) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision (a SQLite file is created owner-only first)."""
     if settings.database.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
+        _private_home(settings)
+        keep_sqlite_files_private(settings.database)
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", settings.database.replace("%", "%%"))
@@ -140,6 +149,7 @@ def initialise(settings: Settings) -> CeremonyResult:
     """`govsign init`: tokens (SoftHSM2 only), schema, and the CA hierarchy of the ceremony file."""
     ceremony = load_ceremony(settings.ceremony_file)
     root_label = root_token_label(settings)
+    _private_home(settings)
     if settings.uses_softhsm:
         provision_softhsm_tokens(settings, root_label)
     migrate(settings)

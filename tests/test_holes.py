@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
+import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +19,9 @@ import httpx
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp as asn1_tsp
 
+from ca.store import Database
 from govsign.settings import DEFAULT_PKCS11_MODULE
-from tests.conftest import SOFTHSM_CONF, Deployment, running_server
+from tests.conftest import PROJECT, PUBLIC_URL, SOFTHSM_CONF, Deployment, running_server
 
 CONCURRENT_STAMPS = 24
 
@@ -98,3 +102,52 @@ def test_a_lost_token_store_lock_gives_system_failure_and_try_later_not_a_500(
     assert asn1_ocsp.OCSPResponse.load(ocsp)["response_status"].native == "try_later"
     recovered = in_a_new_thread(lambda: services.tsa.respond(timestamp_query(b"after the outage")))
     assert "Status: Granted." in openssl_reply_text(recovered, tmp_path, "recovered")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_init_under_umask_022_keeps_home_and_database_files_private(tmp_path: Path) -> None:
+    """`govsign init` in a home that does not exist yet, from a shell whose umask is the usual 022: the
+    home is 0700 and the SQLite database 0600, and its -wal and -shm (made when a process writes) too."""
+    home = tmp_path / "fresh-home"
+    ceremony = tmp_path / "ceremony.toml"
+    ceremony.write_text(
+        (PROJECT / "hsm_config" / "ceremony.toml")
+        .read_text(encoding="utf-8")
+        .replace('token_label = "govsign-root"', 'token_label = "root-modes"'),
+        encoding="utf-8",
+    )
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "SOFTHSM2_CONF": str(SOFTHSM_CONF),
+        "GOVSIGN_HOME": str(home),
+        "GOVSIGN_TOKEN_LABEL": "service-modes",
+        "GOVSIGN_CEREMONY_FILE": str(ceremony),
+        "GOVSIGN_PUBLIC_URL": PUBLIC_URL,
+    }
+    initialised = subprocess.run(
+        [sys.executable, "-m", "govsign", "init"],
+        env=environment,
+        umask=0o022,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert initialised.returncode == 0, initialised.stderr
+    database = home / "govsign.db"
+    assert (mode(home), mode(database)) == (0o700, 0o600)
+    previous = os.umask(0o022)
+    try:
+        opened = Database(f"sqlite:///{database}")
+        with opened.engine.connect() as connection:  # held open: the -wal and -shm stay while we look
+            connection.exec_driver_sql("CREATE TABLE written_under_umask_022 (x INTEGER)")
+            companions = [Path(f"{database}{suffix}") for suffix in ("-wal", "-shm")]
+            assert {path.name: mode(path) for path in companions} == {path.name: 0o600 for path in companions}
+        opened.dispose()
+    finally:
+        os.umask(previous)
