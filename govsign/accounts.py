@@ -41,6 +41,7 @@ __all__ = [
     "authorise_certificate",
     "change_pin",
     "create_account",
+    "require_pin",
     "set_image",
     "set_pin",
     "unlock",
@@ -49,6 +50,7 @@ __all__ = [
 MAX_PIN_FAILURES = 5
 MIN_PIN_LENGTH = 6
 TOKEN_PREFIX = "gsk_"
+_NOT_COUNTED = f"nothing was counted against your {MAX_PIN_FAILURES} attempts"
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
@@ -94,6 +96,11 @@ class Account(Base):
     locked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     image_png: Mapped[bytes | None] = mapped_column(LargeBinary)  # signature image or seal
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the holder acting: the account's id first (holders' names repeat)."""
+        return f"account:{self.id}:{self.holder}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def change_pin(authority: Authority, account_id: int, current: str | None, new: 
         if refusal is None:
             account.pin_hash, account.failed_pins, account.locked_at = _hasher.hash(new), 0, None
         details = {"client": client, **({"reason": type(refusal).__name__} if refusal else {})}
-        event = AuditEvent(account.holder, "account.change-pin", f"account:{account.id}", result, details)
+        event = AuditEvent(account.actor, "account.change-pin", f"account:{account.id}", result, details)
         append(session, authority.token, event)
     if refusal is not None:
         raise refusal
@@ -223,6 +230,14 @@ def authenticate(authority: Authority, token: str | None) -> Account:
         return account
 
 
+def require_pin(pin: str | None, *, how: str) -> str:
+    """The activation PIN a request must carry, or 401 (NotAuthenticated) saying ``how`` to give it. A
+    client that left it out did not guess wrong: no attempt is spent and nothing is audited."""
+    if not pin:
+        raise NotAuthenticated(f"the activation PIN is missing: {how}; {_NOT_COUNTED}")
+    return pin
+
+
 def activate(authority: Authority, account: Account, pin: str | None, *, client: str, purpose: str) -> None:
     """Check the activation PIN for one signing request; count failures and lock at the fifth.
 
@@ -236,7 +251,7 @@ def activate(authority: Authority, account: Account, pin: str | None, *, client:
         if refusal is not None:
             details["reason"] = type(refusal).__name__
         event = AuditEvent(
-            current.holder,
+            current.actor,
             "account.activate",
             f"account:{current.id}",
             result="success" if refusal is None else "refused",
@@ -255,7 +270,9 @@ def _refusal(account: Account, pin: str | None) -> CaError | None:
         )
     if account.pin_hash is None:
         return PinRejected("no activation PIN is set for this account yet")
-    if pin and _pin_matches(account.pin_hash, pin):
+    if not pin:  # forgotten, not guessed: it does not spend one of the attempts
+        return PinRejected(f"give your activation PIN; {_NOT_COUNTED}")
+    if _pin_matches(account.pin_hash, pin):
         account.failed_pins = 0
         return None
     account.failed_pins += 1

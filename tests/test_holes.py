@@ -18,12 +18,18 @@ from pathlib import Path
 import httpx
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp as asn1_tsp
+from sqlalchemy import select
 
-from ca.store import Database
+from ca.store import AuditEntry, Database
+from govsign.accounts import Account
 from govsign.settings import DEFAULT_PKCS11_MODULE
-from tests.conftest import PROJECT, PUBLIC_URL, SOFTHSM_CONF, Deployment, running_server
+from tests.conftest import PROJECT, PUBLIC_URL, SOFTHSM_CONF, Deployment, issue_in_hsm, running_server
+from tests.pdf_samples import one_page_pdf, signature_png
+from tests.test_signing_api import _account as signing_account
+from tests.test_signing_api import post_sign
 
 CONCURRENT_STAMPS = 24
+ACCOUNT_HOLDER = "Nguyễn Văn Ánh"  # the demo request's name, the CN issue_in_hsm gives the certificate
 
 
 def timestamp_query(text: bytes) -> bytes:
@@ -151,3 +157,39 @@ def test_init_under_umask_022_keeps_home_and_database_files_private(tmp_path: Pa
         opened.dispose()
     finally:
         os.umask(previous)
+
+
+def test_a_missing_activation_pin_is_401_and_spends_no_attempt(
+    public_server: str, sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    """Six signing requests without X-Activation-PIN (one more than the attempts): each is 401 saying so,
+    none counts, the right PIN is still accepted, and the activation's audit entry names the account id."""
+    holder = signing_account(
+        sqlite_deployment,
+        "create-official",
+        issue_in_hsm(sqlite_deployment),
+        signature_png(tmp_path / "s.png"),
+    )
+    document = one_page_pdf(tmp_path / "to-sign.pdf").read_bytes()
+    answers = [post_sign(public_server, holder, document, pin=None) for _ in range(6)]
+    assert [answer.status_code for answer in answers] == [401] * 6
+    detail = answers[-1].json()["detail"]
+    assert "X-Activation-PIN" in detail and "nothing was counted" in detail, detail
+    batch = httpx.post(
+        f"{public_server}/api/v1/batches",
+        headers={"Authorization": f"Bearer {holder.token}"},
+        files=[("files", ("a.pdf", document, "application/pdf"))],
+        timeout=60,
+    )
+    assert batch.status_code == 401 and "X-Activation-PIN" in batch.json()["detail"]
+    signed = post_sign(public_server, holder, document)
+    assert signed.status_code not in (401, 403, 423), signed.text  # the PIN was taken, nothing locked
+    with sqlite_deployment.authority.database.transaction() as session:
+        activations = session.execute(
+            select(AuditEntry.actor, AuditEntry.result).where(
+                AuditEntry.action == "account.activate", AuditEntry.object == f"account:{holder.account_id}"
+            )
+        ).all()
+        failures = session.scalar(select(Account.failed_pins).where(Account.id == holder.account_id))
+    assert activations == [(f"account:{holder.account_id}:{ACCOUNT_HOLDER}", "success")]
+    assert failures == 0

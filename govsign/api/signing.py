@@ -23,7 +23,7 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
-from govsign.accounts import Account, activate, authorise_certificate
+from govsign.accounts import Account, activate, authorise_certificate, require_pin
 from govsign.api.access import SigningCaller
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
@@ -33,6 +33,14 @@ from signing.pades import SignedDocument, sign_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
 _CHUNK = 1 << 20
+ActivationPinHeader = Annotated[
+    str | None, Header(description="your activation PIN; without it the request is 401 and costs no attempt")
+]
+
+
+def activation_pin(header: str | None) -> str:
+    """The X-Activation-PIN header, required by every route that activates a signing key."""
+    return require_pin(header, how="send it in the X-Activation-PIN header")
 
 
 def spool_upload(upload: UploadFile, folder: Path, limit: int, name: str = "input.pdf") -> tuple[Path, str]:
@@ -83,9 +91,8 @@ def sign_as_account(
     image = account_image(account, form.appearance, source.parent)
     options = form.options(image=image, max_bytes=settings.max_document_bytes)
     services: StatusServices = request.app.state.services()
-    actor = f"account:{account.id}:{account.holder}"
     key = subscriber_key(authority, serial)
-    return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=actor)
+    return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)
 
 
 @router.post(
@@ -101,18 +108,19 @@ def sign_document(
     cert: Annotated[
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
-    x_activation_pin: Annotated[str | None, Header()] = None,
+    x_activation_pin: ActivationPinHeader = None,
 ) -> FileResponse:
     """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
     settings: Settings = request.app.state.settings
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
+    pin = activation_pin(x_activation_pin)
     spool_root = settings.home / "spool"
     spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="sign-", dir=spool_root))
     try:
         source, digest = spool_upload(file, folder, settings.max_document_bytes)
-        signed = sign_as_account(request, account, serial, source, digest, form, x_activation_pin)
+        signed = sign_as_account(request, account, serial, source, digest, form, pin)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
