@@ -113,12 +113,20 @@ admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the CA")
 def create_admin(
     name: Annotated[str, typer.Option(help="who the administrator is, for the audit log")],
     role: Annotated[Role, typer.Option(help="ca_admin, ra_officer or auditor")],
+    os_user: Annotated[
+        str | None,
+        typer.Option(
+            help="the OS user they type server commands as (needed to vote with `govsign approvals`)"
+        ),
+    ] = None,
 ) -> None:
-    """An administrator; prints their API token once."""
+    """An administrator; prints their API token once. With ``--os-user`` their server commands are theirs:
+    dual control then knows them as one person on the CLI, over the API and in the console."""
     created = create_administrator(
-        runtime.open_authority_from(load_settings()), name, role, actor=runtime.OPERATOR
+        runtime.open_authority_from(load_settings()), name, role, actor=runtime.OPERATOR, os_user=os_user
     )
-    typer.echo(f"administrator {created.id}: {created.name}, {created.role}")
+    mapped = f", OS user {os_user}" if os_user else ""
+    typer.echo(f"administrator {created.id}: {created.name}, {created.role}{mapped}")
     typer.echo("API token (shown once):")
     typer.echo(created.token)
 
