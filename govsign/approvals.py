@@ -1,12 +1,17 @@
 """Dual control with EJBCA's semantics: an action whose policy asks for M approvals waits for them.
 
 A ``ca_admin`` (or the operator on the server) sets, per kind of action, how many approvals it needs and
-for how long a request stays open; zero means no dual control. A guarded action then becomes a request
-(HTTP 202 with its id; the CLI exits 3 with ``pending <id>`` on its last line). Approvers are other
-people: nobody approves their own request, nobody votes twice, one rejection rejects, a request past its
+for how long a request stays open; zero means no dual control (:mod:`govsign.approval_policies`: lowering
+a policy in force is itself held). A guarded action then becomes a request (HTTP 202 with its id; the CLI
+exits 3 with ``pending <id>`` on its last line). Approvers are other administrators whose role the action
+admits: nobody approves their own request, nobody votes twice, one rejection rejects, a request past its
 expiry does nothing, and the action runs exactly once, when the M-th approval arrives: that vote moves
 the request to ``executing`` under the row's lock, the action runs outside the transaction (it opens its
 own), and the outcome is recorded. Every step is audited.
+
+One person is one administrator record on every face: requester and voter are stored as ``admin:ID:NAME``
+whether they came with an API token, a console session or as a mapped OS user on the CLI
+(:func:`govsign.administrators.administrator_of`), and an unmapped OS user does not vote.
 """
 
 from __future__ import annotations
@@ -24,23 +29,31 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
+from ca.errors import CaError, NotFound, StateConflict
 from ca.store import Base, UtcDateTime, utc_now
 from govsign.accounts import NotAuthorised
-from govsign.administrators import Role
+from govsign.administrators import (
+    CLI_ACTOR_PREFIX,
+    Administrator,
+    Role,
+    actor_of,
+    administrator_of,
+)
 
 __all__ = [
     "ACTIONS",
     "APPROVERS",
+    "DESCRIPTIONS",
+    "POLICY_CHANGE",
     "ApprovalPolicy",
     "ApprovalRequest",
     "ApprovalVote",
     "Executor",
     "PendingApproval",
     "decide",
+    "hold",
     "hold_for_approval",
     "list_requests",
-    "set_policy",
 ]
 
 # The actions dual control can hold, with what an approver is shown and which roles may vote on them.
@@ -58,6 +71,13 @@ APPROVERS: dict[str, frozenset[Role]] = {
     "trust.add": frozenset({Role.CA_ADMIN}),
     "ca.root-crl": frozenset({Role.CA_ADMIN}),
 }
+# Lowering a policy in force is held too (under the policy it lowers), and only ca_admins vote on it.
+POLICY_CHANGE = "approval.policy"
+APPROVERS[POLICY_CHANGE] = frozenset({Role.CA_ADMIN})
+DESCRIPTIONS: dict[str, str] = {
+    **ACTIONS,
+    POLICY_CHANGE: "lower an approval policy (fewer approvals, a shorter window, or off)",
+}
 Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
 log = logging.getLogger("govsign.approvals")
 
@@ -66,7 +86,7 @@ class PendingApproval(CaError):
     """The action waits for approvals (CLI exit code 3, HTTP 202); nothing was done yet."""
 
     def __init__(self, approval_id: str, action: str, required: int) -> None:
-        super().__init__(f"{ACTIONS[action]}: waits for {required} approval(s), request {approval_id}")
+        super().__init__(f"{DESCRIPTIONS[action]}: waits for {required} approval(s), request {approval_id}")
         self.approval_id = approval_id
         self.action = action
         self.required = required
@@ -143,33 +163,6 @@ class RequestView:
         }
 
 
-def set_policy(authority: Authority, action: str, required: int, valid_hours: int, *, actor: str) -> None:
-    """How many approvals ``action`` needs (0: none) and how long a request stays open; audited as a
-    configuration change."""
-    if action not in ACTIONS:
-        raise InvalidRequest(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
-    if not 0 <= required <= 10 or not 1 <= valid_hours <= 24 * 30:
-        raise InvalidRequest("approvals needed: 0 to 10; hours a request stays open: 1 to 720")
-    with authority.database.transaction() as session:
-        policy = session.get(ApprovalPolicy, action, with_for_update=True)
-        if policy is None:
-            policy = ApprovalPolicy(action=action)
-            session.add(policy)
-        policy.required, policy.valid_hours, policy.updated_by = required, valid_hours, actor[:128]
-        policy.updated_at = utc_now()
-        details = {"action": action, "required": required, "valid_hours": valid_hours}
-        append(session, authority.token, AuditEvent(actor, "config.approval_policy", action, details=details))
-
-
-def policies(authority: Authority) -> dict[str, tuple[int, int]]:
-    """action -> (approvals needed, hours open), every action listed (0 approvals when unset)."""
-    with authority.database.transaction() as session:
-        rows = {
-            p.action: (p.required, p.valid_hours) for p in session.execute(select(ApprovalPolicy)).scalars()
-        }
-    return {action: rows.get(action, (0, 24)) for action in ACTIONS}
-
-
 def hold_for_approval(
     authority: Authority, action: str, payload: Mapping[str, Any], summary: str, *, actor: str
 ) -> None:
@@ -179,36 +172,66 @@ def hold_for_approval(
         policy = session.get(ApprovalPolicy, action)
         if policy is None or policy.required == 0:
             return
-        now = utc_now()
-        pending = ApprovalRequest(
-            id=secrets.token_hex(8),
-            action=action,
-            summary=summary[:512],
-            payload=json.dumps(dict(payload), ensure_ascii=False),
-            requested_by=actor[:128],
-            required=policy.required,
-            created_at=now,
-            expires_at=now + dt.timedelta(hours=policy.valid_hours),
-            state="pending",
-        )
-        session.add(pending)
-        details = {"action": action, "summary": pending.summary, "required": policy.required}
-        event = AuditEvent(actor, "approval.request", f"approval:{pending.id}", details=details)
-        append(session, authority.token, event)
+        pending = hold(session, authority, action, payload, summary, policy, actor=actor)
     raise PendingApproval(pending.id, action, pending.required)
+
+
+def hold(
+    session: Session,
+    authority: Authority,
+    action: str,
+    payload: Mapping[str, Any],
+    summary: str,
+    policy: ApprovalPolicy,
+    *,
+    actor: str,
+) -> ApprovalRequest:
+    """Store (in the caller's transaction) a request for ``action`` under ``policy``'s approvals and hours;
+    the requester is recorded as their administrator record when they have one, whichever face they used,
+    so the same person cannot approve it from another face. The caller raises :class:`PendingApproval`
+    once the transaction is committed."""
+    requester = administrator_of(session, actor)
+    requested_by = actor_of(requester) if requester is not None else actor[:128]
+    now = utc_now()
+    pending = ApprovalRequest(
+        id=secrets.token_hex(8),
+        action=action,
+        summary=summary[:512],
+        payload=json.dumps(dict(payload), ensure_ascii=False),
+        requested_by=requested_by,
+        required=policy.required,
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=policy.valid_hours),
+        state="pending",
+    )
+    session.add(pending)
+    details = {
+        "action": action,
+        "summary": pending.summary,
+        "required": policy.required,
+        **_face(actor, requested_by),
+    }
+    event = AuditEvent(requested_by, "approval.request", f"approval:{pending.id}", details=details)
+    append(session, authority.token, event)
+    return pending
 
 
 def decide(
     authority: Authority, approval_id: str, *, approver: str, approve: bool, executors: Mapping[str, Executor]
 ) -> RequestView:
-    """Record ``approver``'s vote; the M-th approval runs the action, once."""
-    approver = approver[:128]  # as stored: the self-approval and double-vote checks compare like with like
+    """Record ``approver``'s vote (an administrator whose role the action admits, as ``admin:ID:...`` or a
+    mapped ``cli:OS_USER``); the M-th approval runs the action, once."""
     run: tuple[str, dict[str, Any], str] | None = None
     refusal: CaError | None = None
     with authority.database.transaction() as session:
+        voter = _voter(session, approver)
+        face, approver = approver, actor_of(voter)  # one name per person, so the double-vote check holds
         request = session.get(ApprovalRequest, approval_id, with_for_update=True)
         if request is None:
             raise NotFound(f"no approval request {approval_id}")
+        if Role(voter.role) not in APPROVERS[request.action]:
+            roles = " or ".join(sorted(role.value for role in APPROVERS[request.action]))
+            raise NotAuthorised(f"only {roles} vote on '{DESCRIPTIONS[request.action]}'")
         if request.state == "pending" and utc_now() >= request.expires_at:
             request.state, request.finished_at = "expired", utc_now()
             append(
@@ -219,7 +242,7 @@ def decide(
             )
         elif request.state != "pending":
             raise StateConflict(f"request {approval_id} is {request.state}; it takes no more votes")
-        elif approver == request.requested_by:
+        elif _same_person(session, request.requested_by, voter):
             raise NotAuthorised("nobody approves or rejects their own request")
         elif _voted(session, approval_id, approver):
             raise StateConflict(f"you have already voted on request {approval_id}")
@@ -236,7 +259,12 @@ def decide(
             append(
                 session,
                 authority.token,
-                AuditEvent(approver, verb, f"approval:{approval_id}", details={"action": request.action}),
+                AuditEvent(
+                    approver,
+                    verb,
+                    f"approval:{approval_id}",
+                    details={"action": request.action, **_face(face, approver)},
+                ),
             )
             if not approve:
                 request.state, request.finished_at = "rejected", utc_now()
@@ -282,6 +310,34 @@ def _execute(
             authority.token,
             AuditEvent(actor, "approval.execute", f"approval:{approval_id}", details=details),
         )
+
+
+def _face(actor: str, person: str) -> dict[str, str]:
+    """For the audit log: the face (``cli:OS_USER``) an administrator came through, when it is not how the
+    entry names them."""
+    return {"as": actor[:128]} if actor != person else {}
+
+
+def _voter(session: Session, approver: str) -> Administrator:
+    """The administrator behind a vote; an OS user without an administrator record does not vote."""
+    voter = administrator_of(session, approver)
+    if voter is not None:
+        return voter
+    if approver.startswith(CLI_ACTOR_PREFIX):
+        os_user = approver.removeprefix(CLI_ACTOR_PREFIX)
+        raise NotAuthorised(
+            f"the OS user {os_user} is no administrator, so it does not vote: a ca_admin maps it with "
+            f"`govsign admin create --name NAME --role ROLE --os-user {os_user}` "
+            f"(người dùng hệ điều hành {os_user} chưa gắn với quản trị viên nào, không được biểu quyết)"
+        )
+    raise NotAuthorised("only administrators vote on approval requests")
+
+
+def _same_person(session: Session, requested_by: str, voter: Administrator) -> bool:
+    """Whether the voter made the request, under any face (also a ``cli:`` request made before the OS user
+    was mapped to them)."""
+    requester = administrator_of(session, requested_by)
+    return requested_by == actor_of(voter) or (requester is not None and requester.id == voter.id)
 
 
 def _voted(session: Session, approval_id: str, approver: str) -> bool:

@@ -1,4 +1,9 @@
-"""`govsign approvals ...`: dual control from the server's command line (the operator is the OS user)."""
+"""`govsign approvals ...`: dual control from the server's command line.
+
+The operator is the OS user (for root: sudo's SUDO_USER). Votes count only from an OS user mapped to an
+administrator record (`govsign admin create ... --os-user NAME`) whose role the action admits: the same
+rules, and the same person, as over the API and in the console.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Annotated
 import typer
 
 from govsign import runtime
-from govsign.approvals import ACTIONS, RequestView, decide, list_requests, policies, set_policy
+from govsign.approval_policies import policies, set_policy
+from govsign.approvals import ACTIONS, RequestView, decide, list_requests
 from govsign.controlled_actions import EXECUTORS
 from govsign.settings import load_settings
 
@@ -68,7 +74,8 @@ def policy(
     required: Annotated[int, typer.Option(help="approvals needed (0: no dual control)")],
     hours: Annotated[int, typer.Option(help="hours a request stays open")] = 24,
 ) -> None:
-    """Set how many approvals an action needs (a configuration change, audited)."""
+    """Set how many approvals an action needs (a configuration change, audited). Raising it applies at
+    once; lowering a policy in force (fewer approvals, fewer hours, 0) waits for other ca_admins: exit 3."""
     set_policy(runtime.open_authority_from(load_settings()), action, required, hours, actor=runtime.OPERATOR)
     typer.echo(f"{action}: {required} approval(s), requests open {hours} h")
 

@@ -3,7 +3,8 @@
 :func:`issue`, :func:`revoke` and :func:`trust` check the request, then either act at once (no approval
 needed) or store what the action needs and raise :class:`~govsign.approvals.PendingApproval`.
 :data:`EXECUTORS` run an approved request from that stored payload, with the requester (and approvers) as
-the actor, through the same code.
+the actor, through the same code (and the one for a loosened approval policy, whose hold is in
+:mod:`govsign.approval_policies`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ca.reasons import RevocationReason, parse_reason
 from ca.revocation import find_certificate, revoke_certificate
 from ca.store import CertificateRecord
 from govsign import runtime
-from govsign.approvals import Executor, hold_for_approval
+from govsign.approval_policies import apply_lowering
+from govsign.approvals import POLICY_CHANGE, Executor, hold_for_approval
 from govsign.settings import load_settings
 from govsign.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
 
@@ -213,4 +215,5 @@ EXECUTORS: dict[str, Executor] = {
     "certificate.issue.device": _issue,
     "trust.add": _trust,
     "ca.root-crl": _root_crl,
+    POLICY_CHANGE: apply_lowering,
 }
