@@ -66,8 +66,8 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(
             _every(
                 settings.maintenance_interval_seconds,
-                lambda: batches.resume_batches(app.state.authority().database),
-                "batch resumption",
+                lambda: batches.look_after_batches(app.state.authority(), settings),
+                "batch upkeep",
             )
         ),
     ]

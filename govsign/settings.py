@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ca.errors import ConfigurationError
@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     verify_burst: int = 20  # ... and in a burst
     ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
     softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
+    # How long a finished API or console batch keeps its uploaded and signed documents on the server
+    # (fractions allowed); the maintenance loop then deletes them and the batch reports "expired".
+    batch_retention_days: float = Field(7.0, gt=0)
 
     @property
     def database(self) -> str:

@@ -71,7 +71,7 @@ class SigningBatch(Base):
     options_json: Mapped[str] = mapped_column(Text)
     source_dir: Mapped[str] = mapped_column(Text)
     target_dir: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="running")  # running | finished
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | expired
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

@@ -5,12 +5,15 @@ PIN, and batch documents that outlive their welcome."""
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import hashlib
 import os
+import secrets
 import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,11 +21,13 @@ from pathlib import Path
 import httpx
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp as asn1_tsp
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ca.store import AuditEntry, Database
+from ca.store import AuditEntry, Database, utc_now
 from govsign.accounts import Account
 from govsign.settings import DEFAULT_PKCS11_MODULE
+from signing.batch import BatchItem, SigningBatch, create_batch
+from signing.pades import Level, SigningOptions
 from tests.conftest import PROJECT, PUBLIC_URL, SOFTHSM_CONF, Deployment, issue_in_hsm, running_server
 from tests.pdf_samples import one_page_pdf, signature_png
 from tests.test_signing_api import _account as signing_account
@@ -193,3 +198,73 @@ def test_a_missing_activation_pin_is_401_and_spends_no_attempt(
         failures = session.scalar(select(Account.failed_pins).where(Account.id == holder.account_id))
     assert activations == [(f"account:{holder.account_id}:{ACCOUNT_HOLDER}", "success")]
     assert failures == 0
+
+
+def finished_batch(deployment: Deployment, owner: str, root: Path, age: dt.timedelta) -> tuple[str, Path]:
+    """A batch of one signed document in ``root``/ID whose last document finished ``age`` ago (no waiting
+    for days); its id and folder."""
+    batch_id = secrets.token_hex(8)
+    folder = root / batch_id
+    (folder / "in").mkdir(parents=True)
+    (folder / "out").mkdir()
+    source = one_page_pdf(folder / "in" / "0000-a.pdf")
+    (folder / "out" / source.name).write_bytes(source.read_bytes())
+    database = deployment.authority.database
+    create_batch(
+        database,
+        owner=owner,
+        serial="01",
+        options=SigningOptions(level=Level.B_B),
+        sources=[source],
+        target_dir=folder / "out",
+        batch_id=batch_id,
+    )
+    with database.transaction() as session:
+        batch = session.get(SigningBatch, batch_id)
+        assert batch is not None
+        batch.state, batch.finished_at = "finished", utc_now() - age
+        session.execute(update(BatchItem).where(BatchItem.batch_id == batch_id).values(state="done"))
+    return batch_id, folder
+
+
+def test_batch_documents_are_deleted_after_the_retention_period_by_the_maintenance_loop(
+    sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    """GOVSIGN_BATCH_RETENTION_DAYS=0.5: the server's maintenance loop deletes the folder of an API batch
+    finished a day ago and reports it expired (status and download say so), keeps one finished an hour
+    ago, and never touches the folders of a `govsign sign-batch` run, which belong to the operator."""
+    holder = signing_account(
+        sqlite_deployment,
+        "create-official",
+        issue_in_hsm(sqlite_deployment),
+        signature_png(tmp_path / "s.png"),
+    )
+    owner = f"account:{holder.account_id}:{ACCOUNT_HOLDER}"
+    batches = sqlite_deployment.settings.home / "batches"
+    old, old_folder = finished_batch(sqlite_deployment, owner, batches, dt.timedelta(days=1))
+    young, young_folder = finished_batch(sqlite_deployment, owner, batches, dt.timedelta(hours=1))
+    operators, operators_folder = finished_batch(
+        sqlite_deployment, "cli:operator", tmp_path, dt.timedelta(days=30)
+    )
+    authorization = {"Authorization": f"Bearer {holder.token}"}
+    with running_server(
+        sqlite_deployment, GOVSIGN_MAINTENANCE_INTERVAL_SECONDS="0.3", GOVSIGN_BATCH_RETENTION_DAYS="0.5"
+    ) as base:
+        deadline = time.monotonic() + 30
+        while (report := httpx.get(f"{base}/api/v1/batches/{old}", headers=authorization).json())[
+            "state"
+        ] != "expired" and time.monotonic() < deadline:
+            time.sleep(0.3)
+        download = httpx.get(f"{base}/api/v1/batches/{old}/documents/0000-a.pdf", headers=authorization)
+        kept = httpx.get(f"{base}/api/v1/batches/{young}/documents/0000-a.pdf", headers=authorization)
+    assert report["state"] == "expired", report
+    assert "deleted 0.5 days after it finished" in report["detail"], report
+    assert download.status_code == 404 and "has expired" in download.json()["detail"]
+    assert not old_folder.exists()
+    assert kept.status_code == 200 and (young_folder / "out" / "0000-a.pdf").is_file()
+    assert (operators_folder / "out" / "0000-a.pdf").is_file()
+    with sqlite_deployment.authority.database.transaction() as session:
+        states = dict(session.execute(select(SigningBatch.id, SigningBatch.state)).all())
+        audited = session.scalars(select(AuditEntry.object).where(AuditEntry.action == "batch.expire")).all()
+    assert (states[young], states[operators]) == ("finished", "finished")
+    assert audited == [f"batch:{old}"]

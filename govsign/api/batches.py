@@ -5,10 +5,15 @@ SHA-256 of every document, and a worker refuses any document whose digest is not
 batch runs in the background on a process pool (202 Accepted); `GET /api/v1/batches/{id}` reports it and
 `GET /api/v1/batches/{id}/documents/{name}` returns a signed document. A server that restarts resumes the
 batches it finds running (:func:`resume_batches`), one server process per batch by a database lease.
+
+The server keeps a finished batch's documents, uploaded and signed, for ``GOVSIGN_BATCH_RETENTION_DAYS``
+(7 by default) and no longer: the maintenance loop deletes them (:func:`expire_batches`), audits it, and
+the batch then reports "expired" instead of leaving a download to fail without a reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -19,18 +24,19 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select
 
+from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
-from ca.store import Database, acquire_lease
+from ca.store import Database, acquire_lease, utc_now
 from govsign import runtime
 from govsign.accounts import Account, activate, authorise_certificate
 from govsign.api.access import SigningCaller
-from govsign.api.signing import account_image, spool_upload
+from govsign.api.signing import ActivationPinHeader, account_image, activation_pin, spool_upload
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.batch import SigningBatch, batch_report, create_batch, run_batch
@@ -40,6 +46,7 @@ log = logging.getLogger("govsign.batches")
 _SAFE_NAME = re.compile(r"[^\w.\- ]+")
 API_OWNER_PREFIX = "account:"
 LEASE_SECONDS = 300
+EXPIRED = "expired"  # a finished batch whose documents the retention period has deleted
 
 
 def _folder(settings: Settings, batch_id: str) -> Path:
@@ -64,12 +71,13 @@ def create(
     cert: Annotated[
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
-    x_activation_pin: Annotated[str | None, Header()] = None,
+    x_activation_pin: ActivationPinHeader = None,
 ) -> JSONResponse:
     """Start signing the uploaded PDFs with the caller's own certificate; answers 202 with the batch id."""
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
-    batch_id, count = start_batch(request, account, serial, files, form, x_activation_pin)
+    pin = activation_pin(x_activation_pin)
+    batch_id, count = start_batch(request, account, serial, files, form, pin)
     return JSONResponse(
         {"batch_id": batch_id, "documents": count, "status_url": f"/api/v1/batches/{batch_id}"},
         status_code=202,
@@ -138,9 +146,11 @@ def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, 
     authority: Authority = request.app.state.authority()
     owned_batch(authority.database, caller.signing_account, batch_id)
     report = batch_report(authority.database, batch_id)
+    expired = {"detail": _expired_text(request, batch_id)} if report.state == EXPIRED else {}
     return {
         "batch_id": report.batch_id,
         "state": report.state,
+        **expired,
         "total": report.total,
         "done": report.done,
         "failed": report.failed,
@@ -148,11 +158,21 @@ def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, 
     }
 
 
+def _expired_text(request: Request, batch_id: str) -> str:
+    settings: Settings = request.app.state.settings
+    return (
+        f"batch {batch_id} has expired: its documents were deleted {settings.batch_retention_days:g} days "
+        "after it finished (GOVSIGN_BATCH_RETENTION_DAYS); sign them again if you still need them"
+    )
+
+
 @router.get("/{batch_id}/documents/{name}", response_class=FileResponse)
 def document(request: Request, batch_id: str, name: str, caller: SigningCaller) -> FileResponse:
     """One signed document of the caller's batch."""
     authority: Authority = request.app.state.authority()
     batch = owned_batch(authority.database, caller.signing_account, batch_id)
+    if batch.state == EXPIRED:
+        raise NotFound(_expired_text(request, batch_id))
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
         raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")
@@ -227,3 +247,44 @@ def resume_batches(database: Database) -> int:
     for batch_id in running:
         _start_in_background(database, batch_id)
     return len(running)
+
+
+def expire_batches(authority: Authority, settings: Settings) -> list[str]:
+    """Delete the folders of API and console batches finished more than the retention period ago, mark
+    them expired and audit it; returns their ids. Every server process runs this: deleting a folder
+    twice is harmless, and the state changes once, under the row's lock. A folder that cannot be deleted
+    keeps its batch finished, to be tried again at the next round."""
+    cutoff = utc_now() - dt.timedelta(days=settings.batch_retention_days)
+    with authority.database.transaction() as session:
+        due = session.scalars(
+            select(SigningBatch.id).where(
+                SigningBatch.state == "finished",
+                SigningBatch.finished_at < cutoff,
+                SigningBatch.owner.startswith(API_OWNER_PREFIX),
+            )
+        ).all()
+    expired = []
+    for batch_id in due:
+        try:
+            shutil.rmtree(_folder(settings, batch_id))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            log.warning("batch %s: its documents could not be deleted: %s", batch_id, error)
+            continue
+        with authority.database.transaction() as session:
+            batch = session.get(SigningBatch, batch_id, with_for_update=True)
+            if batch is None or batch.state != "finished":
+                continue
+            batch.state = EXPIRED
+            details = {"retention_days": settings.batch_retention_days}
+            event = AuditEvent("govsign:retention", "batch.expire", f"batch:{batch_id}", details=details)
+            append(session, authority.token, event)
+        expired.append(batch_id)
+    return expired
+
+
+def look_after_batches(authority: Authority, settings: Settings) -> None:
+    """The maintenance loop's round for batches: old documents deleted, interrupted batches resumed."""
+    expire_batches(authority, settings)
+    resume_batches(authority.database)
