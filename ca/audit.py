@@ -1,11 +1,13 @@
-"""The tamper-evident audit log: an append-only hash chain with an HSM-authenticated head.
+"""The tamper-evident audit log: an append-only hash chain with an HSM-authenticated, HSM-anchored head.
 
 Each entry stores the hash of the one before it, so changing or inserting an entry breaks the chain. The
 chain alone cannot show that the newest entries were cut off, so the head (last sequence number and hash)
 carries an HMAC-SHA256 made with a secret key that never leaves the service token: whoever edits the
-database without the HSM cannot produce a head for a shorter chain. Entries are appended inside the
-caller's transaction, with the head row locked, so concurrent processes keep one order and an action and
-its audit entry commit or vanish together.
+database without the HSM cannot produce a head for a shorter chain. An older head row keeps a valid HMAC,
+though, so the newest head is also anchored in the token (:mod:`ca.audit_anchor`), and a log cut short or
+restored from an older copy fails verification until the restore is acknowledged in the log. Entries
+are appended inside the caller's transaction, with the head row locked, so concurrent processes keep one
+order and an action and its audit entry commit or vanish together.
 """
 
 from __future__ import annotations
@@ -20,11 +22,31 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ca.audit_anchor import (
+    RESTORE_ACKNOWLEDGED,
+    AcknowledgedGap,
+    AnchorCheck,
+    check_anchor,
+    find_gap,
+    locked_head,
+    read_anchor,
+    request_reanchor,
+    track,
+)
 from ca.audit_checkpoints import CHECKPOINT_EVERY, checkpoint_if_due, verify_checkpoints
+from ca.errors import InvalidRequest, StateConflict
 from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database, utc_now
 
-__all__ = ["HEAD_KEY_LABEL", "AuditEvent", "append", "initialise_head", "record", "verify_log"]
+__all__ = [
+    "HEAD_KEY_LABEL",
+    "AuditEvent",
+    "acknowledge_restore",
+    "append",
+    "initialise_head",
+    "record",
+    "verify_log",
+]
 
 HEAD_KEY_LABEL = "govsign-audit-head"
 GENESIS_HASH = "0" * 64
@@ -73,7 +95,8 @@ def initialise_head(session: Session, token: Token) -> None:
 
 def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
     """Append ``event`` in ``session``'s transaction, holding the head row's lock until it commits."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    head = locked_head(session)
+    track(session, token, head.seq, head.entry_hash)
     entry = AuditEntry(
         seq=head.seq + 1,
         at=utc_now(),
@@ -107,6 +130,7 @@ class AuditVerification:
     entries: int
     checkpoints: int
     problems: list[str]
+    anchor: AnchorCheck | None = None
 
     @property
     def intact(self) -> bool:
@@ -114,7 +138,8 @@ class AuditVerification:
 
 
 def verify_log(database: Database, token: Token) -> AuditVerification:
-    """Re-walk the whole chain and check the head's HMAC; report each entry changed, inserted or removed."""
+    """Re-walk the whole chain, check the head's HMAC and compare the head with its HSM anchor; report each
+    entry changed, inserted or removed, and how many are missing after a cut or an unacknowledged restore."""
     problems: list[str] = []
     expected_seq, previous_hash, count = 1, GENESIS_HASH, 0
     checkpointed: dict[int, str] = {}
@@ -154,4 +179,42 @@ def verify_log(database: Database, token: Token) -> AuditVerification:
             problems.append(f"entries {head.seq + 1}..{last_seq} were appended without the HSM (inserted)")
         elif head.entry_hash != previous_hash:
             problems.append(f"the newest entry {last_seq} is not the one the head vouches for")
-    return AuditVerification(count, checkpoints, problems)
+    anchored = check_anchor(database, token)
+    if anchored is not None and anchored.gap is not None:
+        went_back = "went back to" if anchored.anchor.fork is not None else "ends at"
+        problems.append(
+            f"{anchored.gap.describe()}: the HSM anchor holds entry {anchored.anchor.seq} but the log"
+            f" {went_back} entry {anchored.gap.log_seq} (restored from an older copy, or cut short); after a"
+            " deliberate restore from backup, record it with `govsign audit acknowledge-restore --reason ...`"
+        )
+    return AuditVerification(count, checkpoints, problems, anchored)
+
+
+def acknowledge_restore(database: Database, token: Token, reason: str, *, actor: str) -> AcknowledgedGap:
+    """The ceremony after a deliberate restore from backup: record the lost entries as an audit entry of
+    its own (so the loss stays in the log for good) and move the HSM anchor to it, under a new epoch."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest("say why the log was restored (--reason)")
+    with database.transaction() as session:
+        head = locked_head(session)
+        anchor = read_anchor(token)
+        gap = None if anchor is None else find_gap(session, anchor, head.seq, head.entry_hash)
+        if anchor is None or gap is None:
+            raise StateConflict("the audit log matches its HSM anchor: there is no restore to acknowledge")
+        lost = gap.describe()
+        details = {
+            "lost": lost,
+            "missing": gap.missing,
+            "anchored_seq": anchor.seq,
+            "anchored_hash": anchor.entry_hash,
+            "log_seq": gap.log_seq,
+            "epoch": anchor.epoch + 1,
+            "reason": reason,
+        }
+        event = AuditEvent(
+            actor, RESTORE_ACKNOWLEDGED, f"audit:{gap.log_seq + 1}-{anchor.seq}", details=details
+        )
+        entry = append(session, token, event)
+        request_reanchor(session)
+        return AcknowledgedGap(entry.seq, entry.at.isoformat(), actor, lost, reason)

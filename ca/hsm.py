@@ -384,9 +384,11 @@ class Token:
             local.objects = {}
         return local
 
-    def _run(self, operation: Callable[[_ThreadSession], T]) -> T:
+    def _run(self, operation: Callable[[_ThreadSession], T], *, rewrites: bool = False) -> T:
         """Run ``operation`` with this thread's session; after a transient failure re-initialise the library
-        (once, whichever thread notices first; every token then reconnects) and try again."""
+        (once, whichever thread notices first; every token then reconnects) and try again. ``rewrites``:
+        the operation rewrites an existing object in place, so it holds the token store exclusively, as a
+        login does (a reader in another process would find the file empty and lose the object)."""
         if os.getpid() != _owner_pid:
             raise HsmError("a PKCS#11 token object cannot cross a fork; open the token in the child")
         library = _library(self.module_path)
@@ -395,7 +397,8 @@ class Token:
             seen_generation = library.generation
             try:
                 self._log_in()
-                with library.calls.shared(), library.store_lock.shared():
+                store = library.store_lock.exclusive() if rewrites else library.store_lock.shared()
+                with library.calls.shared(), store:
                     return operation(self._thread_session())
             except _LoggedOut:
                 continue  # re-initialised between our login and our call: log in again
@@ -543,6 +546,62 @@ class Token:
     def count_objects(self) -> int:
         """How many objects the token holds (what SoftHSM2's look-up time grows with)."""
         return self._run(lambda local: sum(1 for _ in local.session.get_objects()))
+
+    # -- tagged data objects (the audit anchor) -------------------------------------------------------
+    # A small record kept in the token itself, which only the holder of the user PIN can see or change.
+    # Its text lives in CKA_LABEL: the one attribute PKCS #11 lets a program change on every storage object
+    # (a data object's CKA_VALUE is fixed at creation; SoftHSM2 answers C_SetAttributeValue with
+    # CKR_ATTRIBUTE_READ_ONLY). Rewriting one attribute of one object keeps the cost flat however many keys
+    # the token holds (~0.1 ms to read, ~0.5 ms to write on SoftHSM2), where create-and-destroy would search
+    # the whole token each time. The handle is cached per thread session, and the object is never destroyed.
+    # SoftHSM2 rewrites the object's file in place, so a write holds the token store lock exclusively.
+
+    def _tagged_data(self, local: _ThreadSession, application: str) -> Any | None:
+        cache_key = (int(ObjectClass.DATA), application)
+        found = local.objects.get(cache_key)
+        if found is None:
+            template = {Attribute.CLASS: ObjectClass.DATA, Attribute.APPLICATION: application}
+            matches = list(local.session.get_objects(template))
+            if len(matches) > 1:
+                raise HsmError(
+                    f"token {self.label!r} holds {len(matches)} data objects {application!r}; expected one"
+                )
+            if not matches:
+                return None
+            found = local.objects[cache_key] = matches[0]
+        return found
+
+    def read_tagged_text(self, application: str) -> str | None:
+        """The text of the private data object tagged ``application`` (CKA_APPLICATION), None if none."""
+
+        def read(local: _ThreadSession) -> str | None:
+            found = self._tagged_data(local, application)
+            return None if found is None else str(found[Attribute.LABEL])
+
+        return self._run(read)
+
+    def write_tagged_text(self, application: str, text: str) -> None:
+        """Replace the text of the data object tagged ``application``, creating it (private: CKA_PRIVATE,
+        so only a session logged in with the user PIN sees or changes it) the first time."""
+
+        def write(local: _ThreadSession) -> None:
+            found = self._tagged_data(local, application)
+            if found is not None:
+                found[Attribute.LABEL] = text
+                return
+            local.objects[(int(ObjectClass.DATA), application)] = local.session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.DATA,
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.MODIFIABLE: True,
+                    Attribute.APPLICATION: application,
+                    Attribute.LABEL: text,
+                    Attribute.VALUE: b"",
+                }
+            )
+
+        self._run(write, rewrites=True)
 
 
 _owner_pid = os.getpid()

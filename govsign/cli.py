@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
-from ca.audit import verify_log
+from ca.audit import acknowledge_restore, verify_log
 from ca.audit_export import export_range
 from ca.crl import publish_crl
 from ca.errors import CaError, ConfigurationError, InvalidRequest
@@ -347,13 +347,40 @@ def audit_verify() -> None:
     """Exit 0 only when no audit entry was changed, inserted or removed, the newest included."""
     settings = load_settings()
     result = verify_log(runtime.database(settings), runtime.service_token(settings))
+    anchored = result.anchor
+    if anchored is not None and anchored.created:
+        out.print(
+            f"audit: this deployment had no HSM anchor yet; created it at entry {anchored.anchor.seq} "
+            "(a cut before now cannot be detected, any after it will be)"
+        )
+    for gap in anchored.acknowledged if anchored else ():
+        out.print(
+            f"audit: acknowledged restore at entry {gap.seq} ({gap.at}, {gap.actor}): {gap.lost}; "
+            f"reason: {gap.reason}",
+            markup=False,
+        )
     for problem in result.problems:
-        err.print(f"audit: {problem}")
+        err.print(f"audit: {problem}", markup=False)
     if not result.intact:
         raise typer.Exit(1)
     out.print(
         f"audit log intact: {result.entries} entries, {result.checkpoints} checkpoints signed in the HSM, "
         "head HMAC verified in the HSM"
+        + (f", head anchored in the HSM at entry {anchored.anchor.seq}" if anchored else "")
+    )
+
+
+@audit_app.command("acknowledge-restore")
+def audit_acknowledge_restore(
+    reason: Annotated[str, typer.Option("--reason", help="why the database was restored (kept in the log)")],
+) -> None:
+    """Ceremony after a deliberate restore from backup: record the lost entries in the log, re-anchor."""
+    settings = load_settings()
+    gap = acknowledge_restore(
+        runtime.database(settings), runtime.service_token(settings), reason, actor=OPERATOR
+    )
+    out.print(
+        f"recorded as audit entry {gap.seq}: {gap.lost}; the HSM anchor now holds entry {gap.seq}", markup=False
     )
 
 
