@@ -2,7 +2,7 @@
 
 Refused: RSA below 2048 bits, an RSA exponent other than 65537, moduli that Fermat's method factors at once
 (primes too close together, as in CVE-2022-26320), EC curves below P-256, other key types, CSRs whose
-self-signature does not verify or is made with SHA-1 or MD5.
+self-signature does not verify or is made with SHA-1 or MD5, CSRs whose version is not v1 (RFC 2986 §4.1).
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def public_key_from_csr(data: bytes) -> PublicKey:
         algorithm = csr.signature_hash_algorithm
         signature_valid = csr.is_signature_valid
         key = csr.public_key()
+    except x509.InvalidVersion as error:
+        raise InvalidRequest(
+            f"the CSR's version field holds {error.parsed_version}; PKCS#10 has only version 1 (the value 0) "
+            f"/ trường phiên bản của CSR là {error.parsed_version}; PKCS#10 chỉ có phiên bản 1 (giá trị 0)"
+        ) from None
     except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as error:
         raise InvalidRequest(f"the CSR cannot be read as PKCS#10: {error}") from None
     except UnsupportedAlgorithm as error:

@@ -9,11 +9,10 @@ with messages an RA officer can act on; builders turn a valid request into `cryp
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import (
@@ -22,9 +21,10 @@ from cryptography.x509.oid import (
     NameOID,
     ObjectIdentifier,
 )
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ca.errors import InvalidRequest
+from ca.identifiers import BudgetCode, CitizenId, Email, TaxCode, Text, check_visible_text
 
 __all__ = [
     "CertificateKind",
@@ -42,6 +42,7 @@ NCP_PLUS = "0.4.0.2042.1.2"
 ANY_POLICY = "2.5.29.32.0"
 MAX_NEW_YEARS = 5
 MAX_RENEWAL_YEARS = 3
+DEFAULT_RENEWAL_WINDOW_DAYS = 90  # a certificate is renewed in its last 90 days (ca.renewal)
 
 
 class CertificateKind(StrEnum):
@@ -62,53 +63,6 @@ class CertificateKind(StrEnum):
 
 # -- request validation --------------------------------------------------------------------------------
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-
-
-def _non_empty(value: str) -> str:
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > 64:
-        raise ValueError(f"is {len(value)} characters long; X.509 names allow at most 64")
-    return value
-
-
-def _citizen_id(value: str) -> str:
-    if not re.fullmatch(r"\d{12}", value):
-        digits = sum(c.isdigit() for c in value)
-        raise ValueError(f"a citizen ID (CCCD) is exactly 12 digits; got {value!r} ({digits} digits)")
-    return value
-
-
-def _tax_code(value: str) -> str:
-    if not re.fullmatch(r"\d{10}(-\d{3})?", value):
-        raise ValueError(f"a tax code (MST) is 10 digits, or 10-3 for a branch; got {value!r}")
-    return value
-
-
-def _budget_code(value: str) -> str:
-    if not re.fullmatch(r"\d{7}", value):
-        raise ValueError(f"a budget-relationship code (MNS) is exactly 7 digits; got {value!r}")
-    return value
-
-
-def _email(value: str) -> str:
-    value = value.strip()
-    if not _EMAIL.fullmatch(value) or len(value) > 128:
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_non_empty)]
-CitizenId = Annotated[str, AfterValidator(_citizen_id)]
-TaxCode = Annotated[str, AfterValidator(_tax_code)]
-BudgetCode = Annotated[str, AfterValidator(_budget_code)]
-Email = Annotated[str, AfterValidator(_email)]
-
 
 class _Request(BaseModel):
     """Fields every Decree 68 request carries: who asked, in which written request."""
@@ -118,6 +72,12 @@ class _Request(BaseModel):
     requesting_agency: Text
     request_ref: Text
     validity_days: int | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _visible(cls, value: object) -> object:
+        """Every text field, before whitespace is stripped or collapsed: nothing hidden reaches a subject DN."""
+        return check_visible_text(value) if isinstance(value, str) else value
 
 
 class IndividualRequest(_Request):
@@ -210,6 +170,7 @@ class ProfileOptions:
     national_policy_oid: str
     citizen_id_in_serial_number: bool = True
     citizen_id_in_uid: bool = True
+    renewal_window_days: int = DEFAULT_RENEWAL_WINDOW_DAYS
 
     def ca_certificate_url(self, ca_name: str) -> str:
         return f"{self.public_url.rstrip('/')}/pki/ca/{ca_name}.crt"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest, NotFound
+from ca.identifiers import check_visible_text
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
 from ca.store import Base, UtcDateTime, normalise_serial, utc_now
@@ -123,9 +124,13 @@ def create_account(authority: Authority, kind: AccountKind, serial: str, *, acto
             )
         if certificate.status != "valid":
             raise InvalidRequest(f"certificate {certificate.serial} is {certificate.status}")
+        try:  # the holder's name is shown to people and in the audit log: nothing hidden in it
+            holder = check_visible_text(certificate.common_name)
+        except ValueError as error:
+            raise InvalidRequest(f"the holder's name (the certificate's CN) {error}") from None
         account = Account(
             kind=kind.value,
-            holder=certificate.common_name,
+            holder=holder,
             certificate_id=certificate.id,
             certificate_serial=certificate.serial,
             token_sha256=digest,

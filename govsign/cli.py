@@ -29,7 +29,7 @@ from ca.issuance import (
 )
 from ca.keycheck import public_key_from_csr
 from ca.profiles import parse_request
-from ca.reasons import parse_reason
+from ca.reasons import reason_for_certificate
 from ca.revocation import change_information, find_certificate, renew_certificate
 from ca.store import list_certificates
 from govsign import controlled_actions, runtime, signing_cli
@@ -217,9 +217,9 @@ def ca_revoke(
     ] = None,
 ) -> None:
     """Revoke a certificate: recorded, OCSP re-signed at once, CRL published within minutes."""
-    revoked_reason = parse_reason(reason)
     when = parse_instant(invalidity_date) if invalidity_date else None
     authority = runtime.open_authority_from(load_settings())
+    revoked_reason = reason_for_certificate(authority, serial, reason)
     record = controlled_actions.revoke(authority, serial, revoked_reason, when, actor=OPERATOR)
     out.print(
         f"revoked: {record.serial} ({record.revocation_reason}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound, StateConflict
+from ca.identifiers import check_visible_text
 from ca.store import Base, UtcDateTime, utc_now
 from signing.validation import TrustAnchor
 
@@ -154,7 +155,10 @@ def check_trustable(
     trusted_until: dt.datetime | None,
 ) -> str:
     """The cleaned name, if ``certificate`` can be trusted under it for that window (doubles aside)."""
-    name = name.strip()
+    try:
+        name = check_visible_text(name).strip()
+    except ValueError as error:  # validation reports show the name: it must read as what was typed
+        raise InvalidRequest(f"the trust anchor's name {error}") from None
     if not name or len(name) > 128:
         raise InvalidRequest("give the certificate a name of 1 to 128 characters; reports will show it")
     if not certificate.ca:

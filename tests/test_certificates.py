@@ -194,8 +194,8 @@ def test_organisation_subject_carries_tax_and_budget_codes(deployment: Deploymen
     )
     subject = issued.certificate.subject
     uids = [a.value for a in subject.get_attributes_for_oid(x509.NameOID.USER_ID)]
-    assert sorted(uids) == ["MNS:1234567", "MST:0101234567"]
-    assert subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_IDENTIFIER)[0].value == "NTRVN-0101234567"
+    assert sorted(uids) == ["MNS:1234567", "MST:0101234565"]
+    assert subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_IDENTIFIER)[0].value == "NTRVN-0101234565"
     names = {a.value for a in subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)}
     assert names == {"Sở Tư pháp thành phố Hà Nội"}  # the parent body stays in the database only
     with deployment.authority.database.transaction() as session:

@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from ca.authority import Authority
 from ca.hsm import KeyAlgorithm
 from ca.issuance import IssuedCertificate
-from ca.reasons import parse_reason
+from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate, renew_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
@@ -131,7 +131,7 @@ def revoke(
     unless the new reason is keyCompromise. An agency's seal certificate may wait for approvals (202)."""
     services: StatusServices = request.app.state.services()
     when = body.invalidity_date.astimezone(dt.UTC) if body.invalidity_date else None
-    reason = parse_reason(body.reason)
+    reason = reason_for_certificate(services.authority, serial, body.reason)
     record = controlled_actions.revoke(
         services.authority, serial, reason, when, actor=caller.actor, responder=services.ocsp
     )

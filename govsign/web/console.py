@@ -34,7 +34,7 @@ from ca.errors import CaError, InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.ocsp import RateLimiter
 from ca.profiles import CertificateKind
-from ca.reasons import parse_reason
+from ca.reasons import reason_for_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign import controlled_actions
@@ -255,8 +255,8 @@ def revoke(
     user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    why = parse_reason(reason)
     services: StatusServices = request.app.state.services()
+    why = reason_for_certificate(services.authority, serial, reason)
     record = controlled_actions.revoke(
         services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
     )
