@@ -38,6 +38,7 @@ from ca.issuance import (
 from ca.lint import LintFinding, LintKind, lint_certificate
 from ca.ocsp import OcspResponder
 from ca.profiles import (
+    DEFAULT_RENEWAL_WINDOW_DAYS,
     CertificateKind,
     OrganisationRequest,
     ProfileOptions,
@@ -60,6 +61,9 @@ class PolicySection(_Section):
     national_policy_oid: str
     citizen_id_in_serial_number: bool = True
     citizen_id_in_uid: bool = True
+    # A certificate's last N days, in which it may be renewed (once). More than a year would let a
+    # certificate be renewed soon after issuance, stacking years (ca.renewal).
+    renewal_window_days: Annotated[int, Field(ge=1, le=365)] = DEFAULT_RENEWAL_WINDOW_DAYS
 
 
 Name64 = Annotated[str, Field(min_length=1, max_length=64)]

@@ -5,7 +5,7 @@ row (serial, profile, subject, requesting agency, request reference) before anyt
 certificate, lints a copy signed with a throwaway key and records the exact TBS bytes. :func:`complete_issuance`
 has the HSM sign exactly those bytes, splices the signature in, checks it, and stores the certificate with its
 audit entry in one transaction. A crash between the two leaves an intent with its TBS and no certificate;
-`govsign ca list --intents` shows such intents.
+`govsign ca list --intents` shows such intents. Orders (what to sign) come from ca.orders.
 
 `cryptography`'s builders cannot sign with a PKCS#11 key, so the certificate is built and signed with a
 throwaway key of the issuer's key family (the TBS then names the right signature algorithm), and the real
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import secrets
 import threading
 from collections.abc import Sequence
@@ -36,19 +35,10 @@ from ca import audit
 from ca.authority import Authority, CaKey
 from ca.errors import CaError, HsmError, InvalidRequest
 from ca.hsm import HashName, KeyAlgorithm, PublicKey
-from ca.lint import LintFinding, LintKind, lint_certificate
-from ca.profiles import (
-    CertificateKind,
-    Extension,
-    IndividualRequest,
-    OrganisationRequest,
-    SubscriberRequest,
-    ca_subject_name,
-    extensions,
-    subject_name,
-    subscriber_email,
-    subscriber_not_after,
-)
+from ca.lint import LintFinding, lint_certificate
+from ca.orders import CertificateOrder, service_order, subscriber_order
+from ca.profiles import CertificateKind, Extension, SubscriberRequest
+from ca.renewal import refuse_second_renewal
 from ca.store import CertificateRecord, IssuanceIntent, utc_now
 
 __all__ = [
@@ -58,22 +48,21 @@ __all__ = [
     "KeySource",
     "PreparedIssuance",
     "SubjectKey",
+    "assemble_certificate",
     "build_tbs",
     "complete_issuance",
     "issue_certificate",
     "prepare_issuance",
     "service_order",
+    "sign_tbs",
     "subscriber_order",
+    "unfinished_intents",
 ]
 
 _HASHES: dict[HashName, hashes.SHA256 | hashes.SHA384 | hashes.SHA512] = {
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
-}
-_LINT_KINDS = {
-    CertificateKind.INDIVIDUAL: LintKind.NATURAL_PERSON,
-    CertificateKind.ORGANISATION: LintKind.LEGAL_PERSON,
 }
 _SERIAL_ATTEMPTS = 5
 
@@ -95,33 +84,6 @@ class SubjectKey:
 
 
 KeySource = GenerateInHsm | SubjectKey
-
-
-@dataclass(frozen=True)
-class CertificateOrder:
-    """Everything about the certificate to be signed except its key and serial."""
-
-    kind: CertificateKind
-    subject: x509.Name
-    extensions: Sequence[Extension]
-    not_before: dt.datetime
-    not_after: dt.datetime
-    requesting_agency: str
-    request_ref: str
-    request_json: str
-    email: str | None = None
-    personal_id: str | None = None
-    tax_code: str | None = None
-    renewal_of_id: int | None = None
-
-    @property
-    def lint_kind(self) -> LintKind:
-        return _LINT_KINDS.get(self.kind, LintKind.PKIX)
-
-    @property
-    def common_name(self) -> str:
-        names = self.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        return str(names[0].value) if names else self.subject.rfc4514_string()
 
 
 @dataclass(frozen=True)
@@ -150,10 +112,6 @@ class IssuedCertificate:
 
 
 # -- building blocks -------------------------------------------------------------------------------------
-
-
-def _now() -> dt.datetime:
-    return utc_now().replace(microsecond=0)
 
 
 def random_serial() -> int:
@@ -237,67 +195,6 @@ def sign_tbs(signer: CaKey, tbs: bytes, issuer_certificate: x509.Certificate) ->
     return certificate
 
 
-# -- orders ---------------------------------------------------------------------------------------------
-
-
-def subscriber_order(
-    authority: Authority,
-    kind: CertificateKind,
-    request: SubscriberRequest,
-    *,
-    key_in_hsm: bool,
-    not_before: dt.datetime | None = None,
-    not_after: dt.datetime | None = None,
-    renewal_of_id: int | None = None,
-) -> CertificateOrder:
-    """Turn a validated Decree 68 request into an order for the issuing CA."""
-    issuer = authority.issuing_ca()
-    start = not_before or _now()
-    end = not_after or subscriber_not_after(request, start, issuer.certificate.not_valid_after_utc)
-    email = subscriber_email(request)
-    return CertificateOrder(
-        kind=kind,
-        subject=subject_name(request, authority.options),
-        extensions=extensions(
-            kind, authority.options, issuer_name=issuer.name, key_in_hsm=key_in_hsm, email=email
-        ),
-        not_before=start,
-        not_after=end,
-        requesting_agency=request.requesting_agency,
-        request_ref=request.request_ref,
-        request_json=json.dumps(request.model_dump(exclude_none=True), ensure_ascii=False, sort_keys=True),
-        email=email,
-        personal_id=request.personal_id if isinstance(request, IndividualRequest) else None,
-        tax_code=request.tax_code if isinstance(request, OrganisationRequest) else None,
-        renewal_of_id=renewal_of_id,
-    )
-
-
-def service_order(
-    authority: Authority,
-    kind: CertificateKind,
-    common_name: str,
-    not_after: dt.datetime,
-    issuer: CaKey,
-    *,
-    request_ref: str,
-) -> CertificateOrder:
-    """An order for one of the CA's own service certificates (OCSP signer, TSA), in the issuer's organisation."""
-    issuer_subject = issuer.certificate.subject
-    organization = str(issuer_subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value)
-    identifier = str(issuer_subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_IDENTIFIER)[0].value)
-    return CertificateOrder(
-        kind=kind,
-        subject=ca_subject_name(common_name, organization, identifier),
-        extensions=extensions(kind, authority.options, issuer_name=issuer.name, key_in_hsm=True),
-        not_before=_now(),
-        not_after=min(not_after, issuer.certificate.not_valid_after_utc),
-        requesting_agency=organization,
-        request_ref=request_ref,
-        request_json=json.dumps({"service": kind.value, "common_name": common_name}),
-    )
-
-
 # -- the two phases ---------------------------------------------------------------------------------------
 
 
@@ -363,8 +260,12 @@ def prepare_issuance(
             issuer_algorithm=issuer.algorithm,
         )
         found = lint_certificate(lint_copy, order.lint_kind)
+    except ValueError as error:  # a value the builder cannot encode: refused, never a 500
+        refusal = InvalidRequest(f"the certificate cannot be built from this request: {error}")
+        _fail(authority, intent.id, intent.serial, order, actor, refusal)
+        raise refusal from None
     except CaError as error:
-        _fail(authority, intent, order, actor, error)
+        _fail(authority, intent.id, intent.serial, order, actor, error)
         raise
     key_id = subject_key.key_id.hex() if subject_key.key_id else None
     with authority.database.transaction() as session:
@@ -375,84 +276,100 @@ def prepare_issuance(
 def complete_issuance(
     authority: Authority, prepared: PreparedIssuance, *, actor: str, issuer: CaKey | None = None
 ) -> IssuedCertificate:
-    """Phase two: the HSM signs exactly the recorded TBS; certificate, intent and audit commit together."""
+    """Phase two: the HSM signs exactly the recorded TBS; certificate, intent and audit commit together.
+
+    A renewal is signed inside the transaction that stores it, after the renewed certificate's row is
+    locked and found not renewed yet: two officers renewing at once get one renewal, never two, and no
+    signed certificate is thrown away. Other issuances sign first, so that the HSM never waits on the
+    database's write lock.
+    """
     issuer = issuer or authority.issuing_ca()
     order = prepared.order
     try:
-        certificate = sign_tbs(issuer, prepared.tbs, issuer.certificate)
+        if order.renewal_of_id is None:
+            certificate = sign_tbs(issuer, prepared.tbs, issuer.certificate)
+            with authority.database.transaction() as session:
+                record = _store(session, authority, issuer, prepared, certificate, actor)
+        else:
+            with authority.database.transaction() as session:
+                refuse_second_renewal(session, order.renewal_of_id)
+                certificate = sign_tbs(issuer, prepared.tbs, issuer.certificate)
+                record = _store(session, authority, issuer, prepared, certificate, actor)
     except CaError as error:
-        with authority.database.transaction() as session:
-            intent = session.get(IssuanceIntent, prepared.intent_id)
-            assert intent is not None
-        _fail(authority, intent, order, actor, error)
+        _fail(authority, prepared.intent_id, format(prepared.serial, "x"), order, actor, error)
         raise
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    with authority.database.transaction() as session:
-        record = CertificateRecord(
-            issuer_id=issuer.id,
-            serial=format(prepared.serial, "x"),
-            profile=order.kind.value,
-            status="valid",
-            subject=order.subject.rfc4514_string(),
-            common_name=order.common_name,
-            personal_id=order.personal_id,
-            tax_code=order.tax_code,
-            email=order.email,
-            requesting_agency=order.requesting_agency,
-            request_ref=order.request_ref,
-            request_json=order.request_json,
-            not_before=certificate.not_valid_before_utc,
-            not_after=certificate.not_valid_after_utc,
-            der=der,
-            key_origin=prepared.key.origin,
-            token_label=authority.token.label if prepared.key.key_id else None,
-            key_id=prepared.key.key_id.hex() if prepared.key.key_id else None,
-            renewal_of_id=order.renewal_of_id,
-        )
-        session.add(record)
-        session.flush()
-        _update_intent(
-            session, prepared.intent_id, state="done", certificate_id=record.id, updated_at=utc_now()
-        )
-        audit.append(
-            session,
-            authority.token,
-            audit.AuditEvent(
-                actor=actor,
-                action="certificate.issue",
-                object=f"certificate:{record.serial}",
-                details={
-                    "profile": order.kind.value,
-                    "subject": record.subject,
-                    "issuer": issuer.name,
-                    "requesting_agency": order.requesting_agency,
-                    "request_ref": order.request_ref,
-                    "key_origin": prepared.key.origin,
-                    "not_after": record.not_after.isoformat(),
-                    "renewal_of": order.renewal_of_id,
-                },
-            ),
-        )
     return IssuedCertificate(record.id, certificate, prepared.findings)
 
 
+def _store(
+    session: Session,
+    authority: Authority,
+    issuer: CaKey,
+    prepared: PreparedIssuance,
+    certificate: x509.Certificate,
+    actor: str,
+) -> CertificateRecord:
+    order = prepared.order
+    record = CertificateRecord(
+        issuer_id=issuer.id,
+        serial=format(prepared.serial, "x"),
+        profile=order.kind.value,
+        status="valid",
+        subject=order.subject.rfc4514_string(),
+        common_name=order.common_name,
+        personal_id=order.personal_id,
+        tax_code=order.tax_code,
+        email=order.email,
+        requesting_agency=order.requesting_agency,
+        request_ref=order.request_ref,
+        request_json=order.request_json,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        der=certificate.public_bytes(serialization.Encoding.DER),
+        key_origin=prepared.key.origin,
+        token_label=authority.token.label if prepared.key.key_id else None,
+        key_id=prepared.key.key_id.hex() if prepared.key.key_id else None,
+        renewal_of_id=order.renewal_of_id,
+    )
+    session.add(record)
+    session.flush()
+    _update_intent(session, prepared.intent_id, state="done", certificate_id=record.id, updated_at=utc_now())
+    audit.append(
+        session,
+        authority.token,
+        audit.AuditEvent(
+            actor=actor,
+            action="certificate.issue",
+            object=f"certificate:{record.serial}",
+            details={
+                "profile": order.kind.value,
+                "subject": record.subject,
+                "issuer": issuer.name,
+                "requesting_agency": order.requesting_agency,
+                "request_ref": order.request_ref,
+                "key_origin": prepared.key.origin,
+                "not_after": record.not_after.isoformat(),
+                "renewal_of": order.renewal_of_id,
+            },
+        ),
+    )
+    return record
+
+
 def _fail(
-    authority: Authority, intent: IssuanceIntent, order: CertificateOrder, actor: str, error: CaError
+    authority: Authority, intent_id: int, serial: str, order: CertificateOrder, actor: str, error: CaError
 ) -> None:
     with authority.database.transaction() as session:
-        stored = session.get(IssuanceIntent, intent.id)
-        assert stored is not None
-        stored.state = "failed"
-        stored.error = str(error)
+        _update_intent(session, intent_id, state="failed", error=str(error), updated_at=utc_now())
         audit.append(
             session,
             authority.token,
             audit.AuditEvent(
                 actor=actor,
                 action="certificate.issue",
-                object=f"intent:{intent.id}",
+                object=f"intent:{intent_id}",
                 result="failure",
-                details={"profile": order.kind.value, "serial": intent.serial, "error": str(error)},
+                details={"profile": order.kind.value, "serial": serial, "error": str(error)},
             ),
         )
 

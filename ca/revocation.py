@@ -3,8 +3,8 @@
 Revocation records the reason (ca.reasons), re-signs that serial's OCSP response at once and asks for a new
 CRL; a certificate is revoked once, except that keyCompromise may replace an earlier reason (RFC 5280
 §5.3.1), keeping the original revocation date. Renewal issues a new certificate for the same key whose
-notAfter is the old notAfter plus at most three years
-(never past the issuer's); the old certificate stays valid. Change of information issues a new certificate
+notAfter is the old notAfter plus at most three years (never past the issuer's), once, in the old
+certificate's last days (ca.renewal); the old one stays valid. Change of information issues a new certificate
 with the new subject data and records the old one as revoked for the reason ``superseded``, linked to its
 successor. The revocation service proper (CRL, OCSP) publishes what is recorded here.
 """
@@ -31,8 +31,9 @@ from ca.issuance import (
     subscriber_order,
 )
 from ca.ocsp import OcspResponder
-from ca.profiles import MAX_RENEWAL_YEARS, CertificateKind, SubscriberRequest, add_years, parse_request
+from ca.profiles import MAX_RENEWAL_YEARS, CertificateKind, SubscriberRequest, parse_request
 from ca.reasons import RevocationReason
+from ca.renewal import renewal_not_after
 from ca.store import CertificateRecord, certificate_by_serial, utc_now
 
 __all__ = ["change_information", "find_certificate", "renew_certificate", "revoke_certificate"]
@@ -76,21 +77,24 @@ def _usable_subscriber_certificate(authority: Authority, serial: str, action: st
 def renew_certificate(
     authority: Authority, serial: str, *, actor: str, years: int = MAX_RENEWAL_YEARS
 ) -> IssuedCertificate:
-    """A new certificate for the same key and subject, valid until the old notAfter plus ``years`` (at most 3)."""
-    if not 1 <= years <= MAX_RENEWAL_YEARS:
-        raise InvalidRequest(f"a renewal adds 1 to {MAX_RENEWAL_YEARS} years (Decree 68/2024); got {years}")
+    """A new certificate for the same key and subject, valid until the old notAfter plus ``years`` (at most 3),
+    for a certificate in its renewal window that was not renewed before (ca.renewal)."""
     old = _usable_subscriber_certificate(authority, serial, "renew")
     kind = CertificateKind(old.profile)
     request = parse_request(kind.value, json.loads(old.request_json))
     issuer_end = authority.issuing_ca().certificate.not_valid_after_utc
+    with authority.database.transaction() as session:
+        not_after = renewal_not_after(
+            session,
+            old,
+            years=years,
+            window_days=authority.options.renewal_window_days,
+            issuer_not_after=issuer_end,
+            now=utc_now(),
+        )
     key = _existing_key(old)
     order = subscriber_order(
-        authority,
-        kind,
-        request,
-        key_in_hsm=key.origin == "hsm",
-        not_after=min(add_years(old.not_after, years), issuer_end),
-        renewal_of_id=old.id,
+        authority, kind, request, key_in_hsm=key.origin == "hsm", not_after=not_after, renewal_of_id=old.id
     )
     prepared = prepare_issuance(authority, order, key, actor=actor)
     return complete_issuance(authority, prepared, actor=actor)

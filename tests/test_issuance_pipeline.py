@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import subprocess
@@ -18,11 +19,14 @@ from ca.hsm import KeyAlgorithm
 from ca.issuance import (
     CertificateOrder,
     GenerateInHsm,
+    SubjectKey,
+    complete_issuance,
     issue_certificate,
     prepare_issuance,
     subscriber_order,
 )
-from ca.profiles import CertificateKind, add_years, parse_request
+from ca.profiles import CertificateKind, SubscriberRequest, add_years, parse_request
+from ca.renewal import renewal_not_after
 from ca.revocation import change_information, renew_certificate
 from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
 from tests.conftest import DEMO, Deployment
@@ -30,12 +34,12 @@ from tests.conftest import DEMO, Deployment
 OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
 
 
-def _official(**changes: object) -> object:
+def _official(**changes: object) -> SubscriberRequest:
     return parse_request("individual", {**OFFICIAL, **changes})
 
 
 def test_lint_failure_aborts_before_the_hsm_signs_and_marks_the_intent_failed(deployment: Deployment) -> None:
-    order = subscriber_order(deployment.authority, CertificateKind.INDIVIDUAL, _official(), key_in_hsm=True)  # type: ignore[arg-type]
+    order = subscriber_order(deployment.authority, CertificateKind.INDIVIDUAL, _official(), key_in_hsm=True)
     # The same order without its key usage and policies: ETSI EN 319 412-2 requires both.
     broken = CertificateOrder(
         **{
@@ -104,7 +108,7 @@ def test_renewal_keeps_the_key_adds_three_years_and_leaves_the_old_certificate_v
     issued = issue_certificate(
         deployment.authority,
         CertificateKind.INDIVIDUAL,
-        _official(validity_days=365),  # type: ignore[arg-type]
+        _official(validity_days=60),  # inside the 90-day renewal window
         GenerateInHsm(KeyAlgorithm.EC_P256),
         actor="test",
     )
@@ -133,12 +137,126 @@ def test_renewal_never_adds_more_than_three_years(deployment: Deployment) -> Non
     issued = issue_certificate(
         deployment.authority,
         CertificateKind.INDIVIDUAL,
-        _official(validity_days=30),  # type: ignore[arg-type]
+        _official(validity_days=30),
         GenerateInHsm(KeyAlgorithm.EC_P256),
         actor="test",
     )
     with pytest.raises(InvalidRequest, match="1 to 3 years"):
         renew_certificate(deployment.authority, issued.serial_hex, actor="test", years=4)
+
+
+def _short_lived(deployment: Deployment, days: int = 30) -> str:
+    issued = issue_certificate(
+        deployment.authority,
+        CertificateKind.INDIVIDUAL,
+        _official(validity_days=days),
+        GenerateInHsm(KeyAlgorithm.EC_P256),
+        actor="test",
+    )
+    return issued.serial_hex
+
+
+def _renewals_of(deployment: Deployment, serial: str) -> int:
+    with deployment.authority.database.transaction() as session:
+        old = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == serial)
+        ).scalar_one()
+        return len(
+            session.execute(
+                select(CertificateRecord.id).where(CertificateRecord.renewal_of_id == old.id)
+            ).all()
+        )
+
+
+def test_renewal_outside_the_window_is_refused_and_says_when_it_opens(deployment: Deployment) -> None:
+    serial = _short_lived(deployment, days=365)
+    with pytest.raises(StateConflict, match="can be renewed in its last 90 days, from") as refused:
+        renew_certificate(deployment.authority, serial, actor="test")
+    assert "chỉ gia hạn được trong 90 ngày cuối" in str(refused.value)
+    assert _renewals_of(deployment, serial) == 0
+    result = deployment.cli("ca", "renew", serial, check=False)  # five years: far from its end
+    assert result.returncode == 5 and result.stderr.startswith("error: certificate "), result.stderr
+    assert "last 90 days" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_certificate_is_renewed_once(deployment: Deployment) -> None:
+    serial = _short_lived(deployment)
+    renewed = renew_certificate(deployment.authority, serial, actor="test", years=1)
+    with pytest.raises(StateConflict, match=f"already renewed, by {renewed.serial_hex}"):
+        renew_certificate(deployment.authority, serial, actor="test")
+    result = deployment.cli("ca", "renew", serial, check=False)
+    assert result.returncode == 5 and "a certificate is renewed once" in result.stderr, result.stderr
+    assert _renewals_of(deployment, serial) == 1
+
+
+def test_a_renewal_is_renewed_in_its_own_window_not_at_once(deployment: Deployment) -> None:
+    serial = _short_lived(deployment)
+    first = renew_certificate(deployment.authority, serial, actor="test", years=1)
+    with pytest.raises(StateConflict, match="can be renewed in its last 90 days"):
+        renew_certificate(deployment.authority, first.serial_hex, actor="test")
+    # The same deployment with a window longer than the renewal's life: the renewal is in its window now.
+    wide = dataclasses.replace(
+        deployment.authority,
+        options=dataclasses.replace(deployment.authority.options, renewal_window_days=800),
+    )
+    second = renew_certificate(wide, first.serial_hex, actor="test", years=1)
+    assert second.certificate.not_valid_after_utc == add_years(first.certificate.not_valid_after_utc, 1)
+    assert _renewals_of(deployment, first.serial_hex) == 1
+    with pytest.raises(StateConflict, match="already renewed"):
+        renew_certificate(wide, serial, actor="test")
+
+
+def test_renewal_rules_move_with_the_clock(deployment: Deployment) -> None:
+    """The window opens 90 days before notAfter, whatever the certificate's life."""
+    serial = _short_lived(deployment, days=365)
+    with deployment.authority.database.transaction() as session:
+        record = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == serial)
+        ).scalar_one()
+        end = record.not_after
+        far = end + dt.timedelta(days=3650)
+
+        def renewal_end(now: dt.datetime) -> dt.datetime:
+            return renewal_not_after(session, record, years=3, window_days=90, issuer_not_after=far, now=now)
+
+        assert renewal_end(end - dt.timedelta(days=90)) == add_years(end, 3)
+        with pytest.raises(StateConflict):
+            renewal_end(end - dt.timedelta(days=91))
+
+
+def test_two_renewals_prepared_at_once_store_one(deployment: Deployment) -> None:
+    """Both pass the early check; the second is refused when it is stored, and nothing is signed for it."""
+    serial = _short_lived(deployment)
+    with deployment.authority.database.transaction() as session:
+        old = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == serial)
+        ).scalar_one()
+    request = parse_request("individual", json.loads(old.request_json))
+    certificate = x509.load_der_x509_certificate(old.der)
+    key = SubjectKey("hsm", certificate.public_key(), bytes.fromhex(old.key_id or ""))  # type: ignore[arg-type]
+    prepared = [
+        prepare_issuance(
+            deployment.authority,
+            subscriber_order(
+                deployment.authority,
+                CertificateKind.INDIVIDUAL,
+                request,
+                key_in_hsm=True,
+                not_after=add_years(old.not_after, 1),
+                renewal_of_id=old.id,
+            ),
+            key,
+            actor="test",
+        )
+        for _ in range(2)
+    ]
+    complete_issuance(deployment.authority, prepared[0], actor="test")
+    with pytest.raises(StateConflict, match="already renewed"):
+        complete_issuance(deployment.authority, prepared[1], actor="test")
+    with deployment.authority.database.transaction() as session:
+        intent = session.get(IssuanceIntent, prepared[1].intent_id)
+        assert intent is not None and intent.state == "failed" and intent.certificate_id is None
+    assert _renewals_of(deployment, serial) == 1
 
 
 def test_change_of_information_issues_a_new_certificate_and_supersedes_the_old(
@@ -148,7 +266,7 @@ def test_change_of_information_issues_a_new_certificate_and_supersedes_the_old(
         deployment.authority,
         CertificateKind.INDIVIDUAL,
         _official(),
-        GenerateInHsm(KeyAlgorithm.EC_P256),  # type: ignore[arg-type]
+        GenerateInHsm(KeyAlgorithm.EC_P256),
         actor="test",
     )
     moved = _official(
@@ -158,7 +276,7 @@ def test_change_of_information_issues_a_new_certificate_and_supersedes_the_old(
         requesting_agency="Sở Tư pháp tỉnh Bắc Ninh",
         request_ref="45/STP-TCCB",
     )
-    successor = change_information(deployment.authority, issued.serial_hex, moved, actor="test")  # type: ignore[arg-type]
+    successor = change_information(deployment.authority, issued.serial_hex, moved, actor="test")
     organisations = successor.certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
     assert organisations[0].value == "Sở Tư pháp tỉnh Bắc Ninh"
     with deployment.authority.database.transaction() as session:

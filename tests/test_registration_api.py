@@ -18,7 +18,7 @@ def test_officer_issues_and_renews_admin_makes_the_account_officer_uploads_the_i
 ) -> None:
     officer = {"Authorization": f"Bearer {administrator_token(sqlite_deployment, 'ra_officer')}"}
     admin = {"Authorization": f"Bearer {administrator_token(sqlite_deployment, 'ca_admin')}"}
-    subject = json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8"))
+    subject = json.loads((DEMO / "official-tran-thi-binh-60-days.json").read_text("utf-8"))  # renewable now
     with running_server(sqlite_deployment) as base:
         issued = httpx.post(
             f"{base}/api/v1/certificates",
