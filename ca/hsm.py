@@ -59,6 +59,8 @@ __all__ = [
     "SignatureAlgorithm",
     "Token",
     "open_token",
+    "open_token_as",
+    "public_key_of",
 ]
 
 log = logging.getLogger("govsign.hsm")
@@ -464,17 +466,7 @@ class Token:
     def public_key(self, key_id: bytes) -> PublicKey:
         """The public half of the pair ``key_id``, as a `cryptography` key."""
 
-        def read(local: _ThreadSession) -> PublicKey:
-            public = self._object(local, ObjectClass.PUBLIC_KEY, key_id)
-            if public.key_type == KeyType.RSA:
-                modulus = int.from_bytes(public[Attribute.MODULUS], "big")
-                exponent = int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big")
-                return rsa.RSAPublicNumbers(exponent, modulus).public_key()
-            point = asn1_core.OctetString.load(public[Attribute.EC_POINT]).native
-            curve = ec.SECP384R1() if len(point) > 65 else ec.SECP256R1()
-            return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
-
-        return self._run(read)
+        return self._run(lambda local: public_key_of(self._object(local, ObjectClass.PUBLIC_KEY, key_id)))
 
     def sign(self, key_id: bytes, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
         """Sign ``data`` with the private key ``key_id``; the hash is part of the scheme.
@@ -543,6 +535,16 @@ class Token:
         """A cheap round trip to the token (C_GenerateRandom); raises HsmUnavailable when it is gone."""
         self._run(lambda local: local.session.generate_random(64))
 
+    def destroy_key_pair(self, key_id: bytes) -> None:
+        """Destroy both halves of the token's key pair ``key_id`` (a retired key: nothing signs with it)."""
+
+        def destroy(local: _ThreadSession) -> None:
+            for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+                self._object(local, object_class, key_id).destroy()
+                local.objects.pop((int(object_class), key_id), None)
+
+        self._run(destroy)
+
     def count_objects(self) -> int:
         """How many objects the token holds (what SoftHSM2's look-up time grows with)."""
         return self._run(lambda local: sum(1 for _ in local.session.get_objects()))
@@ -604,13 +606,25 @@ class Token:
         self._run(write, rewrites=True)
 
 
+def public_key_of(public: Any) -> PublicKey:
+    """A PKCS#11 public key object as a `cryptography` key."""
+    if public.key_type == KeyType.RSA:
+        modulus = int.from_bytes(public[Attribute.MODULUS], "big")
+        exponent = int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big")
+        return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    point = asn1_core.OctetString.load(public[Attribute.EC_POINT]).native
+    curve = ec.SECP384R1() if len(point) > 65 else ec.SECP256R1()
+    return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+
+
 _owner_pid = os.getpid()
 _tokens: dict[tuple[str, str], Token] = {}
 _tokens_lock = threading.Lock()
+TokenT = TypeVar("TokenT", bound=Token)
 
 
-def open_token(module_path: str, label: str, pin: str) -> Token:
-    """The process's one :class:`Token` for ``label``; created, and logged in lazily, on first use."""
+def open_token_as(kind: type[TokenT], module_path: str, label: str, pin: str) -> TokenT:
+    """The process's one ``kind`` for ``label``; created, and logged in lazily, on first use."""
     global _owner_pid
     with _tokens_lock:
         if os.getpid() != _owner_pid:
@@ -618,6 +632,12 @@ def open_token(module_path: str, label: str, pin: str) -> Token:
             _tokens.clear()
             _owner_pid = os.getpid()
         token = _tokens.get((module_path, label))
-        if token is None:
-            token = _tokens[(module_path, label)] = Token(module_path, label, pin)
+        if not isinstance(token, kind):
+            token = kind(module_path, label, pin)
+            _tokens[(module_path, label)] = token
         return token
+
+
+def open_token(module_path: str, label: str, pin: str) -> Token:
+    """The process's one :class:`Token` for ``label``; created, and logged in lazily, on first use."""
+    return open_token_as(Token, module_path, label, pin)
