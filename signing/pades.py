@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields as pdf_fields
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
@@ -36,7 +37,7 @@ from ca.store import utc_now
 from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.documents import OpenedDocument, file_sha256, open_for_signing
-from signing.errors import DocumentRefused, SigningError
+from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.trust_services import InProcessTimeStamper, validation_context
 
 __all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "SigningOptions", "sign_pdf"]
@@ -118,6 +119,13 @@ def sign_pdf(
         )
         try:
             field_name = _sign_into(services, key, document, target, options, source, Path(scratch))
+        except RecursionError:
+            # pyHanko walks form fields and objects recursively: 100,000 nested /Kids are a hostile file
+            raise InvalidDocument(
+                "the PDF nests its objects (form fields, arrays or dictionaries) too deeply to be signed"
+            ) from None
+        except PdfError as error:
+            raise InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})") from None
         finally:
             document.close()
     signed = SignedDocument(

@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
-from tests.conftest import DEMO, Deployment
+from tests.conftest import DEMO, Deployment, issue_in_hsm
+from tests.pdf_samples import signature_png
+from tests.test_signing_api import PIN as HOLDER_PIN
+from tests.test_signing_api import Credential, post_sign
+from tests.test_signing_api import _account as signing_account
 
 OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
 
@@ -228,3 +232,93 @@ def test_csr_with_a_fermat_factorable_modulus_is_refused(deployment: Deployment,
     )
     assert result.returncode == 2 and "factors by Fermat's method" in result.stderr, result.stderr
     assert _counts(deployment) == before
+
+
+# -- hostile PDFs sent for signing: a clear refusal, never a 500 or a traceback --------------------------
+
+NESTING = 100_000
+_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << >> >>"
+
+
+def _raw_pdf(objects: list[bytes]) -> bytes:
+    """A PDF written by hand, object 1 the catalogue: the shapes no PDF library would write for us."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _nested_arrays() -> bytes:
+    """100,000 nested arrays in an object the catalogue points to."""
+    nest = b"[" * NESTING + b"]" * NESTING
+    catalog = b"<< /Type /Catalog /Pages 2 0 R /Nest 4 0 R >>"
+    return _raw_pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _PAGE, nest])
+
+
+def _nested_arrays_in_annotations() -> bytes:
+    """100,000 nested arrays as the page's /Annots, where the signature widget goes."""
+    page = _PAGE[:-2] + b"/Annots " + b"[" * NESTING + b"]" * NESTING + b" >>"
+    return _raw_pdf(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page]
+    )
+
+
+def _nested_form_fields() -> bytes:
+    """A form field with a child with a child ... 100,000 deep (pyHanko walks /Kids recursively)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        _PAGE,
+    ]
+    for number in range(4, 4 + NESTING):
+        parent = b"/Parent %d 0 R " % (number - 1) if number > 4 else b""
+        objects.append(b"<< /T (f%d) %s/Kids [%d 0 R] >>" % (number, parent, number + 1))
+    objects.append(b"<< /T (last) /Parent %d 0 R /FT /Sig >>" % (3 + NESTING))
+    return _raw_pdf(objects)
+
+
+# name -> (the PDF, sign with repair allowed?, words the refusal must contain)
+HOSTILE_PDFS = {
+    "nested_arrays": (_nested_arrays, False, "deeply nested"),
+    "nested_arrays_repaired": (_nested_arrays_in_annotations, True, "cannot be signed as it is"),
+    "nested_form_fields": (_nested_form_fields, False, "too deeply"),
+}
+
+
+@pytest.fixture(scope="module")
+def signer(sqlite_deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Credential:
+    image = signature_png(tmp_path_factory.mktemp("images") / "chu-ky.png")
+    return signing_account(sqlite_deployment, "create-official", issue_in_hsm(sqlite_deployment), image)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PDFS))
+def test_hostile_pdf_sent_for_signing_is_refused_clearly_by_the_cli(
+    sqlite_deployment: Deployment, signer: Credential, tmp_path: Path, case: str
+) -> None:
+    make, repair, words = HOSTILE_PDFS[case]
+    source = tmp_path / f"{case}.pdf"
+    source.write_bytes(make())
+    result = sqlite_deployment.cli(
+        "sign", str(source), "-o", str(tmp_path / "signed.pdf"), "--cert", signer.serial, "--level", "B-B",
+        *(["--repair"] if repair else []), check=False, timeout=300, stdin=HOLDER_PIN + "\n",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert not (tmp_path / "signed.pdf").exists()
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PDFS))
+def test_hostile_pdf_sent_for_signing_is_a_clear_4xx_from_the_api(
+    public_server: str, signer: Credential, case: str
+) -> None:
+    make, repair, words = HOSTILE_PDFS[case]
+    fields = {"level": "B-B", **({"repair": "true"} if repair else {})}
+    answer = post_sign(public_server, signer, make(), **fields)
+    assert answer.status_code == 422, answer.text
+    assert words in answer.json()["detail"]
