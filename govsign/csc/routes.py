@@ -1,0 +1,166 @@
+"""The /csc/v1 and /csc/v2 routes: each parses its version's JSON, calls the one domain function of its
+operation (govsign/csc/service.py) and shapes the answer in its version's JSON.
+
+Access: ``info`` is public; every other route needs an official's or a clerk's API token
+(``Authorization: Bearer gsk_...``), declared as :data:`SigningCaller` like every signing route, so
+refusals are throttled and audited the same way. Every error, from the token check to the HSM, leaves
+through :class:`CscRoute` as the spec's ``{"error", "error_description"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from ca.authority import Authority
+from govsign.api.access import Caller, SigningCaller
+from govsign.csc import service
+from govsign.csc.errors import CscErrorBody, Version, csc_error, error_response
+from govsign.csc.models import AuthorizeResponse, CredentialInfoRequest, SignHashResponse
+from govsign.csc.models_v1 import (
+    AuthorizeRequestV1,
+    CredentialInfoResponseV1,
+    InfoResponseV1,
+    ListRequestV1,
+    ListResponseV1,
+    SignHashRequestV1,
+)
+from govsign.csc.models_v2 import (
+    AuthorizeRequestV2,
+    CredentialInfoResponseV2,
+    InfoResponseV2,
+    ListRequestV2,
+    ListResponseV2,
+    SignHashRequestV2,
+)
+
+__all__ = ["router"]
+
+
+class CscRoute(APIRoute):
+    """Answers every domain, validation and access error of a /csc route in the spec's JSON, and leaves
+    out the optional fields a response does not have (the spec's "absent", never ``null``)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **{**options, "response_model_exclude_none": True})
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        version: Version = "v1" if self.path.startswith("/csc/v1/") else "v2"
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except Exception as error:
+                refusal = csc_error(error)
+                if refusal is None:
+                    raise
+                return error_response(refusal, version)
+
+        return answer
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": CscErrorBody, "description": text}
+    for status, text in (
+        (400, "the spec's error JSON"),
+        (401, "no or unknown API token"),
+        (403, "not a signer"),
+    )
+}
+router = APIRouter(prefix="/csc", tags=["CSC"], route_class=CscRoute, responses=_ERRORS)
+
+
+def _authority(request: Request) -> Authority:
+    authority: Authority = request.app.state.authority()
+    return authority
+
+
+def _credentials(
+    request: Request, caller: Caller, options: CredentialInfoRequest | ListRequestV2
+) -> list[service.CredentialDescription]:
+    account = caller.signing_account
+    ids = service.list_credentials(_authority(request), account)
+    return [service.describe_credential(_authority(request), account, i, options.selection()) for i in ids]
+
+
+# -- CSC 1.0.4 (pyHanko's CSCSigner) -----------------------------------------------------------------
+
+
+@router.post("/v1/info", summary="CSC 1.0.4 info")
+def info_v1() -> InfoResponseV1:
+    """The service and the methods it implements (no token needed)."""
+    return InfoResponseV1()
+
+
+@router.post("/v1/credentials/list", summary="CSC 1.0.4 credentials/list")
+def list_v1(request: Request, caller: SigningCaller, body: ListRequestV1) -> ListResponseV1:
+    """The caller's own credential (the key of their account's certificate)."""
+    return ListResponseV1(credentialIDs=service.list_credentials(_authority(request), caller.signing_account))
+
+
+@router.post("/v1/credentials/info", summary="CSC 1.0.4 credentials/info")
+def credential_info_v1(
+    request: Request, caller: SigningCaller, body: CredentialInfoRequest
+) -> CredentialInfoResponseV1:
+    found = service.describe_credential(
+        _authority(request), caller.signing_account, body.credentialID, body.selection()
+    )
+    return CredentialInfoResponseV1.of(found, body.certInfo)
+
+
+@router.post("/v1/credentials/authorize", summary="CSC 1.0.4 credentials/authorize")
+def authorize_v1(request: Request, caller: SigningCaller, body: AuthorizeRequestV1) -> AuthorizeResponse:
+    """The holder's PIN (and OTP) for exactly the hashes given: a SAD that signs them once, for 5 minutes."""
+    authority, account = _authority(request), caller.signing_account
+    return AuthorizeResponse.of(service.authorize(authority, account, body.to_domain(), actor=caller.actor))
+
+
+@router.post("/v1/signatures/signHash", summary="CSC 1.0.4 signatures/signHash")
+def sign_hash_v1(request: Request, caller: SigningCaller, body: SignHashRequestV1) -> SignHashResponse:
+    """Raw signatures of hashes the SAD authorised; the SAD is spent."""
+    authority, account = _authority(request), caller.signing_account
+    return SignHashResponse.of(service.sign_hashes(authority, account, body.to_domain(), actor=caller.actor))
+
+
+# -- CSC 2.0 ---------------------------------------------------------------------------------------------
+
+
+@router.post("/v2/info", summary="CSC 2.0 info")
+def info_v2() -> InfoResponseV2:
+    """The service, the methods and the signature algorithms it implements (no token needed)."""
+    return InfoResponseV2()
+
+
+@router.post("/v2/credentials/list", summary="CSC 2.0 credentials/list")
+def list_v2(request: Request, caller: SigningCaller, body: ListRequestV2) -> ListResponseV2:
+    """The caller's own credential, with its details when ``credentialInfo`` is true."""
+    return ListResponseV2.of(_credentials(request, caller, body), body)
+
+
+@router.post("/v2/credentials/info", summary="CSC 2.0 credentials/info")
+def credential_info_v2(
+    request: Request, caller: SigningCaller, body: CredentialInfoRequest
+) -> CredentialInfoResponseV2:
+    found = service.describe_credential(
+        _authority(request), caller.signing_account, body.credentialID, body.selection()
+    )
+    return CredentialInfoResponseV2.of(found, body.certInfo)
+
+
+@router.post("/v2/credentials/authorize", summary="CSC 2.0 credentials/authorize")
+def authorize_v2(request: Request, caller: SigningCaller, body: AuthorizeRequestV2) -> AuthorizeResponse:
+    """The holder's PIN (and OTP) for exactly the hashes given: a SAD that signs them once, for 5 minutes."""
+    authority, account = _authority(request), caller.signing_account
+    return AuthorizeResponse.of(service.authorize(authority, account, body.to_domain(), actor=caller.actor))
+
+
+@router.post("/v2/signatures/signHash", summary="CSC 2.0 signatures/signHash")
+def sign_hash_v2(request: Request, caller: SigningCaller, body: SignHashRequestV2) -> SignHashResponse:
+    """Raw signatures of hashes the SAD authorised; the SAD is spent."""
+    authority, account = _authority(request), caller.signing_account
+    return SignHashResponse.of(service.sign_hashes(authority, account, body.to_domain(), actor=caller.actor))
