@@ -24,6 +24,7 @@ from govsign import runtime
 from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.approvals import PendingApproval
+from govsign.csc import router as csc_router
 from govsign.errors import http_status
 from govsign.hardening import SecurityHeaders, UploadLimit
 from govsign.settings import Settings, load_settings
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(approvals.router)
     app.include_router(accounts.router)
+    app.include_router(csc_router)
     app.include_router(pages.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
