@@ -54,6 +54,12 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/verify"): PUBLIC,
     ("POST", "/verify"): PUBLIC,
     ("POST", "/verify/report.pdf"): PUBLIC,
+    **{("POST", f"/csc/{version}/info"): PUBLIC for version in ("v1", "v2")},
+    **{
+        ("POST", f"/csc/{version}/{method}"): {OFFICIAL, CLERK}
+        for version in ("v1", "v2")
+        for method in ("credentials/list", "credentials/info", "credentials/authorize", "signatures/signHash")
+    },
 }
 
 
