@@ -25,7 +25,7 @@ from ca.errors import ConfigurationError, StateConflict
 from ca.hsm import KeyAlgorithm, Token
 from ca.issuance import (
     CertificateOrder,
-    GenerateInHsm,
+    GenerateServiceKey,
     IssuedCertificate,
     assemble_certificate,
     build_tbs,
@@ -213,7 +213,7 @@ def _service_order(
 
 
 def _issue(authority: Authority, order: CertificateOrder, algorithm: KeyAlgorithm) -> IssuedCertificate:
-    prepared = prepare_issuance(authority, order, GenerateInHsm(algorithm), actor="ceremony")
+    prepared = prepare_issuance(authority, order, GenerateServiceKey(algorithm), actor="ceremony")
     return complete_issuance(authority, prepared, actor="ceremony")
 
 

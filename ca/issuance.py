@@ -5,7 +5,7 @@ row (serial, profile, subject, requesting agency, request reference) before anyt
 certificate, lints a copy signed with a throwaway key and records the exact TBS bytes. :func:`complete_issuance`
 has the HSM sign exactly those bytes, splices the signature in, checks it, and stores the certificate with its
 audit entry in one transaction. A crash between the two leaves an intent with its TBS and no certificate;
-`govsign ca list --intents` shows such intents. Orders (what to sign) come from ca.orders.
+`govsign ca list --intents` shows such intents.
 
 `cryptography`'s builders cannot sign with a PKCS#11 key, so the certificate is built and signed with a
 throwaway key of the issuer's key family (the TBS then names the right signature algorithm), and the real
@@ -44,6 +44,7 @@ from ca.store import CertificateRecord, IssuanceIntent, utc_now
 __all__ = [
     "CertificateOrder",
     "GenerateInHsm",
+    "GenerateServiceKey",
     "IssuedCertificate",
     "KeySource",
     "PreparedIssuance",
@@ -69,7 +70,16 @@ _SERIAL_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class GenerateInHsm:
-    """Generate the subscriber's key pair inside the service token (remote signing; policy NCP+)."""
+    """Generate the subscriber's key pair in the HSM (remote signing; policy NCP+), through the signature
+    activation module: wrapped, sealed under a one-time set-up code for the holder, never a token object."""
+
+    algorithm: KeyAlgorithm
+
+
+@dataclass(frozen=True)
+class GenerateServiceKey:
+    """Generate one of the CA's own keys (OCSP signer, TSA, service seal) as a persistent object of the
+    service token: these sign for the service, with no holder to activate them."""
 
     algorithm: KeyAlgorithm
 
@@ -81,9 +91,10 @@ class SubjectKey:
     origin: Literal["hsm", "csr"]
     public_key: PublicKey
     key_id: bytes | None = None
+    token_label: str | None = None  # where the key lives when not in the service token (the keys token)
 
 
-KeySource = GenerateInHsm | SubjectKey
+KeySource = GenerateInHsm | GenerateServiceKey | SubjectKey
 
 
 @dataclass(frozen=True)
@@ -96,15 +107,18 @@ class PreparedIssuance:
     order: CertificateOrder
     key: SubjectKey
     findings: list[LintFinding]
+    setup_code: str | None = None  # a new subscriber key's one-time set-up code, for its holder
 
 
 @dataclass(frozen=True)
 class IssuedCertificate:
-    """A stored certificate, with the non-blocking lint findings of its TBS."""
+    """A stored certificate, with the non-blocking lint findings of its TBS and, for a key made here for
+    a holder, the one-time set-up code with which the holder chooses the PIN (shown once, never stored)."""
 
     record_id: int
     certificate: x509.Certificate
     findings: list[LintFinding]
+    setup_code: str | None = None
 
     @property
     def serial_hex(self) -> str:
@@ -227,11 +241,25 @@ def _update_intent(session: Session, intent_id: int, **changes: object) -> None:
     session.execute(update(IssuanceIntent).where(IssuanceIntent.id == intent_id).values(**changes))
 
 
-def _subject_key(authority: Authority, key: KeySource, label: str) -> SubjectKey:
+def _subject_key(authority: Authority, key: KeySource, label: str, actor: str) -> tuple[SubjectKey, str | None]:
+    """The certificate's key, and the set-up code when the activation module made it for a holder."""
     if isinstance(key, SubjectKey):
-        return key
-    pair = authority.token.generate_key_pair(key.algorithm, label)
-    return SubjectKey("hsm", pair.public_key, pair.key_id)
+        return key, None
+    if isinstance(key, GenerateServiceKey):
+        pair = authority.token.generate_key_pair(key.algorithm, label)
+        return SubjectKey("hsm", pair.public_key, pair.key_id), None
+    activation = authority.activation_module()
+    made = activation.create_credential(key.algorithm, actor=actor)
+    return SubjectKey("hsm", made.public_key, bytes.fromhex(made.key_id), activation.vault.label), made.setup_code
+
+
+def _discard_new_key(authority: Authority, key: KeySource, made: SubjectKey | None, actor: str) -> None:
+    """A refused issuance leaves no key behind: a credential made for it is destroyed at once."""
+    if made is None or not isinstance(key, GenerateInHsm) or made.key_id is None:
+        return
+    activation = authority.activation_module()
+    with authority.database.transaction() as session:
+        activation.destroy(session, made.key_id.hex(), reason="issuance refused", actor=actor)
 
 
 def prepare_issuance(
@@ -246,8 +274,9 @@ def prepare_issuance(
         )
     intent = _record_intent(authority, issuer, order, actor)
     serial = int(intent.serial, 16)
+    subject_key: SubjectKey | None = None
     try:
-        subject_key = _subject_key(authority, key, f"{order.kind.value}-{intent.serial}")
+        subject_key, setup_code = _subject_key(authority, key, f"{order.kind.value}-{intent.serial}", actor)
         lint_copy, tbs = build_tbs(
             subject=order.subject,
             public_key=subject_key.public_key,
@@ -262,15 +291,17 @@ def prepare_issuance(
         found = lint_certificate(lint_copy, order.lint_kind)
     except ValueError as error:  # a value the builder cannot encode: refused, never a 500
         refusal = InvalidRequest(f"the certificate cannot be built from this request: {error}")
+        _discard_new_key(authority, key, subject_key, actor)
         _fail(authority, intent.id, intent.serial, order, actor, refusal)
         raise refusal from None
     except CaError as error:
+        _discard_new_key(authority, key, subject_key, actor)
         _fail(authority, intent.id, intent.serial, order, actor, error)
         raise
     key_id = subject_key.key_id.hex() if subject_key.key_id else None
     with authority.database.transaction() as session:
         _update_intent(session, intent.id, state="linted", tbs=tbs, key_id=key_id, updated_at=utc_now())
-    return PreparedIssuance(intent.id, serial, tbs, order, subject_key, found)
+    return PreparedIssuance(intent.id, serial, tbs, order, subject_key, found, setup_code)
 
 
 def complete_issuance(
@@ -298,7 +329,7 @@ def complete_issuance(
     except CaError as error:
         _fail(authority, prepared.intent_id, format(prepared.serial, "x"), order, actor, error)
         raise
-    return IssuedCertificate(record.id, certificate, prepared.findings)
+    return IssuedCertificate(record.id, certificate, prepared.findings, prepared.setup_code)
 
 
 def _store(
@@ -327,7 +358,7 @@ def _store(
         not_after=certificate.not_valid_after_utc,
         der=certificate.public_bytes(serialization.Encoding.DER),
         key_origin=prepared.key.origin,
-        token_label=authority.token.label if prepared.key.key_id else None,
+        token_label=prepared.key.token_label or (authority.token.label if prepared.key.key_id else None),
         key_id=prepared.key.key_id.hex() if prepared.key.key_id else None,
         renewal_of_id=order.renewal_of_id,
     )
@@ -378,7 +409,7 @@ def issue_certificate(
     authority: Authority, kind: CertificateKind, request: SubscriberRequest, key: KeySource, *, actor: str
 ) -> IssuedCertificate:
     """Issue a subscriber certificate for a validated request, both phases in one call."""
-    key_in_hsm = isinstance(key, GenerateInHsm) or key.origin == "hsm"
+    key_in_hsm = not isinstance(key, SubjectKey) or key.origin == "hsm"
     order = subscriber_order(authority, kind, request, key_in_hsm=key_in_hsm)
     prepared = prepare_issuance(authority, order, key, actor=actor)
     return complete_issuance(authority, prepared, actor=actor)

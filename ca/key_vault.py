@@ -98,11 +98,24 @@ def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
     the token (a token has one login at a time).
     """
     library = _library(module_path)
-    try:
-        token = library.get_token(token_label=label)
-    except p11_errors.NoSuchToken as error:
-        raise ConfigurationError(f"no token labelled {label!r} for the subscriber keys") from error
-    with library.store_lock.exclusive(), token.open(rw=True, so_pin=so_pin) as session:
+    token = None
+    for attempt in range(2):
+        seen = library.generation
+        with library.calls.shared():
+            try:
+                token = library.get_token(token_label=label)
+                break
+            except p11_errors.NoSuchToken:
+                if attempt:
+                    raise ConfigurationError(f"no token labelled {label!r} for the subscriber keys") from None
+        # A token made by softhsm2-util after this process loaded the library: C_Initialize again sees it.
+        library.reinitialize_after(seen)
+    assert token is not None
+    with (
+        library.calls.shared(),
+        library.store_lock.exclusive(),
+        token.open(rw=True, so_pin=so_pin) as session,
+    ):
         if any(True for _ in session.get_objects({Attribute.LABEL: KEK_LABEL})):
             return False
         session.generate_key(

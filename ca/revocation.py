@@ -15,6 +15,7 @@ import datetime as dt
 import json
 
 from cryptography import x509
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import audit
@@ -53,7 +54,7 @@ def _existing_key(record: CertificateRecord) -> SubjectKey:
     public_key = x509.load_der_x509_certificate(record.der).public_key()
     assert isinstance(public_key, PublicKey)
     key_id = bytes.fromhex(record.key_id) if record.key_id else None
-    return SubjectKey("hsm" if record.key_origin == "hsm" else "csr", public_key, key_id)
+    return SubjectKey("hsm" if record.key_origin == "hsm" else "csr", public_key, key_id, record.token_label)
 
 
 def _usable_subscriber_certificate(authority: Authority, serial: str, action: str) -> CertificateRecord:
@@ -172,5 +173,37 @@ def revoke_certificate(
                 },
             ),
         )
+        _shred_key_if_ended(session, authority, record, reason, actor)
     (responder or OcspResponder(authority)).resign_now(record)
     return record
+
+
+# Reasons after which the key has no lawful use left: compromised, the holder gone (retired, resigned,
+# died, moved) or the certificate's information no longer true.
+_KEY_ENDING_REASONS = {
+    RevocationReason.KEY_COMPROMISE,
+    RevocationReason.AFFILIATION_CHANGED,
+    RevocationReason.CESSATION_OF_OPERATION,
+    RevocationReason.SUPERSEDED,
+}
+
+
+def _shred_key_if_ended(
+    session: Session, authority: Authority, record: CertificateRecord, reason: RevocationReason, actor: str
+) -> None:
+    """Crypto-shredding (docs/SOLE-CONTROL.md): destroy the holder's sealed key in the revocation's own
+    transaction, so that nobody can sign with it afterwards. A key that a renewed, still valid certificate
+    also carries is kept unless it is compromised."""
+    if reason not in _KEY_ENDING_REASONS or record.key_id is None or authority.activation is None:
+        return
+    if reason is not RevocationReason.KEY_COMPROMISE:
+        sharing = session.execute(
+            select(CertificateRecord.id).where(
+                CertificateRecord.key_id == record.key_id,
+                CertificateRecord.status == "valid",
+                CertificateRecord.id != record.id,
+            )
+        ).first()
+        if sharing is not None:
+            return
+    authority.activation.destroy(session, record.key_id, reason=reason.value, actor=actor)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ca.authority import Authority
 from ca.crl import PublishedCrl, publish_crl, published_crl
-from ca.issuance import GenerateInHsm, complete_issuance, prepare_issuance, service_order
+from ca.issuance import GenerateServiceKey, complete_issuance, prepare_issuance, service_order
 from ca.ocsp import OcspResponder
 from ca.profiles import CertificateKind
 from ca.reasons import RevocationReason
@@ -138,7 +138,7 @@ class StatusServices:
             request_ref="AUTOMATIC-RENEWAL",
         )
         prepared = prepare_issuance(
-            self.authority, order, GenerateInHsm(current.algorithm), actor="scheduler"
+            self.authority, order, GenerateServiceKey(current.algorithm), actor="scheduler"
         )
         issued = complete_issuance(self.authority, prepared, actor="scheduler")
         self.ocsp.forget_signer()

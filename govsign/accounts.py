@@ -1,58 +1,55 @@
-"""Who may sign with which key: officials and agency clerks, their API tokens and activation PINs.
+"""Who may sign with which key: officials and agency clerks, their API tokens, and their keys' activation.
 
-The minimum account model of the signing service (the accounts issue grows it into roles, TOTP and dual
-control). An official's account is bound to a certificate issued to an individual, a clerk's to the
-agency's seal certificate; each signs only with that certificate. Programs present a random API token,
-stored only as its SHA-256. Every signature also needs the holder's activation PIN, stored as an argon2id
-hash (m=19 MiB, t=2, p=1, OWASP's minimum); five wrong PINs in a row lock the credential until an
-administrator unlocks it. Every step that matters lands in the audit log.
+An official's account is bound to a certificate issued to an individual, a clerk's to the agency's seal
+certificate; each signs only with that certificate, and a certificate has one account (one holder).
+Programs present a random API token, stored only as its SHA-256. The activation PIN is not kept here at
+all: it seals the holder's key inside the signature activation module (docs/SOLE-CONTROL.md), which
+counts wrong PINs and locks at the fifth; the holder chooses it with the one-time set-up code handed to
+them at registration, and no administrator can set or learn it. Every step lands in the audit log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ca.activation import MAX_ATTEMPTS, CredentialState, CredentialStatus
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest, NotFound
+from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
 from ca.identifiers import check_visible_text
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
+from ca.signing_keys import DocumentActivation, activate_for_documents, subscriber_key
 from ca.store import Base, UtcDateTime, normalise_serial, utc_now
 from govsign.api_tokens import hash_token, new_token, refuse_if_expired
 
 __all__ = [
     "Account",
     "AccountKind",
-    "AccountLocked",
     "CreatedAccount",
     "NotAuthenticated",
     "NotAuthorised",
-    "PinRejected",
-    "activate",
     "authenticate",
     "authorise_certificate",
+    "authorise_documents",
     "change_pin",
     "create_account",
+    "credential_status",
+    "move_to_certificate",
     "require_pin",
     "set_image",
-    "set_pin",
     "unlock",
 ]
 
-MAX_PIN_FAILURES = 5
-MIN_PIN_LENGTH = 6
 TOKEN_PREFIX = "gsk_"
-_NOT_COUNTED = f"nothing was counted against your {MAX_PIN_FAILURES} attempts"
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_NOT_COUNTED = f"nothing was counted against your {MAX_ATTEMPTS} attempts"
 
 
 class AccountKind(StrEnum):
@@ -72,16 +69,8 @@ class NotAuthorised(CaError):
     """The account may not do this, e.g. sign with someone else's certificate (HTTP 403)."""
 
 
-class PinRejected(NotAuthorised):
-    """The activation PIN is wrong or not set."""
-
-
-class AccountLocked(NotAuthorised):
-    """Too many wrong PINs: the credential is locked until an administrator unlocks it."""
-
-
 class Account(Base):
-    """A signing credential: one holder, one certificate, one API token, one activation PIN."""
+    """A signing account: one holder, one certificate, one API token; the key's PIN lives in the module."""
 
     __tablename__ = "accounts"
 
@@ -92,9 +81,6 @@ class Account(Base):
     certificate_serial: Mapped[str] = mapped_column(String(48))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     token_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    pin_hash: Mapped[str | None] = mapped_column(String(160))
-    failed_pins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     image_png: Mapped[bytes | None] = mapped_column(LargeBinary)  # signature image or seal
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
 
@@ -124,6 +110,12 @@ def create_account(authority: Authority, kind: AccountKind, serial: str, *, acto
             )
         if certificate.status != "valid":
             raise InvalidRequest(f"certificate {certificate.serial} is {certificate.status}")
+        existing = session.scalar(select(Account.id).where(Account.certificate_id == certificate.id))
+        if existing is not None:
+            raise StateConflict(
+                f"certificate {certificate.serial} has its holder's account already ({existing}); a second "
+                "account would be a second way to its key: reissue that account's token instead"
+            )
         try:  # the holder's name is shown to people and in the audit log: nothing hidden in it
             holder = check_visible_text(certificate.common_name)
         except ValueError as error:
@@ -135,7 +127,6 @@ def create_account(authority: Authority, kind: AccountKind, serial: str, *, acto
             certificate_serial=certificate.serial,
             token_sha256=digest,
             token_expires_at=expires,
-            failed_pins=0,
         )
         session.add(account)
         session.flush()
@@ -167,34 +158,17 @@ def authorise_certificate(account: Account, serial: str | None) -> str:
     return account.certificate_serial
 
 
-def set_pin(authority: Authority, account_id: int, pin: str, *, actor: str) -> None:
-    """Set (or change) the activation PIN; it also clears failed attempts and a lock."""
-    if len(pin) < MIN_PIN_LENGTH:
-        raise InvalidRequest(f"the PIN needs at least {MIN_PIN_LENGTH} characters")
+def change_pin(authority: Authority, account_id: int, current: str, new: str, *, client: str) -> None:
+    """The holder chooses their PIN: the first time with the one-time set-up code from registration, then
+    with the current PIN. Wrong codes and PINs count towards the credential's lock like any activation."""
     with authority.database.transaction() as session:
         account = _account(session, account_id)
-        account.pin_hash = _hasher.hash(pin)
-        account.failed_pins = 0
-        account.locked_at = None
-        append(session, authority.token, AuditEvent(actor, "account.set-pin", f"account:{account.id}"))
-
-
-def change_pin(authority: Authority, account_id: int, current: str | None, new: str, *, client: str) -> None:
-    """The holder sets or changes their own PIN (sole control: no administrator sees it); changing one
-    needs the current PIN, whose failures count towards the lock like any activation."""
-    if len(new) < MIN_PIN_LENGTH:
-        raise InvalidRequest(f"the PIN needs at least {MIN_PIN_LENGTH} characters")
-    with authority.database.transaction() as session:
-        account = _account(session, account_id)
-        refusal = None if account.pin_hash is None else _refusal(account, current)
-        result = "refused" if refusal else "success"
-        if refusal is None:
-            account.pin_hash, account.failed_pins, account.locked_at = _hasher.hash(new), 0, None
-        details = {"client": client, **({"reason": type(refusal).__name__} if refusal else {})}
-        event = AuditEvent(account.actor, "account.change-pin", f"account:{account.id}", result, details)
-        append(session, authority.token, event)
-    if refusal is not None:
-        raise refusal
+        key_id, actor = _key_id(session, account), account.actor
+    module = authority.activation_module()
+    if module.status(key_id).state is CredentialState.AWAITING_HOLDER:
+        module.take_control(key_id, current, new, actor=actor, client=client)
+    else:
+        module.change_pin(key_id, current, new, actor=actor, client=client)
 
 
 def set_image(authority: Authority, account_id: int, png: bytes, *, actor: str) -> None:
@@ -213,11 +187,23 @@ def set_image(authority: Authority, account_id: int, png: bytes, *, actor: str) 
 
 
 def unlock(authority: Authority, account_id: int, *, actor: str) -> None:
+    """An administrator lets the holder try their PIN again after five wrong ones (the PIN stays theirs)."""
     with authority.database.transaction() as session:
-        account = _account(session, account_id)
-        account.failed_pins = 0
-        account.locked_at = None
-        append(session, authority.token, AuditEvent(actor, "account.unlock", f"account:{account.id}"))
+        key_id = _key_id(session, _account(session, account_id))
+    authority.activation_module().unlock(key_id, actor=actor)
+
+
+def credential_status(authority: Authority, account: Account) -> CredentialStatus | None:
+    """The state of the account's key in the activation module; None for a key made elsewhere (a CSR)."""
+    with authority.database.transaction() as session:
+        record = find_certificate(session, account.certificate_serial)
+        key_id = record.key_id
+    if key_id is None:
+        return None
+    try:
+        return authority.activation_module().status(key_id)
+    except NotFound:
+        return None
 
 
 def authenticate(authority: Authority, token: str | None) -> Account:
@@ -243,53 +229,36 @@ def require_pin(pin: str | None, *, how: str) -> str:
     return pin
 
 
-def activate(authority: Authority, account: Account, pin: str | None, *, client: str, purpose: str) -> None:
-    """Check the activation PIN for one signing request; count failures and lock at the fifth.
+def authorise_documents(
+    authority: Authority, account: Account, serial: str, pin: str, documents: Sequence[bytes], *, client: str
+) -> DocumentActivation:
+    """The holder's PIN opens the account's key for exactly these documents (SHA-256 of each), once each,
+    for five minutes: the grant every face (API, console, batches) signs through."""
+    key = subscriber_key(authority, authorise_certificate(account, serial))
+    return activate_for_documents(authority, key, pin, documents, actor=account.actor, client=client)
 
-    The failure is committed and audited before the error is raised, so a guesser learns nothing by
-    aborting the request, and the audit log shows who tried from where.
-    """
+
+def move_to_certificate(authority: Authority, old_serial: str, new_serial: str, *, actor: str) -> list[int]:
+    """The accounts of ``old_serial`` now sign with ``new_serial`` (a re-keyed certificate of the same
+    holder); returns their ids. The holder still has to choose the new key's PIN with its set-up code."""
     with authority.database.transaction() as session:
-        current = _account(session, account.id)
-        refusal = _refusal(current, pin)
-        details = {"client": client, "purpose": purpose}
-        if refusal is not None:
-            details["reason"] = type(refusal).__name__
-        event = AuditEvent(
-            current.actor,
-            "account.activate",
-            f"account:{current.id}",
-            result="success" if refusal is None else "refused",
-            details=details,
+        old, new = find_certificate(session, old_serial), find_certificate(session, new_serial)
+        moved = list(session.scalars(select(Account).where(Account.certificate_id == old.id)))
+        for account in moved:
+            account.certificate_id, account.certificate_serial = new.id, new.serial
+            details = {"from": old.serial, "to": new.serial}
+            append(
+                session,
+                authority.token,
+                AuditEvent(actor, "account.rekey", f"account:{account.id}", details=details),
+            )
+        return [account.id for account in moved]
+
+
+def _key_id(session: Session, account: Account) -> str:
+    record = find_certificate(session, account.certificate_serial)
+    if record.key_id is None:
+        raise InvalidRequest(
+            f"the key of certificate {record.serial} is not in this HSM; its holder activates it on their device"
         )
-        append(session, authority.token, event)
-    if refusal is not None:
-        raise refusal
-
-
-def _refusal(account: Account, pin: str | None) -> CaError | None:
-    """Why ``pin`` does not activate ``account`` (counting the failure), or None when it does."""
-    if account.locked_at is not None:
-        return AccountLocked(
-            "this credential is locked after too many wrong PINs; ask an administrator to unlock it"
-        )
-    if account.pin_hash is None:
-        return PinRejected("no activation PIN is set for this account yet")
-    if not pin:  # forgotten, not guessed: it does not spend one of the attempts
-        return PinRejected(f"give your activation PIN; {_NOT_COUNTED}")
-    if _pin_matches(account.pin_hash, pin):
-        account.failed_pins = 0
-        return None
-    account.failed_pins += 1
-    remaining = MAX_PIN_FAILURES - account.failed_pins
-    if remaining > 0:
-        return PinRejected(f"wrong PIN ({remaining} attempts left before the credential locks)")
-    account.locked_at = utc_now()
-    return AccountLocked("wrong PIN; the credential is now locked, ask an administrator")
-
-
-def _pin_matches(pin_hash: str, pin: str) -> bool:
-    try:
-        return _hasher.verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False
+    return record.key_id

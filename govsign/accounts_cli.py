@@ -12,7 +12,15 @@ from sqlalchemy import select
 from ca.errors import InvalidRequest
 from govsign import runtime
 from govsign.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
-from govsign.accounts import Account, AccountKind, create_account, set_image, set_pin, unlock
+from govsign.accounts import (
+    Account,
+    AccountKind,
+    change_pin,
+    create_account,
+    credential_status,
+    set_image,
+    unlock,
+)
 from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
 from govsign.administrators import Administrator, Role, create_administrator
 from govsign.api_tokens import DEFAULT_DAYS, reissue_token
@@ -45,13 +53,17 @@ def create_clerk(cert: Annotated[str, typer.Option(help="serial of the agency's 
 
 @account_app.command("set-pin")
 def set_pin_command(account_id: int) -> None:
-    """Set the activation PIN, typed by its holder (read from stdin when not at a terminal)."""
+    """The holder chooses their PIN: first with the one-time set-up code from registration, later with the
+    current PIN (at a terminal both are asked for; otherwise two lines of stdin: code or PIN, new PIN).
+
+    Nobody else can: the PIN seals the holder's key (docs/SOLE-CONTROL.md)."""
     if sys.stdin.isatty():
+        current = typer.prompt("set-up code (first time) or current PIN", hide_input=True)
         pin = typer.prompt("new activation PIN", hide_input=True, confirmation_prompt=True)
     else:
-        pin = sys.stdin.readline().rstrip("\n")
-    set_pin(runtime.open_authority_from(load_settings()), account_id, pin, actor=runtime.OPERATOR)
-    typer.echo(f"account {account_id}: PIN set")
+        current, pin = sys.stdin.readline().strip(), sys.stdin.readline().rstrip("\n")
+    change_pin(runtime.open_authority_from(load_settings()), account_id, current, pin, client="server shell")
+    typer.echo(f"account {account_id}: PIN set by its holder")
 
 
 @account_app.command("set-image")
@@ -96,14 +108,15 @@ def _reissue(model: Any, subject_id: int, prefix: str, revoke: bool, days: int) 
 
 @account_app.command("list")
 def list_accounts() -> None:
-    """Every account: id, kind, holder, certificate, PIN set, locked."""
+    """Every account: id, kind, holder, certificate, and its key's state (awaiting-holder, active, locked,
+    destroyed)."""
     authority = runtime.open_authority_from(load_settings())
     with authority.database.transaction() as session:
-        for account in session.execute(select(Account).order_by(Account.id)).scalars():
-            state = "locked" if account.locked_at else ("pin set" if account.pin_hash else "no pin")
-            typer.echo(
-                f"{account.id}\t{account.kind}\t{account.holder}\t{account.certificate_serial}\t{state}"
-            )
+        accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
+    for account in accounts:
+        status = credential_status(authority, account)
+        state = "key elsewhere" if status is None else ("locked" if status.locked else str(status.state))
+        typer.echo(f"{account.id}\t{account.kind}\t{account.holder}\t{account.certificate_serial}\t{state}")
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the CA")

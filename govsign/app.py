@@ -134,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(approvals.router)
     app.include_router(accounts.router)
+            if error.setup_code is not None:
+                pending["setup_code"] = error.setup_code
     app.include_router(csc_router)
     app.include_router(pages.router)
     app.include_router(console.router)

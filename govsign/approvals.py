@@ -90,6 +90,9 @@ class PendingApproval(CaError):
         self.approval_id = approval_id
         self.action = action
         self.required = required
+        # A held issuance whose key was made at once: its holder's one-time set-up code, shown once to
+        # the requester (the registration officer who hands it over), never stored with the request.
+        self.setup_code: str | None = None
 
 
 class ApprovalPolicy(Base):

@@ -39,6 +39,7 @@ from govsign.approvals_cli import approvals_app
 from govsign.console_cli import console_app
 from govsign.errors import exit_code
 from govsign.instants import parse_instant
+from govsign.keys_cli import keys_app
 from govsign.settings import load_settings
 from govsign.trust_cli import trust_app
 from signing.errors import SigningError
@@ -68,6 +69,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(trust_app, name="trust")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(console_app, name="console")
+app.add_typer(keys_app, name="keys")
 
 # Piped output (scripts, logs) gets a width that fits a 128-bit serial and a Vietnamese agency name.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -110,6 +112,8 @@ def _report_issued(issued: IssuedCertificate, out_path: Path | None) -> None:
     if out_path is not None:
         _write_atomically(out_path, certificate.public_bytes(serialization.Encoding.PEM))
         out.print(f"written: {out_path}")
+    if issued.setup_code is not None:
+        out.print(f"set-up code for the holder (shown once; hand it over sealed): {issued.setup_code}")
     out.print(issued.serial_hex)
 
 
@@ -403,13 +407,16 @@ def audit_export(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to this version of govsign (Alembic; safe to run again)."""
-    runtime.migrate(load_settings())
+    settings = load_settings()
+    runtime.migrate(settings)
     out.print("database schema is current")
 
 
 @hsm_app.command("create-tokens")
 def hsm_create_tokens() -> None:
     """Create the root and service SoftHSM2 tokens under GOVSIGN_HOME (development and demo only)."""
+    if runtime.prepare_key_vault(settings):
+        out.print(f"keys token {settings.keys_label!r} prepared for subscriber keys (docs/SOLE-CONTROL.md)")
     settings = load_settings()
     if not settings.uses_softhsm:
         raise ConfigurationError(
@@ -438,6 +445,8 @@ def main() -> None:
     except (CaError, SigningError) as error:
         err.print(f"error: {error}", markup=False)
         sys.exit(exit_code(error))
+        if error.setup_code is not None:
+            out.print(f"set-up code for the holder (shown once; hand it over sealed): {error.setup_code}")
     except Exception as error:
         if os.environ.get("GOVSIGN_DEBUG"):
             raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
@@ -27,7 +28,7 @@ from ca.revocation import find_certificate, revoke_certificate
 from ca.store import CertificateRecord
 from govsign import runtime
 from govsign.approval_policies import apply_lowering
-from govsign.approvals import POLICY_CHANGE, Executor, hold_for_approval
+from govsign.approvals import POLICY_CHANGE, Executor, PendingApproval, hold_for_approval
 from govsign.settings import load_settings
 from govsign.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
 
@@ -64,8 +65,24 @@ def issue(
     or device certificate waits for approvals. The request is checked first either way."""
     parse_request(profile, dict(request))
     kind = CertificateKind(profile)
-    _hold_issuance(authority, kind, request, csr=csr, key_type=key_type, actor=actor)
-    return _issue_now(authority, kind, request, csr, key_type, actor)
+    if kind is CertificateKind.INDIVIDUAL or csr is not None:
+        _hold_issuance(authority, kind, request, csr=csr, key_type=key_type, key_id=None, actor=actor)
+        return _issue_now(authority, kind, request, csr, key_type, actor)
+    # An agency's or a device's key is made before the request may wait for approvals, so that its
+    # set-up code reaches the requester now: an approval's stored outcome must never carry it.
+    module = authority.activation_module()
+    made = module.create_credential(key_type, actor=actor)
+    try:
+        _hold_issuance(authority, kind, request, csr=None, key_type=key_type, key_id=made.key_id, actor=actor)
+        issued = _issue_with_made_key(authority, kind, request, made.key_id, actor)
+    except PendingApproval as pending:
+        pending.setup_code = made.setup_code
+        raise
+    except BaseException:
+        with authority.database.transaction() as session:
+            module.destroy(session, made.key_id, reason="issuance refused", actor=actor)
+        raise
+    return replace(issued, setup_code=made.setup_code)
 
 
 def trust(
@@ -113,9 +130,11 @@ def _hold_issuance(
     *,
     csr: bytes | None,
     key_type: KeyAlgorithm,
+    key_id: str | None,
     actor: str,
 ) -> None:
-    """Approvers never vote on a request that cannot be issued: the caller checked it, and the CSR here."""
+    """Approvers never vote on a request that cannot be issued: the caller checked it, and the CSR here.
+    ``key_id``: the key already made for the holder (its set-up code went to the requester)."""
     if kind is CertificateKind.INDIVIDUAL:
         return
     if csr is not None:
@@ -125,6 +144,7 @@ def _hold_issuance(
         "request": dict(request),
         "csr": base64.b64encode(csr).decode("ascii") if csr else None,
         "key_type": key_type.value,
+        "key_id": key_id,
     }
     name = request.get("name", "?")
     summary = f"issue a {kind.value} certificate for {name} ({request.get('requesting_agency', '?')})"
@@ -184,10 +204,22 @@ def _issue_now(
     return issue_certificate(authority, kind, parse_request(kind.value, dict(request)), key, actor=actor)
 
 
+def _issue_with_made_key(
+    authority: Authority, kind: CertificateKind, request: Mapping[str, Any], key_id: str, actor: str
+) -> IssuedCertificate:
+    """Issue for a key the activation module made earlier for the holder (who has its set-up code)."""
+    module = authority.activation_module()
+    key = SubjectKey("hsm", module.public_key(key_id), bytes.fromhex(key_id), module.vault.label)
+    return issue_certificate(authority, kind, parse_request(kind.value, dict(request)), key, actor=actor)
+
+
 def _issue(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
     csr = base64.b64decode(payload["csr"]) if payload["csr"] else None
     kind, key_type = CertificateKind(payload["profile"]), KeyAlgorithm(payload["key_type"])
-    issued = _issue_now(authority, kind, payload["request"], csr, key_type, actor)
+    if payload.get("key_id"):
+        issued = _issue_with_made_key(authority, kind, payload["request"], payload["key_id"], actor)
+    else:
+        issued = _issue_now(authority, kind, payload["request"], csr, key_type, actor)
     return {"serial": issued.serial_hex, "subject": issued.certificate.subject.rfc4514_string()}
 
 

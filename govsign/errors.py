@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ca.activation import ActivationError, CredentialLocked
 from ca.errors import (
     CaError,
     ConfigurationError,
@@ -11,7 +12,7 @@ from ca.errors import (
     NotFound,
     StateConflict,
 )
-from govsign.accounts import AccountLocked, NotAuthenticated, NotAuthorised
+from govsign.accounts import NotAuthenticated, NotAuthorised
 from govsign.approvals import PendingApproval
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument, SigningError
 
@@ -27,7 +28,8 @@ _CODES: list[tuple[type[Exception], int, int]] = [
     (InvalidDocument, 2, 422),
     (DocumentTooLarge, 2, 413),
     (NotAuthenticated, 8, 401),
-    (AccountLocked, 8, 423),
+    (CredentialLocked, 8, 423),
+    (ActivationError, 8, 403),
     (NotAuthorised, 8, 403),
     (NotFound, 4, 404),
     (StateConflict, 5, 409),

@@ -19,7 +19,9 @@ from sqlalchemy import select
 from ca.authority import Authority, ca_key, open_authority
 from ca.ceremony import CeremonyResult, load_ceremony, run_ceremony
 from ca.crl import ROOT_CRL_VALIDITY, PublishedCrl, publish_crl
-from ca.hsm import Token, open_token
+from ca.errors import ConfigurationError
+from ca.hsm import Token, open_token, open_token_as
+from ca.key_vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.store import CaRecord, Database, keep_sqlite_files_private
 from govsign.settings import PROJECT_ROOT, Settings, load_settings, read_secret_file, write_secret_file
@@ -27,8 +29,10 @@ from govsign.settings import PROJECT_ROOT, Settings, load_settings, read_secret_
 __all__ = [
     "database",
     "initialise",
+    "key_vault",
     "migrate",
     "open_authority_from",
+    "prepare_key_vault",
     "provision_softhsm_tokens",
     "publish_root_crl",
     "root_token_label",
@@ -82,8 +86,38 @@ def service_token(settings: Settings) -> Token:
     return open_token(settings.pkcs11_module, settings.token_label, settings.service_pin())
 
 
+def key_vault(settings: Settings) -> KeyVault | None:
+    """The keys token (subscriber keys), or None for a deployment made before it existed."""
+    pin = settings.keys_pin()
+    return None if pin is None else open_token_as(KeyVault, settings.pkcs11_module, settings.keys_label, pin)
+
+
 def open_authority_from(settings: Settings) -> Authority:
-    return open_authority(database(settings), service_token(settings), settings.public_url)
+    return open_authority(
+        database(settings), service_token(settings), settings.public_url, key_vault(settings)
+    )
+
+
+def prepare_key_vault(settings: Settings) -> bool:
+    """Ceremony step: the keys token (SoftHSM2: created here), its trusted KEK made by the token's security
+    officer, and the activation pepper. Safe to run again; True when something was created.
+
+    Runs before any user session of this process opens the keys token (the SO logs in here).
+    """
+    created = False
+    if settings.uses_softhsm:
+        configuration = Path(os.environ.get("SOFTHSM2_CONF") or settings.home / "softhsm2.conf")
+        if not token_exists(configuration, settings.keys_label):
+            pin = _new_secret(settings.keys_pin_path, given=settings.keys_token_pin)
+            provision_token(configuration, settings.keys_label, pin, _new_secret(settings.keys_so_pin_path))
+            created = True
+    so_pin = read_secret_file(settings.keys_so_pin_path, "the keys token SO PIN")
+    created |= create_trusted_kek(settings.pkcs11_module, settings.keys_label, so_pin)
+    vault = key_vault(settings)
+    if vault is None:
+        raise ConfigurationError(f"no PIN for the keys token {settings.keys_label!r}")
+    vault.ensure_hmac_key(PEPPER_LABEL)
+    return created
 
 
 def authority_from_environment() -> Authority:
@@ -152,6 +186,7 @@ def initialise(settings: Settings) -> CeremonyResult:
     _private_home(settings)
     if settings.uses_softhsm:
         provision_softhsm_tokens(settings, root_label)
+    prepare_key_vault(settings)
     migrate(settings)
     root_token = open_token(
         settings.pkcs11_module, root_label, read_secret_file(settings.root_pin_path, "the root token PIN")

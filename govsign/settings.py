@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     token_pin: SecretStr | None = None
     token_pin_file: Path | None = None
     root_token_pin_file: Path | None = None
+    # The keys token of the signature activation module (docs/SOLE-CONTROL.md): the KEK that wraps every
+    # subscriber key and the activation pepper, apart from the CA's keys and with a PIN of its own.
+    keys_token_label: str | None = None  # default: the service token's label + "-keys"
+    keys_token_pin: SecretStr | None = None
+    keys_token_pin_file: Path | None = None
     public_url: str = "http://ca.govsign.vn:8000"
     maintenance_interval_seconds: float = 30.0  # CRL publication after a revocation, OCSP refresh
     max_document_mb: int = 512  # the largest PDF accepted for signing
@@ -37,7 +42,7 @@ class Settings(BaseSettings):
     softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
     # How long a finished API or console batch keeps its uploaded and signed documents on the server
     # (fractions allowed); the maintenance loop then deletes them and the batch reports "expired".
-    batch_retention_days: float = Field(7.0, gt=0)
+    batch_retention_days: float = Field(default=7.0, gt=0)
 
     @property
     def database(self) -> str:
@@ -82,6 +87,27 @@ def read_secret_file(path: Path, what: str) -> str:
 
 
 def write_secret_file(path: Path, value: str) -> None:
+    @property
+    def keys_label(self) -> str:
+        return self.keys_token_label or f"{self.token_label}-keys"
+
+    @property
+    def keys_pin_path(self) -> Path:
+        return self.keys_token_pin_file or self.home / "keys-token.pin"
+
+    @property
+    def keys_so_pin_path(self) -> Path:
+        """The keys token's security officer PIN: needed once, to make the trusted KEK at the ceremony."""
+        return self.home / "ceremony" / "keys-token.so-pin"
+
+    def keys_pin(self) -> str | None:
+        """The keys token PIN, or None for a deployment that has no keys token yet."""
+        if self.keys_token_pin is not None:
+            return self.keys_token_pin.get_secret_value()
+        if not self.keys_pin_path.exists():
+            return None
+        return read_secret_file(self.keys_pin_path, "the keys token PIN")
+
     """Create ``path`` with mode 0600 and ``value``; never overwrite an existing secret."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

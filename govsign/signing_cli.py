@@ -1,14 +1,17 @@
 """`govsign sign`, `sign-batch` and `extend`: sign PDFs with a key in the HSM, raise a signed one's level.
 
-The commands run on the server as operator tools, like `govsign ca ...`; officials sign through the
-API, where their own token and activation PIN are checked. Both faces read the signature's options into
-the same :class:`~govsign.signing_request.SigningRequest`.
+The commands run on the server, but a subscriber's key signs here exactly as through the API: only with
+its holder's PIN (prompted, read from standard input, or from ``--pin-file``), which the signature
+activation module turns into a grant for these documents (docs/SOLE-CONTROL.md). The operator's shell,
+the token PINs and the database are not enough. Only the service's own seal signs without a holder.
+Both faces read the signature's options into the same :class:`~govsign.signing_request.SigningRequest`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +19,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from ca.signing_keys import subscriber_key
+from ca.authority import Authority
+from ca.errors import InvalidRequest
+from ca.signing_keys import SubscriberKey, activate_for_documents, service_seal_key, subscriber_key
 from ca.status import StatusServices
 from ca.store import Database
 from govsign import runtime
@@ -24,7 +29,15 @@ from govsign.settings import load_settings
 from govsign.signing_request import SigningRequest
 from govsign.verification import fetch_policy, trust_store
 from signing.appearance import AppearanceMode
-from signing.batch import ItemOutcome, batch_report, create_batch, run_batch, unfinished_batch
+from signing.batch import (
+    ItemOutcome,
+    batch_report,
+    create_batch,
+    pending_digests,
+    run_batch,
+    unfinished_batch,
+)
+from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.extend import extend_pdf
 from signing.pades import Certification, Level, sign_pdf
@@ -47,6 +60,40 @@ PasswordOption = Annotated[str | None, typer.Option(help="the PDF's user passwor
 RepairOption = Annotated[bool, typer.Option(help="rewrite a damaged, unsigned PDF before signing")]
 PssOption = Annotated[bool, typer.Option(help="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")]
 CertifyOption = Annotated[Certification | None, typer.Option(help="certify with DocMDP P=1, 2 or 3")]
+PinFileOption = Annotated[
+    Path | None,
+    typer.Option(help="a file holding the holder's PIN (default: asked for, or read from standard input)"),
+]
+
+
+def holder_pin(pin_file: Path | None) -> str:
+    """The key holder's PIN for this command: from ``pin_file``, a hidden prompt, or standard input."""
+    if pin_file is not None:
+        pin = pin_file.read_text(encoding="utf-8").strip()
+    elif sys.stdin.isatty():
+        pin = typer.prompt("the key holder's PIN", hide_input=True, err=True)
+    else:
+        pin = sys.stdin.readline().strip()
+    if not pin:
+        raise InvalidRequest(
+            "this certificate's key signs only with its holder's PIN: give it (prompt, standard input or "
+            "--pin-file); nothing was signed"
+        )
+    return pin
+
+
+def _document_key(authority: Authority, cert: str, source: Path, pin_file: Path | None) -> SubscriberKey:
+    """The key that may sign ``source``: the service's own seal as it is, any other activated by its
+    holder's PIN for exactly this document."""
+    key = subscriber_key(authority, cert)
+    seal = service_seal_key(authority) if not key.held else None
+    if seal is not None and seal.serial == key.serial:
+        return seal
+    digest = bytes.fromhex(file_sha256(source))
+    activation = activate_for_documents(
+        authority, key, holder_pin(pin_file), [digest], actor=f"{runtime.OPERATOR} with the holder's PIN"
+    )
+    return activation.key_for(digest)
 
 
 def sign(
@@ -65,14 +112,16 @@ def sign(
     repair: RepairOption = False,
     pss: PssOption = False,
     certify: CertifyOption = None,
+    pin_file: PinFileOption = None,
 ) -> None:
-    """Sign IN.pdf into OUT.pdf with the key of certificate SERIAL; prints the signature field's name."""
+    """Sign IN.pdf into OUT.pdf with the key of certificate SERIAL (its holder's PIN is asked for); prints
+    the signature field's name."""
     if not source.is_file():
         raise InvalidDocument(f"{source} does not exist or is not a file")
     settings = load_settings()
     options = SigningRequest.of(locals()).options(image=image, max_bytes=settings.max_document_bytes)
     authority = runtime.open_authority_from(settings)
-    key = subscriber_key(authority, cert)
+    key = _document_key(authority, cert, source, pin_file)
     signed = sign_pdf(StatusServices(authority), key, source, output, options, actor=runtime.OPERATOR)
     typer.echo(f"{signed.field_name}{' (repaired before signing)' if signed.repaired else ''}")
 
@@ -94,8 +143,10 @@ def sign_batch(
     pss: PssOption = False,
     certify: CertifyOption = None,
     processes: Annotated[int, typer.Option(help="worker processes")] = max(2, os.cpu_count() or 2),
+    pin_file: PinFileOption = None,
 ) -> None:
-    """Sign every PDF of IN_DIR into OUT_DIR; run it again after an interruption to finish the batch.
+    """Sign every PDF of IN_DIR into OUT_DIR with one activation by the holder's PIN; run it again (with
+    the PIN again) after an interruption to finish the batch.
 
     A document that cannot be signed fails alone, with its reason; the exit code is then 2.
     """
@@ -109,7 +160,7 @@ def sign_batch(
     request = SigningRequest.of(locals())
     options = request.options(image=image.resolve() if image else None, max_bytes=settings.max_document_bytes)
     authority = runtime.open_authority_from(settings)
-    subscriber_key(authority, cert)  # refuse a revoked or unknown certificate before starting
+    key = subscriber_key(authority, cert)  # refuse a revoked or unknown certificate before starting
     database = authority.database
     batch_id = unfinished_batch(database, owner=runtime.OPERATOR, source_dir=in_dir, target_dir=out_dir)
     if batch_id is None:
@@ -123,6 +174,9 @@ def sign_batch(
         )
     else:
         typer.echo(f"resuming batch {batch_id}", err=True)
+    documents = pending_digests(database, batch_id)
+    actor = f"{runtime.OPERATOR} with the holder's PIN"
+    sad = activate_for_documents(authority, key, holder_pin(pin_file), documents, actor=actor).grant.sad
     failures: list[str] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("signing", total=len(sources))
@@ -141,6 +195,7 @@ def sign_batch(
             worker_environment={},
             processes=processes,
             on_item=advance,
+            sad=sad,
         )
     typer.echo(f"batch {batch_id}: {report.done} signed, {report.failed} failed, of {report.total}")
     if report.failed:

@@ -38,9 +38,10 @@ from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ca.activation import ActivationError
 from ca.authority import Authority
 from ca.errors import CaError, NotFound
-from ca.signing_keys import SubscriberKey, subscriber_key
+from ca.signing_keys import SubscriberKey, key_for_document, subscriber_key
 from ca.status import StatusServices
 from ca.store import Base, Database, UtcDateTime, utc_now
 from signing.appearance import AppearanceMode, AppearanceRequest
@@ -57,6 +58,7 @@ __all__ = [
     "create_batch",
     "options_from_json",
     "options_to_json",
+    "pending_digests",
     "run_batch",
     "unfinished_batch",
 ]
@@ -146,7 +148,11 @@ def create_batch(
     approved_digests: dict[str, str] | None = None,
     batch_id: str | None = None,
 ) -> str:
-    """Record a batch of ``sources`` (file names unique) to be signed into ``target_dir``."""
+    """Record a batch of ``sources`` (file names unique) to be signed into ``target_dir``.
+
+    Each item keeps the SHA-256 its holder approves (``approved_digests``, from the uploads, or the file's
+    own at this moment): only that document is ever signed for it.
+    """
     files = sorted(sources, key=lambda path: path.name)
     batch_id = batch_id or secrets.token_hex(8)
     source_dir = files[0].parent if files else target_dir
@@ -164,11 +170,22 @@ def create_batch(
         )
         session.flush()  # the batch row before its items (no ORM relationship orders them)
         for position, path in enumerate(files):
-            digest = (approved_digests or {}).get(path.name)
+            digest = (approved_digests or {}).get(path.name) or file_sha256(path)
             session.add(
                 BatchItem(batch_id=batch_id, position=position, name=path.name, approved_sha256=digest)
             )
     return batch_id
+
+
+def pending_digests(database: Database, batch_id: str) -> list[bytes]:
+    """The approved SHA-256 of every item still to sign: what the holder's PIN must activate."""
+    with database.transaction() as session:
+        digests = session.scalars(
+            select(BatchItem.approved_sha256).where(
+                BatchItem.batch_id == batch_id, BatchItem.state.in_(("pending", "running"))
+            )
+        ).all()
+    return sorted({bytes.fromhex(digest) for digest in digests if digest})
 
 
 def unfinished_batch(database: Database, *, owner: str, source_dir: Path, target_dir: Path) -> str | None:
@@ -227,11 +244,15 @@ def run_batch(
     worker_environment: dict[str, str],
     processes: int = 2,
     on_item: Callable[[ItemOutcome], None] = lambda outcome: None,
+    sad: str | None = None,
 ) -> BatchReport:
     """Sign every pending item of ``batch_id`` (and any left running by a dead coordinator).
 
     ``open_authority`` must be a module-level function (it is sent to the spawned workers, which call it
     once, with ``worker_environment`` in their environment, to reach the database and the HSM).
+    ``sad`` is the holder's activation for the batch's approved documents (docs/SOLE-CONTROL.md): it
+    travels to the workers with each item and is never stored; without it (a batch resumed after a
+    restart) each remaining item fails, unsigned, asking the holder to activate again.
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     with database.transaction() as session:
@@ -262,7 +283,7 @@ def run_batch(
             while queue and len(waiting) < 2 * processes:
                 item_id = queue.pop(0)
                 _mark(database, item_id, state="running", claimed_by=holder)
-                waiting.add(pool.submit(_sign_item, batch_id, item_id))
+                waiting.add(pool.submit(_sign_item, batch_id, item_id, sad))
             finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
             for future in finished:
                 outcome = future.result()
@@ -342,7 +363,7 @@ def _worker_services() -> StatusServices:
     return StatusServices(_worker_authority())
 
 
-def _sign_item(batch_id: str, item_id: int) -> ItemOutcome:
+def _sign_item(batch_id: str, item_id: int, sad: str | None) -> ItemOutcome:
     authority = _worker_authority()
     with authority.database.transaction() as session:
         batch = session.get(SigningBatch, batch_id)
@@ -357,13 +378,19 @@ def _sign_item(batch_id: str, item_id: int) -> ItemOutcome:
             item.name,
         )
         owner = batch.owner
+    actor = f"{owner} (batch {batch_id})"
     try:
-        if approved is not None and file_sha256(source) != approved:
+        if approved is None or file_sha256(source) != approved:
             raise SigningError("the document is not the one approved for this batch (its SHA-256 differs)")
-        key = subscriber_key(authority, serial)
-        signed = sign_pdf(
-            _worker_services(), key, source, target, options, actor=f"{owner} (batch {batch_id})"
+        if sad is None:
+            raise ActivationError(
+                "the holder's activation for this batch has ended (the server restarted); nothing was "
+                "signed: submit the remaining documents again with your PIN"
+            )
+        key = key_for_document(
+            authority, subscriber_key(authority, serial), sad, bytes.fromhex(approved), actor=actor
         )
+        signed = sign_pdf(_worker_services(), key, source, target, options, actor=actor)
         _verify(target, key, options.password)
     except (SigningError, CaError) as error:
         return ItemOutcome(item_id, name, ok=False, error=str(error))

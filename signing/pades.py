@@ -109,6 +109,8 @@ def sign_pdf(
     is written), and ``ca`` errors for the HSM or the certificate.
     """
     source_digest = file_sha256(source)
+    if key.document_sha256 is not None and key.document_sha256.hex() != source_digest:
+        raise SigningError("the holder approved another document than this one; nothing was signed")
     with tempfile.TemporaryDirectory(prefix=".govsign-", dir=target.parent) as scratch:
         document = open_for_signing(
             source,

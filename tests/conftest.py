@@ -6,6 +6,7 @@ database backend gets its own deployment (data folder, service token, root token
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -42,8 +43,11 @@ os.environ["SOFTHSM2_CONF"] = str(SOFTHSM_CONF)
 os.environ.pop("GOVSIGN_TOKEN_PIN", None)
 
 from ca.authority import Authority  # noqa: E402  (imports after SOFTHSM2_CONF is set)
+from ca.signing_keys import SubscriberKey, activate_for_documents, subscriber_key  # noqa: E402
+from ca.status import StatusServices  # noqa: E402
 from govsign import runtime  # noqa: E402
 from govsign.settings import Settings  # noqa: E402
+from signing.pades import SignedDocument, SigningOptions, sign_pdf  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govsign_test"
 
@@ -283,4 +287,38 @@ def issue_in_hsm(
     issued = issue_certificate(
         deployment.authority, kind, request, GenerateInHsm(KeyAlgorithm(algorithm)), actor="test"
     )
+    take_control(deployment, issued.serial_hex, issued.setup_code)
     return str(issued.serial_hex)
+
+
+HOLDER_PIN = "246810"  # the PIN every test holder chooses with their set-up code
+
+
+def take_control(deployment: Deployment, serial: str, setup_code: str | None, pin: str = HOLDER_PIN) -> None:
+    """What the holder does with the envelope from registration: choose the PIN that seals the new key."""
+    assert setup_code is not None, "a key generated for a holder comes with a set-up code"
+    key = subscriber_key(deployment.authority, serial)
+    deployment.authority.activation_module().take_control(key.key_id, setup_code, pin, actor="holder")
+
+
+def as_holder(
+    authority: Authority, key: SubscriberKey, document: Path, pin: str = HOLDER_PIN
+) -> SubscriberKey:
+    """``key`` activated by its holder's PIN for this one document, as every face asks of an official."""
+    digest = hashlib.sha256(document.read_bytes()).digest()
+    return activate_for_documents(authority, key, pin, [digest], actor="holder").key_for(digest)
+
+
+def sign_as_holder(
+    services: StatusServices,
+    key: SubscriberKey,
+    source: Path,
+    target: Path,
+    options: SigningOptions,
+    *,
+    actor: str,
+) -> SignedDocument:
+    """`sign_pdf` after the holder's PIN approved ``source``: what the API, console and CLI do."""
+    return sign_pdf(
+        services, as_holder(services.authority, key, source), source, target, options, actor=actor
+    )

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
-from tests.conftest import DEMO, Deployment, issue_in_hsm
+from tests.conftest import DEMO, HOLDER_PIN, Deployment, issue_in_hsm
 from tests.pdf_samples import signature_png
-from tests.test_signing_api import PIN as HOLDER_PIN
 from tests.test_signing_api import Credential, post_sign
 from tests.test_signing_api import _account as signing_account
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from signing.batch import BatchItem, SigningBatch
-from tests.conftest import Deployment, issue_in_hsm
+from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
 from tests.test_pades import assert_pdfsig_valid_and_trusted
 
@@ -47,6 +47,7 @@ def test_batch_signs_the_good_documents_and_fails_the_bad_one_alone(
     result = sqlite_deployment.cli(
         "sign-batch", str(inputs), str(tmp_path / "out"), "--cert", clerk_serial,
         "--appearance", "copy", "--agency", "Sở Tư pháp thành phố Hà Nội", check=False,
+        stdin=HOLDER_PIN + "\n",
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "hong.pdf" in result.stderr and "damaged" in result.stderr
@@ -76,9 +77,13 @@ def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
         command,
         env=sqlite_deployment.env,
         start_new_session=True,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    assert first.stdin is not None
+    first.stdin.write(HOLDER_PIN.encode() + b"\n")  # the holder's PIN activates the whole batch once
+    first.stdin.close()
     database = sqlite_deployment.authority.database
     this_batch = select(SigningBatch.id).where(SigningBatch.source_dir == str(inputs.resolve()))
 
@@ -104,7 +109,9 @@ def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
     assert not any(map(running, workers)), "orphaned workers must leave"
     interrupted = states()
     assert 4 <= interrupted.get("done", 0) < 24, interrupted  # it really was interrupted half-way
-    second = sqlite_deployment.cli("sign-batch", str(inputs), str(outputs), "--cert", clerk_serial)
+    second = sqlite_deployment.cli(  # the holder activates the rest again: a SAD is never stored
+        "sign-batch", str(inputs), str(outputs), "--cert", clerk_serial, stdin=HOLDER_PIN + "\n"
+    )
     assert "resuming batch" in second.stderr
     assert "24 signed, 0 failed, of 24" in second.stdout
     assert sorted(p.name for p in outputs.iterdir()) == sorted(p.name for p in inputs.iterdir())

@@ -10,8 +10,8 @@ import pytest
 
 from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
-from signing.pades import Level, SigningOptions, sign_pdf
-from tests.conftest import Deployment, issue_in_hsm
+from signing.pades import Level, SigningOptions
+from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_samples import one_page_pdf
 
 CHROMIUM = shutil.which("chromium")
@@ -29,7 +29,7 @@ def test_a_person_drops_a_signed_pdf_on_the_verify_page_and_reads_the_verdict(
     key = subscriber_key(sqlite_deployment.authority, issue_in_hsm(sqlite_deployment))
     signed = tmp_path / "ket-qua-da-ky.pdf"
     services = StatusServices(sqlite_deployment.authority)
-    sign_pdf(
+    sign_as_holder(
         services, key, one_page_pdf(tmp_path / "in.pdf"), signed, SigningOptions(level=Level.B_LT), actor="t"
     )
     ARTEFACTS.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
+from tests.conftest import DEMO, HOLDER_PIN, Deployment, issue_in_hsm, make_deployment, running_server
 from tests.pdf_samples import one_page_pdf
 from tests.test_validation import pdfsig_integrity
 
@@ -118,7 +118,15 @@ def test_forms_need_the_session_and_its_csrf_token_and_pages_their_role(
 
 
 def test_the_official_sets_and_changes_their_own_pin(deployment: Deployment, server: str) -> None:
-    serial = issue_in_hsm(deployment)
+    """The first PIN with the set-up code from registration, then changes; nobody else sees either."""
+    issued = (
+        deployment.cli(
+            "ca", "issue", "--profile", "individual", "--subject", str(DEMO / "official-nguyen-van-anh.json")
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    serial, setup_code = issued[-1], issued[-2].rsplit(" ", 1)[-1]
     account_id = (
         deployment.cli("account", "create-official", "--cert", serial).stdout.split(":")[0].split()[-1]
     )
@@ -138,18 +146,27 @@ def test_the_official_sets_and_changes_their_own_pin(deployment: Deployment, ser
                 "/console/pin", data={"current": current, "new": new, "again": new, "csrf": csrf.group(1)}
             )
 
-        assert change("", "135790").status_code == 200
+        assert change("135790", "246802").status_code == 403  # no PIN yet: the set-up code comes first
+        assert change(setup_code, "135790").status_code == 200
+        assert change(setup_code, "111111").status_code == 403  # the code is spent: it is no PIN
         wrong = change("000000", "246802")
         assert wrong.status_code == 403 and "wrong PIN" in wrong.text
         assert change("135790", "246802").status_code == 200
     with deployment.authority.database.engine.begin() as connection:
         changes = connection.execute(
-            text("SELECT actor, result FROM audit_log WHERE action = 'account.change-pin' ORDER BY seq")
+            text(
+                "SELECT action, actor, result FROM audit_log WHERE action IN "
+                "('credential.take-control', 'credential.change-pin') AND actor LIKE :actor ORDER BY seq"
+            ),
+            {"actor": f"account:{account_id}:%"},
         ).all()
+    holder = f"account:{account_id}:Nguyễn Văn Ánh"
     assert [tuple(row) for row in changes] == [
-        ("Nguyễn Văn Ánh", "success"),
-        ("Nguyễn Văn Ánh", "refused"),
-        ("Nguyễn Văn Ánh", "success"),
+        ("credential.take-control", holder, "refused"),
+        ("credential.take-control", holder, "success"),
+        ("credential.change-pin", holder, "refused"),
+        ("credential.change-pin", holder, "refused"),
+        ("credential.change-pin", holder, "success"),
     ]
 
 
@@ -160,7 +177,6 @@ def test_several_files_become_a_batch_with_a_progress_page(
     account_id = (
         deployment.cli("account", "create-official", "--cert", serial).stdout.split(":")[0].split()[-1]
     )
-    deployment.cli("account", "set-pin", account_id, stdin="135790\n")
     enrolled = deployment.cli(
         "console", "enrol", "--username", "tung", "--account", account_id, stdin=PASSWORD + "\n"
     )
@@ -175,7 +191,7 @@ def test_several_files_become_a_batch_with_a_progress_page(
         assert csrf is not None
         started = browser.post(
             "/console/sign/preview",
-            data={"csrf": csrf.group(1), "appearance": "none", "pin": "135790"},
+            data={"csrf": csrf.group(1), "appearance": "none", "pin": HOLDER_PIN},
             files=[("files", (f"ban-{n}.pdf", data, "application/pdf")) for n, data in enumerate(documents)],
         )
         assert started.status_code == 303, started.text

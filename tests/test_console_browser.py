@@ -49,10 +49,19 @@ def _enrol(deployment: Deployment, username: str, *subject: str) -> str:
     return enrolled.stdout.strip().splitlines()[-1]
 
 
-def _signing_account(deployment: Deployment, command: str, serial: str, image: Path, username: str) -> str:
+def _signing_account(
+    deployment: Deployment,
+    command: str,
+    serial: str,
+    image: Path,
+    username: str,
+    setup_code: str | None = None,
+) -> str:
+    """An account for the certificate's holder, who (given ``setup_code``) chooses the PIN with it."""
     created = deployment.cli("account", command, "--cert", serial).stdout.strip().splitlines()
     account_id = created[0].split(":")[0].removeprefix("account ")
-    deployment.cli("account", "set-pin", account_id, stdin=PIN + "\n")
+    if setup_code is not None:
+        deployment.cli("account", "set-pin", account_id, stdin=f"{setup_code}\n{PIN}\n")
     deployment.cli("account", "set-image", account_id, str(image))
     return _enrol(deployment, username, "--account", account_id)
 
@@ -125,10 +134,16 @@ def test_officer_issues_official_signs_clerk_seals_verifier_reads_both_valid(
         message = page.inner_text("#message")
         page.screenshot(path=str(ARTEFACTS / "console-issued.png"), full_page=True)
         serial = re.search(r"([0-9a-f]{16,})", message)
-        assert serial is not None and "Trần Thị Bích" in message, message
+        setup_code = re.search(r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", message)  # shown once, for the holder
+        assert serial is not None and setup_code is not None and "Trần Thị Bích" in message, message
 
         official_secret = _signing_account(
-            deployment, "create-official", serial.group(1), signature_png(tmp_path / "chu-ky.png"), "bich"
+            deployment,
+            "create-official",
+            serial.group(1),
+            signature_png(tmp_path / "chu-ky.png"),
+            "bich",
+            setup_code.group(1),
         )
         document = one_page_pdf(tmp_path / "ket-qua.pdf")
         page = browser.new_context(accept_downloads=True, viewport=VIEWPORT).new_page()

@@ -23,8 +23,9 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import tsp as asn1_tsp
 from sqlalchemy import select, update
 
+from ca.activation import MAX_ATTEMPTS
+from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry, Database, utc_now
-from govsign.accounts import Account
 from govsign.settings import DEFAULT_PKCS11_MODULE
 from signing.batch import BatchItem, SigningBatch, create_batch
 from signing.pades import Level, SigningOptions
@@ -189,15 +190,15 @@ def test_a_missing_activation_pin_is_401_and_spends_no_attempt(
     assert batch.status_code == 401 and "X-Activation-PIN" in batch.json()["detail"]
     signed = post_sign(public_server, holder, document)
     assert signed.status_code not in (401, 403, 423), signed.text  # the PIN was taken, nothing locked
+    key_id = subscriber_key(sqlite_deployment.authority, holder.serial).key_id
     with sqlite_deployment.authority.database.transaction() as session:
         activations = session.execute(
             select(AuditEntry.actor, AuditEntry.result).where(
-                AuditEntry.action == "account.activate", AuditEntry.object == f"account:{holder.account_id}"
+                AuditEntry.action == "credential.authorize", AuditEntry.object == f"credential:{key_id}"
             )
         ).all()
-        failures = session.scalar(select(Account.failed_pins).where(Account.id == holder.account_id))
     assert activations == [(f"account:{holder.account_id}:{ACCOUNT_HOLDER}", "success")]
-    assert failures == 0
+    assert sqlite_deployment.authority.activation_module().status(key_id).attempts_left == MAX_ATTEMPTS
 
 
 def finished_batch(deployment: Deployment, owner: str, root: Path, age: dt.timedelta) -> tuple[str, Path]:

@@ -23,8 +23,8 @@ from ca.status import StatusServices
 from signing.appearance import AppearanceMode, AppearanceRequest
 from signing.errors import DocumentRefused
 from signing.extend import extend_pdf
-from signing.pades import Certification, Level, SigningOptions, sign_pdf
-from tests.conftest import Deployment, issue_in_hsm
+from signing.pades import Certification, Level, SigningOptions
+from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_corpus import build_corpus
 from tests.pdf_samples import one_page_pdf, seal_png, signature_png
 
@@ -150,7 +150,7 @@ def test_every_level_and_key_is_valid_and_trusted_in_pdfsig_and_pyhanko(
     key = official_keys[key_name.removesuffix("-pss")]
     target = tmp_path / f"signed-{level}-{key_name}.pdf"
     options = SigningOptions(level=level, pss=key_name.endswith("-pss"))
-    sign_pdf(services, key, document, target, options, actor="test")
+    sign_as_holder(services, key, document, target, options, actor="test")
     assert_pdfsig_valid_and_trusted(nss_db, target, expected=1)
     assert_pyhanko_valid(target, sqlite_deployment, level)
     timestamps = assert_document_timestamps_verify_with_openssl(target, sqlite_deployment)
@@ -169,7 +169,7 @@ def test_approval_then_agency_seal_both_valid_and_the_seal_covers_the_left_third
 ) -> None:
     approved = tmp_path / "approved.pdf"
     box = (330.0, 120.0, 180.0, 72.0)
-    sign_pdf(
+    sign_as_holder(
         services,
         official_keys["rsa2048"],
         document,
@@ -183,7 +183,7 @@ def test_approval_then_agency_seal_both_valid_and_the_seal_covers_the_left_third
         actor="test",
     )
     sealed = tmp_path / "sealed.pdf"
-    sign_pdf(
+    sign_as_holder(
         services,
         seal_key,
         approved,
@@ -217,7 +217,7 @@ def test_text_block_embeds_its_font_and_keeps_vietnamese_exact(
 ) -> None:
     signed = tmp_path / "text.pdf"
     options = SigningOptions(level=Level.B_B, appearance=AppearanceRequest(AppearanceMode.TEXT))
-    sign_pdf(services, official_keys["ec-p256"], document, signed, options, actor="test")
+    sign_as_holder(services, official_keys["ec-p256"], document, signed, options, actor="test")
     fonts = subprocess.run(["pdffonts", str(signed)], capture_output=True, text=True, check=True).stdout
     liberation = [line for line in fonts.splitlines() if "LiberationSerif" in line]
     assert liberation and liberation[0].split()[-5] == "yes", fonts  # the "emb" column
@@ -251,7 +251,7 @@ def test_appendix_and_copy_sit_top_right_of_page_one_with_vietnam_time(
 ) -> None:
     signed = tmp_path / f"{mode}.pdf"
     request = AppearanceRequest(mode, doc_number=heading if mode is AppearanceMode.APPENDIX else None)
-    sign_pdf(
+    sign_as_holder(
         services, seal_key, document, signed, SigningOptions(level=Level.B_B, appearance=request), actor="t"
     )
     layout = subprocess.run(
@@ -293,8 +293,10 @@ def test_extend_b_t_to_lt_to_lta_and_renew_the_archive(
     """Two B-T signatures (official, then seal) raised to B-LT: the DSS alone proves both chains; then to
     B-LTA; then the archive time-stamp renewed: both document time-stamps verify in openssl."""
     first, second = tmp_path / "b-t-1.pdf", tmp_path / "b-t-2.pdf"
-    sign_pdf(services, official_keys["rsa2048"], document, first, SigningOptions(level=Level.B_T), actor="t")
-    sign_pdf(services, seal_key, first, second, SigningOptions(level=Level.B_T), actor="t")
+    sign_as_holder(
+        services, official_keys["rsa2048"], document, first, SigningOptions(level=Level.B_T), actor="t"
+    )
+    sign_as_holder(services, seal_key, first, second, SigningOptions(level=Level.B_T), actor="t")
     long_term = extend_pdf(services, second, tmp_path / "b-lt.pdf", Level.B_LT, actor="t").target
     assert_pyhanko_valid(long_term, sqlite_deployment, Level.B_LT)
     archived = extend_pdf(services, long_term, tmp_path / "b-lta.pdf", Level.B_LTA, actor="t")
@@ -322,7 +324,7 @@ def test_text_outside_the_prepared_subset_still_renders(
     """The Vietnamese subset is a shortcut, not a limit: other scripts fall back to per-signature subsetting."""
     signed = tmp_path / "greek.pdf"
     request = AppearanceRequest(AppearanceMode.COPY, agency="Πρεσβεία Ελλάδας")
-    sign_pdf(
+    sign_as_holder(
         services, seal_key, document, signed, SigningOptions(level=Level.B_B, appearance=request), actor="t"
     )
     text = subprocess.run(["pdftotext", str(signed), "-"], capture_output=True, text=True, check=True).stdout
@@ -343,13 +345,13 @@ def test_certification_signatures_set_docmdp_and_p1_forbids_later_signatures(
     for permission, later_allowed in ((Certification.FORM_FILLING, True), (Certification.NO_CHANGES, False)):
         certified = tmp_path / f"certified-p{permission}.pdf"
         options = SigningOptions(level=Level.B_T, certify=permission)
-        sign_pdf(services, seal_key, document, certified, options, actor="t")
+        sign_as_holder(services, seal_key, document, certified, options, actor="t")
         with certified.open("rb") as stream:
             certification = read_certification_data(PdfFileReader(stream))
         assert certification is not None and certification.permission.value == int(permission)
         later = tmp_path / f"later-p{permission}.pdf"
         if later_allowed:
-            sign_pdf(
+            sign_as_holder(
                 services,
                 official_keys["ec-p256"],
                 certified,
@@ -360,5 +362,7 @@ def test_certification_signatures_set_docmdp_and_p1_forbids_later_signatures(
             assert_pdfsig_valid_and_trusted(nss_db, later, expected=2)
         else:
             with pytest.raises(DocumentRefused, match="DocMDP P=1"):
-                sign_pdf(services, official_keys["ec-p256"], certified, later, SigningOptions(), actor="t")
+                sign_as_holder(
+                    services, official_keys["ec-p256"], certified, later, SigningOptions(), actor="t"
+                )
             assert not later.exists()

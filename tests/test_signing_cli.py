@@ -19,7 +19,7 @@ from ca.profiles import CertificateKind, parse_request
 from ca.reasons import RevocationReason
 from ca.revocation import revoke_certificate
 from ca.signing_keys import subscriber_key
-from tests.conftest import DEMO, SOFTHSM_CONF, Deployment, issue_in_hsm
+from tests.conftest import DEMO, HOLDER_PIN, SOFTHSM_CONF, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
 from tests.test_pades import assert_pdfsig_valid_and_trusted
 
@@ -36,10 +36,19 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def sign_cli(
-    deployment: Deployment, folder: Path, serial: str, *options: str
+    deployment: Deployment, folder: Path, serial: str, *options: str, pin: str | None = HOLDER_PIN
 ) -> subprocess.CompletedProcess[str]:
+    """`govsign sign` with the holder typing ``pin`` (standard input), as the CLI asks of every holder."""
     return deployment.cli(
-        "sign", str(folder / "in.pdf"), "-o", str(folder / "out.pdf"), "--cert", serial, *options, check=False
+        "sign",
+        str(folder / "in.pdf"),
+        "-o",
+        str(folder / "out.pdf"),
+        "--cert",
+        serial,
+        *options,
+        check=False,
+        stdin=None if pin is None else pin + "\n",
     )
 
 
@@ -60,6 +69,16 @@ def test_cli_signs_at_b_lt_with_a_text_block(
     assert_pdfsig_valid_and_trusted(nss_db, workdir / "out.pdf", expected=1)
 
 
+def test_an_operator_without_the_holders_pin_signs_nothing(
+    sqlite_deployment: Deployment, official: str, workdir: Path
+) -> None:
+    """The shell, both token PINs (in GOVSIGN_HOME) and the database are not enough: no PIN, no output."""
+    result = sign_cli(sqlite_deployment, workdir, official, pin=None)
+    assert_refused(result.returncode, result.stderr, 2, "signs only with its holder's PIN", workdir)
+    wrong = sign_cli(sqlite_deployment, workdir, official, pin="999999")
+    assert_refused(wrong.returncode, wrong.stderr, 8, "wrong PIN", workdir)
+
+
 def test_not_a_pdf(sqlite_deployment: Deployment, official: str, workdir: Path) -> None:
     (workdir / "in.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
     result = sign_cli(sqlite_deployment, workdir, official)
@@ -68,16 +87,7 @@ def test_not_a_pdf(sqlite_deployment: Deployment, official: str, workdir: Path) 
 
 def test_truncated_pdf(sqlite_deployment: Deployment, official: str, workdir: Path) -> None:
     (workdir / "in.pdf").write_bytes((workdir / "in.pdf").read_bytes()[:300])
-    result = sqlite_deployment.cli(
-        "sign",
-        str(workdir / "in.pdf"),
-        "-o",
-        str(workdir / "out.pdf"),
-        "--cert",
-        official,
-        "--repair",
-        check=False,
-    )
+    result = sign_cli(sqlite_deployment, workdir, official, "--repair")
     assert_refused(result.returncode, result.stderr, 2, "damaged", workdir)
 
 

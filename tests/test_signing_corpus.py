@@ -13,8 +13,8 @@ from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
 from signing.appearance import AppearanceMode, AppearanceRequest
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
-from signing.pades import Level, SigningOptions, sign_pdf
-from tests.conftest import Deployment, issue_in_hsm
+from signing.pades import Level, SigningOptions
+from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_corpus import CorpusPdf, build_corpus
 
 CORPUS_FOLDER = Path("/tmp") / f"govsign-corpus-{__import__('os').getpid()}"
@@ -68,11 +68,11 @@ def test_corpus_document(
     if entry.expect == "refuse" or (entry.expect == "repair" and not options.repair):
         error_class, words = REFUSAL_WORDS[entry.reason]
         with pytest.raises(error_class, match=words):
-            sign_pdf(services, key, entry.path, target, options, actor="test")
+            sign_as_holder(services, key, entry.path, target, options, actor="test")
         assert not target.exists() and list(tmp_path.iterdir()) == []
         return
     earlier = len(pdfsig_blocks(nss_db, entry.path, entry.password))
-    signed = sign_pdf(services, key, entry.path, target, options, actor="test")
+    signed = sign_as_holder(services, key, entry.path, target, options, actor="test")
     assert signed.repaired == (entry.expect == "repair")
     blocks = pdfsig_blocks(nss_db, target, entry.password)
     assert len(blocks) == earlier + 1, blocks
@@ -87,7 +87,7 @@ def test_damaged_files_are_refused_without_repair(
     assert len(damaged) >= 3
     for entry in damaged:
         with pytest.raises(SigningError, match="allow repair"):
-            sign_pdf(
+            sign_as_holder(
                 services, key, entry.path, tmp_path / "out.pdf", SigningOptions(level=Level.B_B), actor="t"
             )
     assert list(tmp_path.iterdir()) == []

@@ -161,17 +161,21 @@ class ActivationModule:
 
     # -- B: the holder takes control, changes the PIN ------------------------------------------------------
 
-    def take_control(self, key_id: str, setup_code: str, new_pin: str, *, actor: str) -> None:
+    def take_control(
+        self, key_id: str, setup_code: str, new_pin: str, *, actor: str, client: str = ""
+    ) -> None:
         """Steps B1-B2: the set-up code opens the key once; the holder's PIN seals it from now on."""
         _check_pin(new_pin)
         wrapped = self._open(
-            key_id, _normalise_code(setup_code), SealKind.SETUP_CODE, actor, "credential.take-control"
+            key_id, _normalise_code(setup_code), SealKind.SETUP_CODE, actor, "credential.take-control", client
         )
         self._reseal(key_id, wrapped, new_pin, actor, "credential.take-control")
 
-    def change_pin(self, key_id: str, current_pin: str, new_pin: str, *, actor: str) -> None:
+    def change_pin(
+        self, key_id: str, current_pin: str, new_pin: str, *, actor: str, client: str = ""
+    ) -> None:
         _check_pin(new_pin)
-        wrapped = self._open(key_id, current_pin, SealKind.PIN, actor, "credential.change-pin")
+        wrapped = self._open(key_id, current_pin, SealKind.PIN, actor, "credential.change-pin", client)
         self._reseal(key_id, wrapped, new_pin, actor, "credential.change-pin")
 
     # -- C: authorise -----------------------------------------------------------------------------------
@@ -185,10 +189,11 @@ class ActivationModule:
         kind: GrantKind,
         hash_algorithm: HashName,
         actor: str,
+        client: str = "",
     ) -> Grant:
         """Steps C1-C3: the holder's PIN opens the key for exactly ``hashes`` (once each) for 5 minutes."""
         wanted = _checked_hashes(hashes, hash_algorithm)
-        wrapped = self._open(key_id, pin, SealKind.PIN, actor, "credential.authorize")
+        wrapped = self._open(key_id, pin, SealKind.PIN, actor, "credential.authorize", client)
         sad = new_secret()
         expires = utc_now() + GRANT_LIFETIME
         with self.database.transaction() as session:
@@ -210,6 +215,7 @@ class ActivationModule:
                 "kind": kind.value,
                 "hash_algorithm": hash_algorithm,
                 "hashes": [h.hex() for h in wanted],
+                **({"client": client} if client else {}),
             }
             self._audit(session, actor, "credential.authorize", key_id, details=details)
         return Grant(sad, expires, len(wanted))
@@ -299,14 +305,18 @@ class ActivationModule:
             raise NotFound(f"no signing credential {key_id}")
         return credential
 
-    def _open(self, key_id: str, secret: str, kind: SealKind, actor: str, action: str) -> bytes:
-        """C1-C2 (and B1): count the attempt first, then try the seal outside any lock, then record."""
-        attempt = self._begin_attempt(key_id, kind, action, actor)
+    def _open(self, key_id: str, secret: str, kind: SealKind, actor: str, action: str, client: str) -> bytes:
+        """C1-C2 (and B1): count the attempt first, then try the seal outside any lock, then record.
+        Every refusal, a locked credential's too, is audited with the client it came from."""
+        attempt = self._begin_attempt(key_id, kind)
+        if isinstance(attempt, ActivationError | StateConflict):
+            self._refused(key_id, actor, action, client, reason=type(attempt).__name__)
+            raise attempt
         try:
             key = seal_key(self.vault, key_id, secret, attempt.salt)
             wrapped = open_seal(key, attempt.sealed_key, _associated(key_id, kind))
         except Unsealed:
-            raise self._failure(key_id, actor, action, kind) from None
+            raise self._failure(key_id, actor, action, kind, client) from None
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
             if credential.sealed_key != attempt.sealed_key:
@@ -316,20 +326,19 @@ class ActivationModule:
             credential.failed_attempts = 0
         return wrapped
 
-    def _begin_attempt(self, key_id: str, kind: SealKind, action: str, actor: str) -> _Attempt:
-        """C1: refuse what cannot be opened, and spend one of the attempts before the check, so that
-        parallel guesses cannot overtake the lock."""
+    def _begin_attempt(self, key_id: str, kind: SealKind) -> _Attempt | ActivationError | StateConflict:
+        """C1: the refusal for what cannot be opened, or spend one of the attempts before the check (so
+        that parallel guesses cannot overtake the lock) and return what C2 needs."""
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
-            state = CredentialState(credential.state)
-            if state is CredentialState.DESTROYED or credential.sealed_key is None:
-                raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
+            if credential.state == CredentialState.DESTROYED or credential.sealed_key is None:
+                return StateConflict("this signing key was destroyed (revoked); it can no longer sign")
             if credential.locked_at is not None:
-                raise CredentialLocked(
+                return CredentialLocked(
                     "this credential is locked after too many wrong PINs; ask an administrator to unlock it"
                 )
             if SealKind(credential.seal) is not kind:
-                raise StateConflict(
+                return StateConflict(
                     "the holder has not set a PIN yet: set it with the one-time set-up code first"
                     if kind is SealKind.PIN
                     else "this credential already has its holder's PIN; the set-up code is spent"
@@ -337,14 +346,19 @@ class ActivationModule:
             credential.failed_attempts += 1
             return _Attempt(credential.id, key_id, credential.sealed_key, kind, credential.salt)
 
-    def _failure(self, key_id: str, actor: str, action: str, kind: SealKind) -> ActivationError:
+    def _refused(self, key_id: str, actor: str, action: str, client: str, *, reason: str) -> None:
+        with self.database.transaction() as session:
+            details = {"reason": reason, **({"client": client} if client else {})}
+            self._audit(session, actor, action, key_id, result="refused", details=details)
+
+    def _failure(self, key_id: str, actor: str, action: str, kind: SealKind, client: str) -> ActivationError:
         """Record a wrong PIN or code (locking at the last attempt); the error to raise."""
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
             left = MAX_ATTEMPTS - credential.failed_attempts
             if left <= 0:
                 credential.locked_at = utc_now()
-            self._audit(session, actor, action, key_id, result="refused", details={"reason": f"wrong {kind}"})
+        self._refused(key_id, actor, action, client, reason=f"wrong {kind}")
         what = "PIN" if kind is SealKind.PIN else "set-up code"
         if left <= 0:
             return CredentialLocked(f"wrong {what}; the credential is now locked, ask an administrator")

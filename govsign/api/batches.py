@@ -34,7 +34,7 @@ from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
 from ca.store import Database, acquire_lease, utc_now
 from govsign import runtime
-from govsign.accounts import Account, activate, authorise_certificate
+from govsign.accounts import Account, authorise_certificate, authorise_documents
 from govsign.api.access import SigningCaller
 from govsign.api.signing import ActivationPinHeader, account_image, activation_pin, spool_upload
 from govsign.settings import Settings
@@ -90,10 +90,10 @@ def start_batch(
     serial: str,
     files: list[UploadFile],
     form: SigningRequest,
-    pin: str | None,
+    pin: str,
 ) -> tuple[str, int]:
-    """Spool the uploads, activate ``account`` once for all their digests and start the batch in the
-    background; (batch id, number of documents). Shared by the API and the console."""
+    """Spool the uploads, have the holder's PIN activate the key once for exactly their digests, and
+    start the batch in the background; (batch id, number of documents). Shared by the API and the console."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
     subscriber_key(authority, serial)  # refuse a revoked or expired certificate before taking the files
@@ -103,10 +103,11 @@ def start_batch(
     (folder / "out").mkdir(mode=0o700)
     try:
         digests = _spool_all(files, folder / "in", settings.max_document_bytes)
-        client = request.client.host if request.client else "unknown"
-        activate(authority, account, pin, client=client, purpose=_purpose(digests))
         image = account_image(account, form.appearance, folder)
         options = form.options(image=image, max_bytes=settings.max_document_bytes)
+        documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
+        client = request.client.host if request.client else "unknown"
+        sad = authorise_documents(authority, account, serial, pin, documents, client=client).grant.sad
         create_batch(
             authority.database,
             owner=f"{API_OWNER_PREFIX}{account.id}:{account.holder}",
@@ -120,7 +121,7 @@ def start_batch(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _start_in_background(authority.database, batch_id)
+    _start_in_background(authority.database, batch_id, sad)
     return batch_id, len(digests)
 
 
@@ -134,10 +135,6 @@ def _spool_all(files: list[UploadFile], folder: Path, limit: int) -> dict[str, s
         name = f"{number:04}-{stem}.pdf"
         _, digests[name] = spool_upload(upload, folder, limit, name)
     return digests
-
-
-def _purpose(digests: dict[str, str]) -> str:
-    return f"batch of {len(digests)}: " + ",".join(f"sha256:{digest}" for digest in digests.values())
 
 
 @router.get("/{batch_id}")
@@ -186,29 +183,30 @@ _running_here: set[str] = set()
 _running_here_lock = threading.Lock()
 
 
-def _start_in_background(database: Database, batch_id: str) -> None:
+def _start_in_background(database: Database, batch_id: str, sad: str | None = None) -> None:
     """Run the batch on a thread of this process unless one already does. The database lease keeps other
     processes off it, but its holder is this process, so the lease alone would let every maintenance tick
-    start the same batch again here (each with its own process pool, signing the same items twice)."""
+    start the same batch again here (each with its own process pool, signing the same items twice).
+    ``sad``: the holder's activation, in memory only; a batch resumed without it signs nothing."""
     with _running_here_lock:
         if batch_id in _running_here:
             return
         _running_here.add(batch_id)
     threading.Thread(
-        target=_run_leased, args=(database, batch_id), name=f"batch-{batch_id}", daemon=True
+        target=_run_leased, args=(database, batch_id, sad), name=f"batch-{batch_id}", daemon=True
     ).start()
 
 
-def _run_leased(database: Database, batch_id: str) -> None:
+def _run_leased(database: Database, batch_id: str, sad: str | None) -> None:
     """Run the batch while holding its lease (renewed at every finished document)."""
     try:
-        _run_under_lease(database, batch_id)
+        _run_under_lease(database, batch_id, sad)
     finally:
         with _running_here_lock:
             _running_here.discard(batch_id)
 
 
-def _run_under_lease(database: Database, batch_id: str) -> None:
+def _run_under_lease(database: Database, batch_id: str, sad: str | None) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}"
     lease = f"batch:{batch_id}"
 
@@ -226,6 +224,7 @@ def _run_under_lease(database: Database, batch_id: str) -> None:
             open_authority=runtime.authority_from_environment,
             worker_environment={},
             on_item=renew,
+            sad=sad,
         )
     except Exception as error:  # a background batch must never take the server down; it resumes later
         log.warning("batch %s stopped: %s: %s", batch_id, type(error).__name__, error)

@@ -57,6 +57,11 @@ class Issued(BaseModel):
     not_after: str
     certificate_pem: str
     lint_findings: list[str]
+    setup_code: str | None = Field(
+        default=None,
+        description="for a key made here: the holder's one-time set-up code (shown once, never stored); "
+        "the holder chooses their PIN with it, and nobody else can",
+    )
 
 
 def _issued(issued: IssuedCertificate) -> Issued:
@@ -68,6 +73,7 @@ def _issued(issued: IssuedCertificate) -> Issued:
         not_after=certificate.not_valid_after_utc.isoformat(),
         certificate_pem=certificate.public_bytes(Encoding.PEM).decode("ascii"),
         lint_findings=[str(finding) for finding in issued.findings],
+        setup_code=issued.setup_code,
     )
 
 

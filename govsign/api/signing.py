@@ -21,9 +21,8 @@ from starlette.background import BackgroundTask
 
 from ca.authority import Authority
 from ca.errors import InvalidRequest
-from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
-from govsign.accounts import Account, activate, authorise_certificate, require_pin
+from govsign.accounts import Account, authorise_certificate, authorise_documents, require_pin
 from govsign.api.access import SigningCaller
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
@@ -80,18 +79,18 @@ def sign_as_account(
     source: Path,
     digest: str,
     form: SigningRequest,
-    pin: str | None,
+    pin: str,
 ) -> SignedDocument:
-    """Activate ``account`` with ``pin`` for this one document (by its digest) and sign ``source`` into
+    """The holder's ``pin`` activates the key for this one document (by its digest), which is signed into
     ``signed.pdf`` beside it; shared by the API and the console."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
-    client = request.client.host if request.client else "unknown"
-    activate(authority, account, pin, client=client, purpose=f"sign sha256:{digest}")
     image = account_image(account, form.appearance, source.parent)
     options = form.options(image=image, max_bytes=settings.max_document_bytes)
     services: StatusServices = request.app.state.services()
-    key = subscriber_key(authority, serial)
+    document = bytes.fromhex(digest)
+    client = request.client.host if request.client else "unknown"
+    key = authorise_documents(authority, account, serial, pin, [document], client=client).key_for(document)
     return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)
 
 

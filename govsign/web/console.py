@@ -32,7 +32,6 @@ from starlette.background import BackgroundTask
 from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
-from ca.ocsp import RateLimiter
 from ca.profiles import CertificateKind
 from ca.reasons import reason_for_certificate
 from ca.status import StatusServices
@@ -46,10 +45,11 @@ from govsign.accounts import (
     authorise_certificate,
     change_pin,
 )
+    require_pin,
 from govsign.administrators import Role
 from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
-from govsign.approvals import ACTIONS, APPROVERS, decide, list_requests, view
+from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
 from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
 from govsign.controlled_actions import EXECUTORS
 from govsign.errors import http_status
@@ -125,7 +125,10 @@ def error_page(request: Request, error: Exception) -> Response:
     """Not signed in: to the sign-in page; anything else (a held action too): the message, with its status."""
     if isinstance(error, NotAuthenticated):
         return RedirectResponse(f"{PREFIX}/login?lang={_language(request)}", status_code=303)
-    return _page(request, "console_message.html", message=str(error), status=http_status(error))
+    message = str(error)
+    if isinstance(error, PendingApproval) and error.setup_code is not None:
+        message += f". {_text(request, 'setup_code')}: {error.setup_code}"
+    return _page(request, "console_message.html", message=message, status=http_status(error))
 
 
 def _message(request: Request, user: ConsoleUser, message: str, status: int = 200) -> HTMLResponse:
@@ -245,7 +248,12 @@ def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
     issued = controlled_actions.issue(
         request.app.state.authority(), kind.value, data, csr=None, key_type=key_type, actor=user.actor
     )
-    return f"{_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
+    message = (
+        f"{_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
+    )
+    if issued.setup_code is not None:
+        message += f". {_text(request, 'setup_code')}: {issued.setup_code}"
+    return message
 
 
 @router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
@@ -328,13 +336,16 @@ def pin_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(SI
 def pin_change(
     request: Request,
     user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
-    current: Annotated[str | None, Form()] = None,
+    current: Annotated[str, Form()] = "",
     new: Annotated[str, Form()] = "",
     again: Annotated[str, Form()] = "",
 ) -> Response:
     if new != again:
+    """The holder chooses their PIN: the first time with the set-up code from registration, later with
+    the current PIN (both in the one field ``current``)."""
         raise InvalidRequest(_text(request, "pin_mismatch"))
-    change_pin(request.app.state.authority(), user.subject_id, current or None, new, client=_client(request))
+    given = require_pin(current, how=_text(request, "pin_needed"))
+    change_pin(request.app.state.authority(), user.subject_id, given, new, client=_client(request))
     return _message(request, user, _text(request, "pin_set"))
 
 
@@ -357,7 +368,8 @@ def preview(
     if len(files) > 1:
         account = _account_of(request, user)
         serial = authorise_certificate(account, None)
-        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin)
+        pin_given = require_pin(pin, how=_text(request, "pin_needed"))
+        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin_given)
         return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={_language(request)}", status_code=303)
     settings: Settings = request.app.state.settings
     folder = _uploads(settings) / secrets.token_hex(16)
@@ -423,7 +435,8 @@ def sign(
     form = _form(appearance, extra, box=box or None, page=1)
     source = folder / "input.pdf"
     serial = authorise_certificate(account, None)
-    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin)
+    pin_given = require_pin(pin, how=_text(request, "pin_needed"))
+    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin_given)
     return FileResponse(
         signed.target,
         media_type="application/pdf",
