@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     verify_burst: int = 20  # ... and in a burst
     ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
     softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
+    # The validator's fetches (signing/fetch_policy.py): origins trusted whatever they resolve to, as
+    # comma-separated host:port; the largest CRL and certificate or OCSP answer read; seconds per validation
+    fetch_allowlist: str = ""
+    fetch_crl_max_bytes: int = 10 * 2**20
+    fetch_response_max_bytes: int = 64 * 2**10
+    fetch_budget_seconds: float = 20.0
     # How long a finished API or console batch keeps its uploaded and signed documents on the server
     # (fractions allowed); the maintenance loop then deletes them and the batch reports "expired".
     batch_retention_days: float = Field(default=7.0, gt=0)
