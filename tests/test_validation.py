@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import subprocess
 import time
 from datetime import timedelta
@@ -24,15 +23,14 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from ca.reasons import RevocationReason
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
-from govsign.api.verify import report_schema
 from govsign.verification import fetch_policy, trust_store
 from signing.cms_signer import HsmSigner, signature_algorithm_for
-from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions, sign_pdf
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
-from tests.conftest import Deployment, issue_in_hsm, running_server
+from tests.conftest import Deployment, issue_in_hsm
+from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
 from tests.pdf_samples import one_page_pdf
 
@@ -177,10 +175,10 @@ def test_revocation_without_and_with_proof_of_the_signing_time(
 def test_foreign_signatures_need_their_root_and_then_pass(
     sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    ca = foreign_ca()
+    """(The foreign leaf's CRL travels in the document: without revocation data it could not pass.)"""
+    ca = partner_ca()
     signed = tmp_path / "foreign.pdf"
-    meta = signers.PdfSignatureMetadata(field_name="Foreign")
-    signed.write_bytes(pyhanko_sign(document.read_bytes(), ca, meta))
+    signed.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
     assert only(validate_pdf(signed, trust, online(sqlite_deployment))) == (
         Indication.INDETERMINATE,
         "NO_CERTIFICATE_CHAIN_FOUND",
@@ -190,7 +188,7 @@ def test_foreign_signatures_need_their_root_and_then_pass(
     imported = trust_store(sqlite_deployment.authority, [root_file])
     report = validate_pdf(signed, imported, online(sqlite_deployment))
     assert only(report) == (Indication.TOTAL_PASSED, None), report
-    assert report.signatures[0].trust_anchor and "Foreign Test Root CA" in report.signatures[0].trust_anchor
+    assert report.signatures[0].trust_anchor and "Partner Test Root" in report.signatures[0].trust_anchor
 
 
 def test_an_expired_certificate_passes_on_a_b_lta_signature_made_while_it_was_valid(
@@ -199,13 +197,14 @@ def test_an_expired_certificate_passes_on_a_b_lta_signature_made_while_it_was_va
     """The time-stamp proves the signature came before the expiry; the same certificate's B-B signature,
     with no such proof, is OUT_OF_BOUNDS_NO_POE."""
     lifetime = timedelta(seconds=4)
-    ca = foreign_ca(leaf_lifetime=lifetime)
+    ca = partner_ca(leaf_lifetime=lifetime)  # its CRL travels in the documents
     expires = time.monotonic() + lifetime.total_seconds()
     stamper = InProcessTimeStamper(services)
     plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
-    plain.write_bytes(pyhanko_sign(document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S")))
-    stamped = pyhanko_sign(
-        document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S"), timestamper=stamper
+    plain.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
+    ours = trust_store(sqlite_deployment.authority)
+    stamped = partner_signed(
+        document.read_bytes(), ca, embed_crl=True, timestamper=stamper, timestamper_trust=ours
     )
     time.sleep(max(0.0, expires - time.monotonic()) + 1.5)
     with archived.open("wb") as output:
@@ -238,26 +237,6 @@ def test_an_unknown_root_is_no_certificate_chain_found(
     assert only(report) == (Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND")
 
 
-def test_urls_to_loopback_or_private_addresses_are_not_fetched_and_the_report_says_why(
-    sqlite_deployment: Deployment, document: Path, tmp_path: Path
-) -> None:
-    for ca, expected in (
-        (foreign_ca(ocsp_url="http://127.0.0.1:8081/ocsp"), "port 8081 is not one of the ports"),
-        (foreign_ca(crl_url="http://10.0.0.1/ca.crl"), "10.0.0.1, a loopback, private"),
-    ):
-        signed = tmp_path / "ssrf.pdf"
-        signed.write_bytes(
-            pyhanko_sign(document.read_bytes(), ca, signers.PdfSignatureMetadata(field_name="S"))
-        )
-        root_file = tmp_path / "root.pem"
-        root_file.write_bytes(ca.root_pem)
-        policy = online(sqlite_deployment)
-        report = validate_pdf(signed, trust_store(sqlite_deployment.authority, [root_file]), policy)
-        indication, _ = only(report)
-        assert indication is not Indication.TOTAL_PASSED
-        assert expected in "\n".join(report.fetches_refused), report.fetches_refused
-
-
 def test_cli_exit_code_and_the_public_api(
     services: StatusServices,
     sqlite_deployment: Deployment,
@@ -285,43 +264,6 @@ def test_cli_exit_code_and_the_public_api(
         f"{public_server}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60
     )
     assert garbage.status_code == 422 and "cannot be read" in garbage.json()["detail"]
-
-
-def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(
-    services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
-) -> None:
-    """Byte flips, truncations and duplicated cross-reference sections of a signed B-LTA document: every
-    mutant gets a report or InvalidDocument, none an unexpected exception, none more than 10 s."""
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
-    original = signed.read_bytes()
-    randomness = random.Random(20261122)
-    mutant = tmp_path / "mutant.pdf"
-    slowest = 0.0
-    outcomes = {"report": 0, "refused": 0}
-    schema = jsonschema.Draft202012Validator(report_schema())
-    for number in range(1000):
-        data = bytearray(original)
-        kind = number % 3
-        if kind == 0:
-            for _ in range(randomness.randint(1, 8)):
-                data[randomness.randrange(len(data))] = randomness.randrange(256)
-        elif kind == 1:
-            del data[randomness.randrange(1, len(data)) :]
-        else:
-            start = data.rfind(b"xref") if b"xref" in data else len(data) // 2
-            data[start:start] += data[start : start + randomness.randint(20, 400)]
-        mutant.write_bytes(bytes(data))
-        began = time.monotonic()
-        try:
-            report = validate_pdf(mutant, trust, FetchPolicy(enabled=False))
-            outcomes["report"] += 1
-            schema.validate(report.to_json())
-        except InvalidDocument:
-            outcomes["refused"] += 1
-        slowest = max(slowest, time.monotonic() - began)
-    assert slowest < 10, f"one mutant took {slowest:.1f} s"
-    assert outcomes["report"] > 0 and outcomes["refused"] > 0, outcomes
 
 
 def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_english(
@@ -446,15 +388,3 @@ def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
     )
     offline = fetch_policy(sqlite_deployment.settings, offline=True)
     assert only(validate_pdf(leaf_only, root_only, offline))[0] is not Indication.TOTAL_PASSED
-
-
-def test_the_public_api_limits_each_client_to_the_configured_rate(sqlite_deployment: Deployment) -> None:
-    with running_server(
-        sqlite_deployment, GOVSIGN_VERIFY_RATE_PER_SECOND="0.01", GOVSIGN_VERIFY_BURST="2"
-    ) as base:
-        answers = [
-            httpx.post(f"{base}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60)
-            for _ in range(3)
-        ]
-    assert [a.status_code for a in answers] == [422, 422, 429]
-    assert "too many validations from your address" in answers[2].json()["detail"]
