@@ -9,11 +9,13 @@ mapped to the OS users the CLI runs as (``user=``), so the same person is the sa
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import text
 
@@ -30,6 +32,7 @@ from tests.pdf_corpus import foreign_ca
 
 EXIT_PENDING = 3
 EXIT_NOT_AUTHORISED = 8
+PASSWORD = "một mật khẩu đủ dài"
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,7 @@ def test_an_unmapped_os_user_cannot_vote_on_the_cli(dual: Deployment, staff: dic
     assert stranger.returncode == EXIT_NOT_AUTHORISED and "--os-user khach" in stranger.stderr
     rejecting = dual.cli("approvals", "reject", approval, check=False, user="khach")
     assert rejecting.returncode == EXIT_NOT_AUTHORISED
-    assert "\tpending\t0/1\t" in dual.cli("approvals", "list").stdout
+    assert f"{approval}\tpending\t0/1\t" in dual.cli("approvals", "list").stdout
     dual.cli("approvals", "reject", approval, user="minh")
     _in_force(dual, "ca.root-crl", 0)
 
@@ -372,3 +375,23 @@ def test_a_requester_on_the_cli_cannot_approve_over_the_api_nor_the_other_way(
     assert on_cli_vote.returncode == EXIT_NOT_AUTHORISED and "their own request" in on_cli_vote.stderr
     assert _status(dual, other) == "valid"
     _in_force(dual, "certificate.revoke.organisation", 0)
+
+
+def test_a_requester_on_the_cli_cannot_approve_in_the_console(
+    dual: Deployment, server: str, staff: dict[str, Person]
+) -> None:
+    _in_force(dual, "ca.root-crl", 1)
+    approval = _pending_id(dual.cli("ca", "root-crl", check=False, user="minh"))
+    admin_id = staff["minh"].actor.split(":")[1]
+    enrolled = dual.cli("console", "enrol", "--username", "minh", "--admin", admin_id, stdin=PASSWORD + "\n")
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    with httpx.Client(base_url=server, timeout=30) as browser:
+        login = {"username": "minh", "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+        assert browser.post("/console/login", data=login).status_code == 303
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console/approvals").text)
+        assert csrf is not None
+        own = browser.post(f"/console/approvals/{approval}/approve", data={"csrf": csrf.group(1)})
+        assert own.status_code == 403 and "their own request" in own.text, own.text
+    assert f"{approval}\tpending\t0/1\t" in dual.cli("approvals", "list").stdout
+    dual.cli("approvals", "reject", approval, user="lan")
+    _in_force(dual, "ca.root-crl", 0)
