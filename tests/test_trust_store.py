@@ -12,24 +12,24 @@ import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import signers
 from sqlalchemy import select
 
 from ca.store import AuditEntry
 from govsign.trust_anchors import TrustRole, add_trusted_certificate, remove_trusted_certificate
 from govsign.verification import trust_store
 from tests.conftest import Deployment, administrator_token
-from tests.pdf_corpus import foreign_ca, pyhanko_sign
+from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_samples import one_page_pdf
 
 
 @pytest.fixture()
 def foreign_signed(tmp_path: Path) -> tuple[Path, Path]:
     """A one-page PDF signed (B-B) by a fresh foreign CA, and that CA's root as a PEM file."""
-    ca = foreign_ca()
+    ca = partner_ca()
     signed = tmp_path / "nuoc-ngoai.pdf"
     document = one_page_pdf(tmp_path / "goc.pdf").read_bytes()
-    signed.write_bytes(pyhanko_sign(document, ca, signers.PdfSignatureMetadata(field_name="Foreign")))
+    # its own revocation data embedded: a leaf with none would be INDETERMINATE / TRY_LATER (issue 9.7)
+    signed.write_bytes(partner_signed(document, ca, embed_crl=True))
     root = tmp_path / "foreign-root.pem"
     root.write_bytes(ca.root_pem)
     return signed, root

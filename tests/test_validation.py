@@ -26,10 +26,10 @@ from ca.status import StatusServices
 from govsign.verification import fetch_policy, trust_store
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.fetch_policy import FetchPolicy
-from signing.pades import Level, SigningOptions, sign_pdf
+from signing.pades import Level, SigningOptions
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
-from tests.conftest import Deployment, issue_in_hsm
+from tests.conftest import Deployment, as_holder, issue_in_hsm, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
 from tests.pdf_samples import one_page_pdf
@@ -43,7 +43,7 @@ def sign_by_official(
     services: StatusServices, deployment: Deployment, document: Path, target: Path, level: Level
 ) -> None:
     """``document`` signed at ``level`` into ``target`` by a new official's key in the HSM."""
-    sign_pdf(services, _official(deployment), document, target, SigningOptions(level=level), actor="t")
+    sign_as_holder(services, _official(deployment), document, target, SigningOptions(level=level), actor="t")
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +161,8 @@ def test_revocation_without_and_with_proof_of_the_signing_time(
     """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can."""
     key = _official(sqlite_deployment)
     plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
-    sign_pdf(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
-    sign_pdf(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
+    sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
+    sign_as_holder(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
     time.sleep(1.5)  # revocation times are whole seconds: let the revocation come a second after signing
     services.revoke(key.serial, RevocationReason.CESSATION_OF_OPERATION, actor="t")
     assert only(validate_pdf(plain, trust, online(sqlite_deployment))) == (
@@ -373,7 +373,7 @@ def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
 ) -> None:
     """Real Vietnamese files often carry the signer's certificate alone: the issuing CA comes from the
     AIA caIssuers URL (our own public URL, which the fetch policy allows)."""
-    key = _official(sqlite_deployment)
+    key = as_holder(sqlite_deployment.authority, _official(sqlite_deployment), document)
     signer = HsmSigner(key, signature_algorithm_for(key, pss=False))
     signer._cert_registry = SimpleCertificateStore()  # test only: a CMS that carries the leaf alone
     leaf_only = tmp_path / "leaf-only.pdf"
