@@ -48,6 +48,7 @@ from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database
 
 __all__ = [
+    "ANCHOR_APPLICATION",
     "RESTORE_ACKNOWLEDGED",
     "AcknowledgedGap",
     "Anchor",

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ca.audit import AuditEvent, append, record, verify_log
-from ca.audit_anchor import Anchor, read_anchor
+from ca.audit_anchor import ANCHOR_APPLICATION, Anchor, read_anchor
 from ca.audit_checkpoints import CHECKPOINT_EVERY
 from tests.conftest import Deployment, administrator_token, running_server
 
@@ -479,3 +479,41 @@ def test_the_anchor_only_moves_forward_under_two_concurrent_appenders(deployment
     assert seen[-1].seq == start.seq + 2 * per_process
     verification = verify_log(deployment.authority.database, deployment.authority.token)
     assert verification.intact, verification.problems
+
+
+def _remove_anchor(deployment: Deployment) -> None:
+    """Make the service token look like a deployment's from before the anchor existed."""
+    from pkcs11 import Attribute, ObjectClass
+
+    from ca import hsm
+
+    token = deployment.authority.token
+    read_anchor(token)  # logged in, so the raw session below sees private objects
+    session = hsm._library(token.module_path).get_token(token_label=token.label).open(rw=True)
+    try:
+        template = {Attribute.CLASS: ObjectClass.DATA, Attribute.APPLICATION: ANCHOR_APPLICATION}
+        for found in list(session.get_objects(template)):
+            found.destroy()
+    finally:
+        session.close()
+
+
+def test_a_deployment_from_before_the_anchor_gets_one_at_its_first_verify_and_is_then_protected(
+    sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    _remove_anchor(sqlite_deployment)
+    first = sqlite_deployment.cli("audit", "verify")
+    assert "had no HSM anchor yet; created it at entry" in first.stdout, first.stdout
+    assert "had no HSM anchor" not in sqlite_deployment.cli("audit", "verify").stdout
+    engine = sqlite_deployment.authority.database.engine
+    with engine.begin() as connection:
+        older = _copy_audit_tables(connection)
+    sqlite_deployment.cli("audit", "export", "--from", "1", "--to", "1", "--out", str(tmp_path / "a.json"))
+    with engine.begin() as connection:
+        newer = _copy_audit_tables(connection)
+    _restore_audit_tables(engine, older)
+    try:
+        _verify_fails_saying(sqlite_deployment, "1 entry is missing")
+    finally:
+        _restore_audit_tables(engine, newer)
+    assert sqlite_deployment.cli("audit", "verify").returncode == 0
