@@ -9,9 +9,11 @@ Measured in one run, so that the ratios survive a noisy shared machine:
   * the lint-only cost per certificate, as the reference the pipeline is compared with;
   * key pairs generated in the HSM per second (RSA-2048, P-256);
   * signing and key look-up with 3,000 keys in the token, against raw python-pkcs11 in the same process;
-  * then the status services (scripts/bench_status.py) and PDF signing (scripts/bench_signing.py).
+  * then the status services (scripts/bench_status.py), PDF signing (scripts/bench_signing.py) and the
+    signature activation module (scripts/bench_activation.py).
 
-Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres] [--only ca|status|signing|validation]
+Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres]
+       [--only ca|status|signing|validation|activation]
 """
 
 from __future__ import annotations
@@ -366,7 +368,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--only",
-        choices=("all", "ca", "status", "signing", "validation"),
+        choices=("all", "ca", "status", "signing", "validation", "activation"),
         default="all",
         help="which part to run",
     )
@@ -438,6 +440,10 @@ def _measure(
         import bench_signing
 
         rows += bench_signing.validation_rows(envs["SQLite"])
+    if arguments.only in ("all", "activation"):  # last: it leaves 100,000 filler credential rows behind
+        import bench_activation
+
+        rows += bench_activation.activation_rows(envs["SQLite"])
 
 
 def _write_table(rows: list[tuple[str, str]]) -> None:
