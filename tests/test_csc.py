@@ -1,207 +1,47 @@
-"""The CSC remote-signing API, judged by clients and verifiers we did not write: pyHanko's CSCSigner signs
-a PDF through /csc/v1 (pdfsig and pyHanko's validator check it), `openssl pkeyutl -verify` checks every
-raw signature of /csc/v2/signatures/signHash; a real `govsign serve`, SoftHSM2, SQLite and PostgreSQL."""
+"""The CSC remote-signing API of a real `govsign serve` (SoftHSM2, SQLite and PostgreSQL): every raw
+signature of signatures/signHash judged by `openssl pkeyutl -verify`; SADs used once, only for their
+hashes, not after their expiry; another official's token sees and uses nothing; wrong PINs lock; the TOTP
+second factor; the spec's error JSON throughout. pyHanko's CSCSigner: tests/test_csc_pyhanko.py."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
-import json
-import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import httpx
 import pyotp
 import pytest
 from asn1crypto import algos
-from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields as pdf_fields
-from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
-from pyhanko.sign.signers.csc_signer import (
-    CSCAuthorizationInfo,
-    CSCAuthorizationManager,
-    CSCCredentialInfo,
-    CSCServiceSessionInfo,
-    CSCSigner,
-    fetch_certs_in_csc_credential,
-)
-from pyhanko.sign.timestamps import HTTPTimeStamper
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from ca.activation import MAX_ATTEMPTS, ActivationGrant
 from ca.activation.sealing import sad_digest
-from ca.signing_keys import subscriber_key
-from ca.store import AuditEntry, utc_now
-from govsign.accounts import authenticate
+from ca.store import utc_now
 from govsign.console_auth import enrol
-from signing.pades import Level
-from tests.conftest import HOLDER_PIN, Deployment, administrator_token, issue_in_hsm, running_server
-from tests.pdf_samples import one_page_pdf
-from tests.test_pades import assert_pdfsig_valid_and_trusted, assert_pyhanko_valid
-
-SHA256 = "2.16.840.1.101.3.4.2.1"
-SHA256_RSA, RSASSA_PSS, ECDSA_SHA256 = "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.10", "1.2.840.10045.4.3.2"
-
-
-@dataclass(frozen=True)
-class Official:
-    serial: str
-    token: str
-    account_id: int
-    credential_id: str
-    certificate_pem: Path
-
-
-def new_official(deployment: Deployment, tmp: Path, algorithm: str = "ec-p256") -> Official:
-    serial = issue_in_hsm(deployment, algorithm=algorithm)
-    token = deployment.cli("account", "create-official", "--cert", serial).stdout.strip().splitlines()[-1]
-    key = subscriber_key(deployment.authority, serial)
-    pem = tmp / f"{serial}.pem"
-    pem.write_bytes(key.certificate.public_bytes(Encoding.PEM))
-    return Official(serial, token, authenticate(deployment.authority, token).id, key.key_id, pem)
+from tests.conftest import HOLDER_PIN, Deployment, administrator_token, running_server
+from tests.csc_client import (
+    ECDSA_SHA256,
+    RSASSA_PSS,
+    SHA256,
+    SHA256_RSA,
+    Official,
+    assert_csc_error,
+    authorize,
+    b64,
+    call,
+    entries_of,
+    new_official,
+    officials_of,
+    openssl_verifies,
+    sign_hash,
+)
 
 
 @pytest.fixture(scope="module")
 def officials(sqlite_deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Official]:
-    folder = tmp_path_factory.mktemp("officials")
-    return {
-        algorithm: new_official(sqlite_deployment, folder, algorithm) for algorithm in ("rsa2048", "ec-p256")
-    }
-
-
-def call(base: str, path: str, token: str | None, body: Mapping[str, object]) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(f"{base}/csc/{path}", json=body, headers=headers, timeout=60)
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def authorize(
-    base: str, official: Official, hashes: list[bytes], pin: str = HOLDER_PIN, **extra: object
-) -> str:
-    body = {
-        "credentialID": official.credential_id,
-        "numSignatures": len(hashes),
-        "hashes": [b64(h) for h in hashes],
-    }
-    answer = call(base, "v2/credentials/authorize", official.token, {**body, "PIN": pin, **extra})
-    assert answer.status_code == 200, answer.text
-    assert 0 < answer.json()["expiresIn"] <= 300
-    return str(answer.json()["SAD"])
-
-
-def sign_hash(
-    base: str, official: Official, sad: str, hashes: list[bytes], **extra: object
-) -> httpx.Response:
-    body = {"credentialID": official.credential_id, "SAD": sad, "hashes": [b64(h) for h in hashes]}
-    return call(base, "v2/signatures/signHash", official.token, {"signAlgo": ECDSA_SHA256, **body, **extra})
-
-
-def assert_csc_error(answer: httpx.Response, status: int, error: str, words: str) -> None:
-    assert answer.status_code == status, answer.text
-    body = answer.json()
-    assert set(body) == {"error", "error_description"}, body
-    assert body["error"] == error, body
-    assert words in body["error_description"], body
-
-
-def openssl_verifies(
-    certificate: Path, digest: bytes, signature: bytes, options: list[str], tmp: Path
-) -> bool:
-    (tmp / "digest.bin").write_bytes(digest)
-    (tmp / "signature.bin").write_bytes(signature)
-    pkeyopts = [arg for option in options for arg in ("-pkeyopt", option)]
-    files = ["-in", str(tmp / "digest.bin"), "-sigfile", str(tmp / "signature.bin")]
-    result = subprocess.run(
-        ["openssl", "pkeyutl", "-verify", "-certin", "-inkey", str(certificate), *files, *pkeyopts],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.returncode == 0 and "Signature Verified Successfully" in result.stdout
-
-
-def actor_of(official: Official) -> str:
-    return f"account:{official.account_id}:"
-
-
-def entries_of(deployment: Deployment, action: str, official: Official) -> list[AuditEntry]:
-    with deployment.authority.database.transaction() as session:
-        query = select(AuditEntry).where(
-            AuditEntry.action == action, AuditEntry.actor.startswith(actor_of(official))
-        )
-        entries = list(session.execute(query.order_by(AuditEntry.seq)).scalars())
-        session.expunge_all()
-        return entries
-
-
-# -- pyHanko's CSCSigner over /csc/v1 ----------------------------------------------------------------------
-
-
-class PinAuthorization(CSCAuthorizationManager):
-    """What a signing application does: the holder's PIN, for exactly the hashes pyHanko is about to sign."""
-
-    def __init__(
-        self,
-        info: CSCServiceSessionInfo,
-        credential: CSCCredentialInfo,
-        session: aiohttp.ClientSession,
-        pin: str,
-    ) -> None:
-        super().__init__(info, credential)
-        self.session, self.pin = session, pin
-
-    async def authorize_signature(self, hash_b64s: list[str]) -> CSCAuthorizationInfo:
-        request = self.format_csc_auth_request(pin=self.pin, hash_b64s=hash_b64s)
-        url = f"{self.csc_session_info.service_url}/csc/v1/credentials/authorize"
-        async with self.session.post(
-            url, json=request, headers=self.auth_headers, raise_for_status=True
-        ) as answer:
-            return self.parse_csc_auth_response(await answer.json())
-
-
-async def sign_with_csc_signer(
-    base: str, official: Official, source: Path, target: Path
-) -> CSCCredentialInfo:
-    async with aiohttp.ClientSession() as session:
-        info = CSCServiceSessionInfo(base, official.credential_id, oauth_token=official.token)
-        credential = await fetch_certs_in_csc_credential(session, info)
-        signer = CSCSigner(session, PinAuthorization(info, credential, session, HOLDER_PIN))
-        metadata = PdfSignatureMetadata(field_name="Signature1", subfilter=pdf_fields.SigSeedSubFilter.PADES)
-        pdf_signer = PdfSigner(metadata, signer, timestamper=HTTPTimeStamper(f"{base}/pki/tsa"))
-        with source.open("rb") as stream, target.open("wb") as output:
-            await pdf_signer.async_sign_pdf(IncrementalPdfFileWriter(stream), output=output)
-        return credential
-
-
-@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa2048"])
-def test_pyhanko_csc_signer_signs_a_pdf_at_b_t_that_pdfsig_and_pyhanko_trust(
-    algorithm: str,
-    officials: dict[str, Official],
-    sqlite_deployment: Deployment,
-    public_server: str,
-    nss_db: str,
-    tmp_path: Path,
-) -> None:
-    official = officials[algorithm]
-    source, target = one_page_pdf(tmp_path / "don.pdf"), tmp_path / "don-signed.pdf"
-    credential = asyncio.run(sign_with_csc_signer(public_server, official, source, target))
-    assert credential.hash_pinning_required and credential.max_batch_size >= 1
-    assert len(credential.chain) == 2  # the issuing CA and the root, from credentials/info "chain"
-    assert_pdfsig_valid_and_trusted(nss_db, target, expected=1)
-    assert_pyhanko_valid(target, sqlite_deployment, Level.B_T)
-    authorised = entries_of(sqlite_deployment, "credential.authorize", official)[-1]
-    signed = entries_of(sqlite_deployment, "credential.sign", official)[-1]
-    assert authorised.result == "success" and json.loads(authorised.details)["hashes"]
-    assert json.loads(signed.details)["hashes"] == json.loads(authorised.details)["hashes"]
+    return officials_of(sqlite_deployment, tmp_path_factory.mktemp("officials"))
 
 
 # -- signHash judged by openssl ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def _authority(request: Request) -> Authority:
 
 
 def _credentials(
-    request: Request, caller: Caller, options: CredentialInfoRequest | ListRequestV2
+    request: Request, caller: Caller, options: ListRequestV2
 ) -> list[service.CredentialDescription]:
     account = caller.signing_account
     ids = service.list_credentials(_authority(request), account)
