@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+from importlib.resources import as_file, files
 from pathlib import Path
 
 from alembic import command
@@ -24,7 +25,7 @@ from ca.hsm import Token, open_token, open_token_as
 from ca.key_vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.store import CaRecord, Database, keep_sqlite_files_private
-from govsign.settings import PROJECT_ROOT, Settings, load_settings, read_secret_file, write_secret_file
+from govsign.settings import Settings, load_settings, read_secret_file, write_secret_file
 
 __all__ = [
     "database",
@@ -76,10 +77,13 @@ def migrate(settings: Settings) -> None:
     if settings.database.startswith("sqlite"):
         _private_home(settings)
         keep_sqlite_files_private(settings.database)
-    config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", settings.database.replace("%", "%%"))
-    command.upgrade(config, "head")
+    # The migrations ship inside the package (govsign/db/migrations), so this works from a wheel as well as
+    # from a checkout; Alembic reads them as files, hence as_file.
+    with as_file(files("govsign.db") / "migrations") as location:
+        config = Config()
+        config.set_main_option("script_location", str(location))
+        config.set_main_option("sqlalchemy.url", settings.database.replace("%", "%%"))
+        command.upgrade(config, "head")
 
 
 def service_token(settings: Settings) -> Token:

@@ -24,7 +24,7 @@ if ! prepare_postgres; then
 fi
 
 say "ruff"
-ruff check ca signing govsign tests scripts migrations
+ruff check ca signing govsign tests scripts
 say "mypy --strict"
 mypy
 say "pytest"
