@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ca.authority import Authority, CaKey, ServiceKey, newest_service_key
 from ca.errors import CaError
+from ca.rate_limit import RateLimiter
 from ca.reasons import RevocationReason
 from ca.store import CertificateRecord, OcspChange, OcspResponse, utc_now
 
@@ -51,28 +52,6 @@ class OcspAnswer:
     @property
     def etag(self) -> str:
         return '"' + hashlib.sha1(self.der, usedforsecurity=False).hexdigest() + '"'
-
-
-class RateLimiter:
-    """A token bucket per client: ``rate`` operations a second, bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (float(self.burst), now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if len(self._buckets) > 100_000:
-                self._buckets.clear()  # bounded memory; forgetting clients only makes the limit gentler
-            if tokens < 1:
-                self._buckets[client] = (tokens, now)
-                return False
-            self._buckets[client] = (tokens - 1, now)
-            return True
 
 
 def _status_only(status: str) -> bytes:

@@ -18,15 +18,16 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from ca.authority import Authority
-from ca.errors import CaError
+from ca.errors import CaError, InvalidRequest
 from ca.status import StatusServices
 from govsign import runtime
 from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
+from govsign.api.access import RefusalLog
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.approvals import PendingApproval
 from govsign.csc import router as csc_router
 from govsign.errors import http_status
-from govsign.hardening import SecurityHeaders, UploadLimit
+from govsign.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
 from govsign.settings import Settings, load_settings
 from govsign.web import console, pages
 from signing.errors import SigningError
@@ -34,7 +35,6 @@ from signing.errors import SigningError
 __all__ = ["create_app"]
 
 log = logging.getLogger("govsign")
-UPLOAD_OVERHEAD = 1 << 20  # multipart boundaries and form fields around the document
 
 
 async def _every(seconds: float, work: Callable[[], object], name: str) -> None:
@@ -49,9 +49,10 @@ async def _every(seconds: float, work: Callable[[], object], name: str) -> None:
 
 @asynccontextmanager
 async def _background_work(app: FastAPI) -> AsyncIterator[None]:
-    """OCSP change polling (every 200 ms), status maintenance (CRL, OCSP refresh) and the resumption of
-    interrupted signing batches, in every worker process."""
+    """OCSP change polling (every 200 ms), status maintenance (CRL, OCSP refresh), the resumption of
+    interrupted signing batches and the audit of repeated refusals, in every worker process."""
     settings: Settings = app.state.settings
+    refusals: RefusalLog = app.state.refusals
     holder = f"{socket.gethostname()}:{os.getpid()}"
     tasks = [
         asyncio.create_task(
@@ -71,6 +72,13 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
                 "batch upkeep",
             )
         ),
+        asyncio.create_task(
+            _every(
+                min(10.0, settings.refusal_audit_seconds),
+                lambda: refusals.flush(app.state.authority()),
+                "refusal audit",
+            )
+        ),
     ]
     try:
         yield
@@ -78,6 +86,10 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.to_thread(refusals.flush, app.state.authority(), everything=True)
+        except Exception as error:  # stopping must not fail over an audit the database cannot take now
+            log.warning("refusal audit at shutdown failed: %s: %s", type(error).__name__, error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,12 +105,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.authority = functools.cache(lambda: runtime.open_authority_from(settings))
     app.state.services = functools.cache(lambda: StatusServices(app.state.authority()))
+    app.state.limits = ClientLimits.from_settings(settings)
+    app.state.refusals = RefusalLog(settings.refusal_audit_seconds)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: Exception) -> Response:
         if request.url.path.startswith(pages.PAGE_PREFIX):
             return pages.invalid_request_page(request)
         return await validation_error(request, error)
+
+    @app.exception_handler(BodyRefused)
+    async def body_refused(request: Request, error: Exception) -> Response:
+        assert isinstance(error, BodyRefused)
+        if request.url.path.startswith(pages.PAGE_PREFIX):
+            return pages.upload_refused_page(request, error)
+        if request.url.path.startswith(console.PREFIX):
+            page = console.error_page(
+                request, InvalidRequest(f"{error.sentence('vi')} / {error.sentence('en')}")
+            )
+            page.status_code = error.status_code
+            return page
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
 
     @app.exception_handler(CaError)
     @app.exception_handler(SigningError)
@@ -107,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return console.error_page(request, error)
         if isinstance(error, PendingApproval):
             pending = {"approval_id": error.approval_id, "state": "pending", "required": error.required}
+            if error.setup_code is not None:
+                pending["setup_code"] = error.setup_code
             return JSONResponse({"detail": str(error), **pending}, status_code=202)
         status = http_status(error)
         if status >= 500:
@@ -119,12 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return await asyncio.to_thread(_health, app.state.authority())
 
     app.add_middleware(pki.OcspGetFastPath, services=app.state.services)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(
-        UploadLimit,
-        limit=settings.max_document_bytes + UPLOAD_OVERHEAD,
-        detail=f"the upload is larger than the {settings.max_document_mb} MiB this service accepts",
-    )
+    app.add_middleware(BodyGuard, limits=BodyLimits.from_settings(settings))
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's own answers carry the headers too
     app.include_router(pki.router)
     app.include_router(signing.router)
     app.include_router(batches.router)
@@ -134,8 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(approvals.router)
     app.include_router(accounts.router)
-            if error.setup_code is not None:
-                pending["setup_code"] = error.setup_code
     app.include_router(csc_router)
     app.include_router(pages.router)
     app.include_router(console.router)

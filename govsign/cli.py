@@ -147,7 +147,10 @@ def serve(
         )
     runtime.database(settings).dispose()
     # No access log: relying parties' OCSP traffic would cost more in logging than in answering; the audit
-    # log records every security-relevant action, and errors are still logged.
+    # log records every security-relevant action, and errors are still logged. X-Forwarded-For (which
+    # sets the client address that rate limits and the audit log see) is believed only from the
+    # configured proxies: uvicorn would otherwise believe it from 127.0.0.1.
+    proxies = settings.trusted_proxy_list
     uvicorn.run(
         "govsign.app:create_app",
         factory=True,
@@ -156,6 +159,8 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
     )
 
 

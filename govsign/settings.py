@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     verify_burst: int = 20  # ... and in a burst
     ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
     softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
+    max_verify_mb: int | None = None  # the largest PDF accepted for validation (default: max_document_mb)
+    body_idle_seconds: float = 30.0  # a request body that sends nothing for this long is dropped (408)
+    trusted_proxies: str = ""  # comma-separated proxy addresses whose X-Forwarded-For is believed
+    tsa_rate_per_second: float = 20.0  # time-stamps per client address, sustained ...
+    tsa_burst: int = 50  # ... and in a burst
+    refused_rate_per_second: float = 2.0  # refused API calls (401/403) per client address before 429 ...
+    refused_burst: int = 200  # ... and in a burst
+    refusal_audit_seconds: float = 60.0  # repeated refusals: one audit entry per client and window
     # The validator's fetches (signing/fetch_policy.py): origins trusted whatever they resolve to, as
     # comma-separated host:port; the largest CRL and certificate or OCSP answer read; seconds per validation
     fetch_allowlist: str = ""
@@ -57,6 +65,14 @@ class Settings(BaseSettings):
     @property
     def max_document_bytes(self) -> int:
         return self.max_document_mb * 2**20
+
+    @property
+    def max_verify_bytes(self) -> int:
+        return (self.max_verify_mb or self.max_document_mb) * 2**20
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [address.strip() for address in self.trusted_proxies.split(",") if address.strip()]
 
     @property
     def uses_softhsm(self) -> bool:

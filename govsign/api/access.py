@@ -5,23 +5,33 @@ roles and account kinds allowed. The bearer token decides who the caller is: ``g
 administrators (``ca_admin``, ``ra_officer``, ``auditor``), ``gsk_`` tokens to officials' and clerks' signing
 accounts. No token or an unknown one is 401; a known caller outside the route's list is 403, answered
 before the request body is even looked at.
+
+Refusals are audited (who, if known, which route, from where) without letting anyone grow the audit log
+or load the database at will: a client address refused more often than ``GOVSIGN_REFUSED_*`` allows gets
+429 before its token is even looked at, and :class:`RefusalLog` writes one entry for the first refusal of
+each kind from a client in a window and one with the count of the rest when the window closes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from ca.audit import AuditEvent, record
 from ca.authority import Authority
+from ca.store import utc_now
 from govsign.accounts import Account, AccountKind, NotAuthenticated, NotAuthorised, authenticate
 from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
 from govsign.administrators import Role, administrator_by_token
+from govsign.hardening import ClientLimits
 
-__all__ = ["Caller", "SigningCaller", "bearer", "require"]
+__all__ = ["Caller", "RefusalLog", "SigningCaller", "bearer", "require"]
 
 Grant = Role | AccountKind
 
@@ -56,30 +66,102 @@ def require(*allowed: Grant) -> Callable[..., Caller]:
 
     def dependency(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
         authority: Authority = request.app.state.authority()
+        limits: ClientLimits = request.app.state.limits
+        refusals: RefusalLog = request.app.state.refusals
+        client = request.client.host if request.client else "unknown"
+        route = f"{request.method} {request.url.path}"[:200]
+        if limits.refused.throttled(client):
+            refusals.refuse(authority, Refusal(client, "anonymous", _THROTTLED), route)
+            retry = str(math.ceil(1 / limits.refused.rate)) if limits.refused.rate > 0 else "3600"
+            raise HTTPException(429, _THROTTLED, headers={"Retry-After": retry})
         caller: Caller | None = None
         try:
             caller = _identify(authority, bearer(authorization))
             if caller.grant not in allowed:
                 raise NotAuthorised(f"this needs {names}; you are {caller.grant.value}")
         except (NotAuthenticated, NotAuthorised) as refusal:
-            _audit_refusal(authority, request, caller, refusal)
+            limits.refused.allow(client)
+            actor = caller.actor if caller else "anonymous"
+            refusals.refuse(authority, Refusal(client, actor, str(refusal)[:200]), route)
             raise
         return caller
 
     return dependency
 
 
-def _audit_refusal(authority: Authority, request: Request, caller: Caller | None, refusal: Exception) -> None:
-    """A refused request, in the audit log with who (if known), what and from where."""
-    details = {
-        "route": f"{request.method} {request.url.path}"[:200],
-        "client": request.client.host if request.client else "unknown",
-        "reason": str(refusal)[:200],
+_THROTTLED = "too many refused requests from your address; try again later"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One kind of refusal: from this client address, to this caller, for this reason."""
+
+    client: str
+    actor: str  # as the audit log names them, "anonymous" when unknown
+    reason: str
+
+
+@dataclass
+class _Window:
+    opened: dt.datetime
+    route: str  # the latest refused route
+    repeated: int = 0  # refusals after the first, not audited yet
+
+
+class RefusalLog:
+    """Refused API calls in the audit log, at most two entries per kind of refusal and window: the first
+    refusal at once, with its route (as every refusal was before), and, when the window of ``seconds``
+    closes, one entry with the count of the repeats. :meth:`flush` writes the windows that have closed;
+    the server calls it in the background and when it stops."""
+
+    def __init__(self, seconds: float) -> None:
+        self.window = dt.timedelta(seconds=seconds)
+        self._open: dict[Refusal, _Window] = {}
+        self._lock = threading.Lock()
+
+    def refuse(self, authority: Authority, refusal: Refusal, route: str) -> None:
+        now = utc_now()
+        with self._lock:
+            window = self._open.get(refusal)
+            if window is not None and now - window.opened < self.window:
+                window.repeated += 1
+                window.route = route
+                return
+            self._open[refusal] = _Window(now, route)
+        if window is not None:
+            _audit(authority, refusal, window, until=now)
+        _audit(authority, refusal, _Window(now, route), until=None)
+
+    def flush(self, authority: Authority, *, everything: bool = False) -> None:
+        """Audit the repeats of every window that has closed (of every window, when the server stops)."""
+        now = utc_now()
+        with self._lock:
+            closed = {
+                refusal: window
+                for refusal, window in self._open.items()
+                if everything or now - window.opened >= self.window
+            }
+            for refusal in closed:
+                del self._open[refusal]
+        for refusal, window in closed.items():
+            _audit(authority, refusal, window, until=now)
+
+
+def _audit(authority: Authority, refusal: Refusal, window: _Window, *, until: dt.datetime | None) -> None:
+    """The first refusal of a window (``until`` None), or the count of its repeats (none: no entry)."""
+    details: dict[str, str | int] = {
+        "route": window.route,
+        "client": refusal.client,
+        "reason": refusal.reason,
     }
-    actor = caller.actor if caller else "anonymous"
-    record(
-        authority.database, authority.token, AuditEvent(actor, "access.refused", "api", "refused", details)
-    )
+    if until is None:
+        details["count"] = 1
+    elif window.repeated:
+        details.update(count=window.repeated, since=window.opened.isoformat(), until=until.isoformat())
+    else:
+        return
+    event = AuditEvent(refusal.actor, "access.refused", "api", "refused", details)
+    record(authority.database, authority.token, event)
 
 
 def _identify(authority: Authority, token: str | None) -> Caller:

@@ -24,6 +24,7 @@ from ca.authority import Authority
 from ca.ocsp import MALFORMED_REQUEST, OcspAnswer
 from ca.status import StatusServices
 from ca.store import utc_now
+from govsign.hardening import ClientLimits
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -220,10 +221,17 @@ async def ocsp_get(encoded: str, request: Request) -> Response:
     responses={
         200: {"content": {"application/timestamp-reply": {}}},
         413: {"description": "request too large"},
+        429: {"description": "too many time-stamp requests from this address"},
     },
 )
 async def tsa(request: Request) -> Response:
-    """RFC 3161 §3.4: a DER TimeStampReq in, a DER TimeStampResp out (errors are TimeStampResp too)."""
+    """RFC 3161 §3.4: a DER TimeStampReq in, a DER TimeStampResp out (errors are TimeStampResp too).
+
+    Every time-stamp is an HSM signature, so each client address gets ``GOVSIGN_TSA_RATE_PER_SECOND``
+    (429 past it, as a busy HTTP server would answer; a TimeStampResp has no "try later" status)."""
+    limits: ClientLimits = request.app.state.limits
+    if not limits.tsa.allow(_client(request)):
+        raise HTTPException(429, "too many time-stamp requests from your address; try again in a second")
     body = await _body(request, TSA_REQUEST_LIMIT)
     reply = await asyncio.to_thread(_services(request).tsa.respond, body)
     return Response(reply, media_type="application/timestamp-reply")

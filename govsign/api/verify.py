@@ -1,8 +1,9 @@
 """`POST /api/v1/verify`: anyone uploads a signed PDF and gets the validation report as JSON.
 
-Public, so it is bounded: the upload is spooled to disk under the size limit (413 past it), each client
-address gets a few validations a second (429 past them), and the validator fetches revocation data only
-as :mod:`signing.fetch_policy` allows.
+Public, so it is bounded: the upload is read under ``GOVSIGN_MAX_VERIFY_MB`` (413 past it, counted as it
+arrives by :class:`govsign.hardening.BodyGuard`) and spooled to disk, each client address gets a few
+validations a second (429 past them), and the validator fetches revocation data only as
+:mod:`signing.fetch_policy` allows.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from pydantic import TypeAdapter
 
 from ca.authority import Authority
-from ca.ocsp import RateLimiter
 from govsign.api.signing import spool_upload
+from govsign.hardening import ClientLimits
 from govsign.settings import Settings
 from govsign.verification import fetch_policy, trust_store
 from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
@@ -26,24 +27,18 @@ from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
 router = APIRouter(prefix="/api/v1", tags=["validation"])
 
 
-@cache
-def _per_client(rate: float, burst: int) -> RateLimiter:
-    """One bucket set per process for the configured limit."""
-    return RateLimiter(rate=rate, burst=burst)
-
-
 def validation_report(request: Request, file: UploadFile) -> ValidationReport:
     """Rate-limit the client, spool the upload privately, validate it, remove the spool."""
     settings: Settings = request.app.state.settings
-    client = request.client.host if request.client else "unknown"
-    if not _per_client(settings.verify_rate_per_second, settings.verify_burst).allow(client):
+    limits: ClientLimits = request.app.state.limits
+    if not limits.verify.allow(request.client.host if request.client else "unknown"):
         raise HTTPException(429, "too many validations from your address; try again in a few seconds")
     authority: Authority = request.app.state.authority()
     spool = settings.home / "spool"
     spool.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))
     try:
-        source, _ = spool_upload(file, folder, settings.max_document_bytes)
+        source, _ = spool_upload(file, folder, settings.max_verify_bytes)
         return validate_pdf(source, trust_store(authority), fetch_policy(settings))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -33,6 +33,7 @@ from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.profiles import CertificateKind
+from ca.rate_limit import RateLimiter
 from ca.reasons import reason_for_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
@@ -44,8 +45,8 @@ from govsign.accounts import (
     NotAuthorised,
     authorise_certificate,
     change_pin,
-)
     require_pin,
+)
 from govsign.administrators import Role
 from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
@@ -340,9 +341,9 @@ def pin_change(
     new: Annotated[str, Form()] = "",
     again: Annotated[str, Form()] = "",
 ) -> Response:
-    if new != again:
     """The holder chooses their PIN: the first time with the set-up code from registration, later with
     the current PIN (both in the one field ``current``)."""
+    if new != again:
         raise InvalidRequest(_text(request, "pin_mismatch"))
     given = require_pin(current, how=_text(request, "pin_needed"))
     change_pin(request.app.state.authority(), user.subject_id, given, new, client=_client(request))

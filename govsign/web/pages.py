@@ -1,7 +1,8 @@
 """`/verify`: the page where anyone drops a signed PDF and reads the report, in Vietnamese or English.
 
 Server-rendered (Jinja2, no JavaScript needed); the upload goes through the same checks as
-`POST /api/v1/verify` (size limit, per-client rate, guarded fetching).
+`POST /api/v1/verify` (size limit counted as the body arrives, per-client rate, guarded fetching), and a
+refused upload is answered with the page saying why (:func:`upload_refused_page`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ca.errors import CaError
 from ca.signing_keys import service_seal_key
 from govsign.api.verify import validation_report
 from govsign.errors import http_status
+from govsign.hardening import BodyRefused
 from govsign.settings import Settings
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
@@ -34,7 +36,7 @@ _templates = Environment(
 
 _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"content": {"text/html": {}}, "description": "the page again, saying what went wrong"}
-    for status in (413, 422, 429)
+    for status in (408, 413, 422, 429)
 }
 
 
@@ -45,6 +47,12 @@ def invalid_request_page(request: Request) -> HTMLResponse:
     """A malformed form post to a page (no file part, a text where the file belongs): the page again."""
     lang = _language(request.query_params.get("lang"))
     return _page(lang, error=TEXTS[lang]["no_file"], status=422)
+
+
+def upload_refused_page(request: Request, refusal: BodyRefused) -> HTMLResponse:
+    """An upload refused while it arrived (too large, or stalled): the page again, saying so."""
+    lang = _language(request.query_params.get("lang"))
+    return _page(lang, error=refusal.sentence(lang), status=refusal.status_code)
 
 
 def _language(lang: str | None) -> str:
