@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -12,7 +13,9 @@ from ca.errors import ConfigurationError
 
 __all__ = ["Settings", "load_settings"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The default ceremony file and SoftHSM2 template ship inside the package, so an installed govsign finds
+# them wherever it runs (a wheel installs as files); hsm_config/ in a checkout is the operator's copy.
+PACKAGED_DEFAULTS = Path(str(files("govsign") / "defaults"))
 DEFAULT_PKCS11_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
@@ -38,8 +41,8 @@ class Settings(BaseSettings):
     max_document_mb: int = 512  # the largest PDF accepted for signing
     verify_rate_per_second: float = 2.0  # public validations per client address, sustained ...
     verify_burst: int = 20  # ... and in a burst
-    ceremony_file: Path = PROJECT_ROOT / "hsm_config" / "ceremony.toml"
-    softhsm_template: Path = PROJECT_ROOT / "hsm_config" / "softhsm2.conf"
+    ceremony_file: Path = PACKAGED_DEFAULTS / "ceremony.toml"
+    softhsm_template: Path = PACKAGED_DEFAULTS / "softhsm2.conf"
     max_verify_mb: int | None = None  # the largest PDF accepted for validation (default: max_document_mb)
     body_idle_seconds: float = 30.0  # a request body that sends nothing for this long is dropped (408)
     trusted_proxies: str = ""  # comma-separated proxy addresses whose X-Forwarded-For is believed
