@@ -118,9 +118,16 @@ def _report_issued(issued: IssuedCertificate, out_path: Path | None) -> None:
 
 
 @app.command()
-def init() -> None:
-    """Create the tokens (SoftHSM2), the database and the CA hierarchy of hsm_config/ceremony.toml."""
+def init(
+    ceremony: Annotated[
+        Path | None,
+        typer.Option(help="the ceremony file (default: GOVSIGN_CEREMONY_FILE, else the one govsign ships)"),
+    ] = None,
+) -> None:
+    """Create the tokens (SoftHSM2), the database and the CA hierarchy of the ceremony file."""
     settings = load_settings()
+    if ceremony is not None:
+        settings = settings.model_copy(update={"ceremony_file": ceremony})
     result = runtime.initialise(settings)
     out.print(f"root CA {result.root} and issuing CA {result.issuing} created")
     for name, serial in result.service_certificates.items():
