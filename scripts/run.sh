@@ -5,6 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 export GOVSIGN_HOME="${GOVSIGN_HOME:-$ROOT/var}"
+# The checkout's hsm_config/ is the operator's editable copy of the defaults govsign ships (README).
+export GOVSIGN_CEREMONY_FILE="${GOVSIGN_CEREMONY_FILE:-$ROOT/hsm_config/ceremony.toml}"
+export GOVSIGN_SOFTHSM_TEMPLATE="${GOVSIGN_SOFTHSM_TEMPLATE:-$ROOT/hsm_config/softhsm2.conf}"
 
 if ! govsign ca export-chain >/dev/null 2>&1; then
   say "no CA in $GOVSIGN_HOME yet: running govsign init"
