@@ -14,30 +14,23 @@ certificate is assembled with asn1crypto from the TBS bytes and the HSM's signat
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import secrets
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca import audit
 from ca.authority import Authority, CaKey
-from ca.errors import CaError, HsmError, InvalidRequest
-from ca.hsm import HashName, KeyAlgorithm, PublicKey
+from ca.certificate_building import assemble_certificate, build_tbs, random_serial, sign_tbs
+from ca.errors import CaError, InvalidRequest, StateConflict
+from ca.hsm import KeyAlgorithm, PublicKey
 from ca.lint import LintFinding, lint_certificate
 from ca.orders import CertificateOrder, service_order, subscriber_order
-from ca.profiles import CertificateKind, Extension, SubscriberRequest
+from ca.profiles import CertificateKind, SubscriberRequest
 from ca.renewal import refuse_second_renewal
 from ca.store import CertificateRecord, IssuanceIntent, utc_now
 
@@ -60,11 +53,6 @@ __all__ = [
     "unfinished_intents",
 ]
 
-_HASHES: dict[HashName, hashes.SHA256 | hashes.SHA384 | hashes.SHA512] = {
-    "sha256": hashes.SHA256(),
-    "sha384": hashes.SHA384(),
-    "sha512": hashes.SHA512(),
-}
 _SERIAL_ATTEMPTS = 5
 
 
@@ -125,90 +113,6 @@ class IssuedCertificate:
         return format(self.certificate.serial_number, "x")
 
 
-# -- building blocks -------------------------------------------------------------------------------------
-
-
-def random_serial() -> int:
-    """128 bits from the CSPRNG, positive, at least 2^64 (RFC 5280 §4.1.2.2, CA/B Forum's 64-bit floor)."""
-    while True:
-        serial = secrets.randbits(128)
-        if serial >= 1 << 64:
-            return serial
-
-
-_throwaway_lock = threading.Lock()
-
-
-@functools.cache
-def _throwaway_key(family: Literal["rsa", "ec"]) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
-    """A per-process key that signs only lint copies; the TBS it yields names the issuer's algorithm."""
-    if family == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def build_tbs(
-    *,
-    subject: x509.Name,
-    public_key: PublicKey,
-    serial: int,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    extensions: Sequence[Extension],
-    issuer_name: x509.Name,
-    issuer_key_identifier: bytes | None,
-    issuer_algorithm: KeyAlgorithm,
-) -> tuple[bytes, bytes]:
-    """Build the certificate; return (DER of a throwaway-signed copy for linting, the TBS bytes to sign)."""
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-    )
-    if issuer_key_identifier is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier(issuer_key_identifier, None, None), critical=False
-        )
-    for extension in extensions:
-        builder = builder.add_extension(extension.value, critical=extension.critical)
-    with _throwaway_lock:
-        throwaway = _throwaway_key("rsa" if issuer_algorithm.is_rsa else "ec")
-    lint_copy = builder.sign(throwaway, _HASHES[issuer_algorithm.default_signature.hash])
-    return lint_copy.public_bytes(serialization.Encoding.DER), lint_copy.tbs_certificate_bytes
-
-
-def assemble_certificate(tbs: bytes, signature: bytes) -> x509.Certificate:
-    """Splice the HSM's signature onto exactly the TBS bytes that were linted."""
-    tbs_certificate = asn1_x509.TbsCertificate.load(tbs)
-    der = asn1_x509.Certificate(
-        {
-            "tbs_certificate": tbs_certificate,
-            "signature_algorithm": tbs_certificate["signature"],
-            "signature_value": signature,
-        }
-    ).dump()
-    certificate = x509.load_der_x509_certificate(der)
-    if certificate.tbs_certificate_bytes != tbs:
-        raise HsmError("the assembled certificate does not carry the linted TBS bytes")
-    return certificate
-
-
-def sign_tbs(signer: CaKey, tbs: bytes, issuer_certificate: x509.Certificate) -> x509.Certificate:
-    """Have the HSM sign ``tbs`` with ``signer``'s key and check the result against the issuer's public key."""
-    signature = signer.token.sign(signer.key_id, tbs, signer.algorithm.default_signature)
-    certificate = assemble_certificate(tbs, signature)
-    try:
-        certificate.verify_directly_issued_by(issuer_certificate)
-    except (InvalidSignature, ValueError, TypeError) as error:
-        raise HsmError(f"the HSM's signature does not verify with the issuer's key: {error}") from error
-    return certificate
-
-
 # -- the two phases ---------------------------------------------------------------------------------------
 
 
@@ -241,7 +145,9 @@ def _update_intent(session: Session, intent_id: int, **changes: object) -> None:
     session.execute(update(IssuanceIntent).where(IssuanceIntent.id == intent_id).values(**changes))
 
 
-def _subject_key(authority: Authority, key: KeySource, label: str, actor: str) -> tuple[SubjectKey, str | None]:
+def _subject_key(
+    authority: Authority, key: KeySource, label: str, actor: str
+) -> tuple[SubjectKey, str | None]:
     """The certificate's key, and the set-up code when the activation module made it for a holder."""
     if isinstance(key, SubjectKey):
         return key, None
@@ -250,7 +156,9 @@ def _subject_key(authority: Authority, key: KeySource, label: str, actor: str) -
         return SubjectKey("hsm", pair.public_key, pair.key_id), None
     activation = authority.activation_module()
     made = activation.create_credential(key.algorithm, actor=actor)
-    return SubjectKey("hsm", made.public_key, bytes.fromhex(made.key_id), activation.vault.label), made.setup_code
+    return SubjectKey(
+        "hsm", made.public_key, bytes.fromhex(made.key_id), activation.vault.label
+    ), made.setup_code
 
 
 def _discard_new_key(authority: Authority, key: KeySource, made: SubjectKey | None, actor: str) -> None:
@@ -265,19 +173,20 @@ def _discard_new_key(authority: Authority, key: KeySource, made: SubjectKey | No
 def prepare_issuance(
     authority: Authority, order: CertificateOrder, key: KeySource, *, actor: str, issuer: CaKey | None = None
 ) -> PreparedIssuance:
-    """Phase one: intent row, key, TBS, lint. Nothing is signed; a lint failure marks the intent failed."""
-    issuer = issuer or authority.issuing_ca()
+    """Phase one (steps 1-4 of docs/ISSUANCE-CYCLE.md): intent row, key, TBS, lint. Nothing is signed; a
+    lint failure marks the intent failed and destroys a key made for it."""
+    issuer = issuer or authority.issuing_ca()  # Step 1: the order fits its issuer
     if order.not_after > issuer.certificate.not_valid_after_utc:
         raise InvalidRequest(
             f"the certificate would outlive its issuer {issuer.name}, which expires on "
             f"{issuer.certificate.not_valid_after_utc:%Y-%m-%d}"
         )
-    intent = _record_intent(authority, issuer, order, actor)
+    intent = _record_intent(authority, issuer, order, actor)  # Step 2: serial and intent, before anything
     serial = int(intent.serial, 16)
     subject_key: SubjectKey | None = None
     try:
         subject_key, setup_code = _subject_key(authority, key, f"{order.kind.value}-{intent.serial}", actor)
-        lint_copy, tbs = build_tbs(
+        lint_copy, tbs = build_tbs(  # Step 3: the TBS, and a copy signed by a throwaway key
             subject=order.subject,
             public_key=subject_key.public_key,
             serial=serial,
@@ -288,7 +197,7 @@ def prepare_issuance(
             issuer_key_identifier=issuer.subject_key_identifier,
             issuer_algorithm=issuer.algorithm,
         )
-        found = lint_certificate(lint_copy, order.lint_kind)
+        found = lint_certificate(lint_copy, order.lint_kind)  # Step 4: lint; an error aborts here
     except ValueError as error:  # a value the builder cannot encode: refused, never a 500
         refusal = InvalidRequest(f"the certificate cannot be built from this request: {error}")
         _discard_new_key(authority, key, subject_key, actor)
@@ -316,11 +225,13 @@ def complete_issuance(
     """
     issuer = issuer or authority.issuing_ca()
     order = prepared.order
+    with authority.database.transaction() as session:
+        _claim(session, prepared, issuer)  # Step 5: single use, before the HSM signs anything
     try:
         if order.renewal_of_id is None:
-            certificate = sign_tbs(issuer, prepared.tbs, issuer.certificate)
+            certificate = sign_tbs(issuer, prepared.tbs, issuer.certificate)  # Step 6
             with authority.database.transaction() as session:
-                record = _store(session, authority, issuer, prepared, certificate, actor)
+                record = _store(session, authority, issuer, prepared, certificate, actor)  # Step 7
         else:
             with authority.database.transaction() as session:
                 refuse_second_renewal(session, order.renewal_of_id)
@@ -330,6 +241,26 @@ def complete_issuance(
         _fail(authority, prepared.intent_id, format(prepared.serial, "x"), order, actor, error)
         raise
     return IssuedCertificate(record.id, certificate, prepared.findings, prepared.setup_code)
+
+
+def _claim(session: Session, prepared: PreparedIssuance, issuer: CaKey) -> None:
+    """Redeem the prepared issuance once: the intent goes from linted to signing for this issuer in one
+    conditional UPDATE, so a second redemption (or another issuer's) is refused before any HSM signature,
+    instead of being caught by the serial's unique constraint after a second one."""
+    claimed = session.execute(
+        update(IssuanceIntent)
+        .where(
+            IssuanceIntent.id == prepared.intent_id,
+            IssuanceIntent.state == "linted",
+            IssuanceIntent.issuer_id == issuer.id,
+        )
+        .values(state="signing", updated_at=utc_now())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise StateConflict(
+            f"issuance intent {prepared.intent_id} was redeemed already or belongs to another issuer; "
+            "nothing was signed"
+        )
 
 
 def _store(
@@ -421,7 +352,7 @@ def unfinished_intents(authority: Authority) -> list[IssuanceIntent]:
         return list(
             session.execute(
                 select(IssuanceIntent)
-                .where(IssuanceIntent.state.in_(("pending", "linted")))
+                .where(IssuanceIntent.state.in_(("pending", "linted", "signing")))
                 .order_by(IssuanceIntent.id)
             ).scalars()
         )

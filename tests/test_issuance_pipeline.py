@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ca.errors import InvalidRequest, LintFailed, StateConflict
 from ca.hsm import KeyAlgorithm
@@ -100,6 +100,34 @@ def test_process_killed_between_intent_and_signature_leaves_intent_and_no_certif
         )
     listing = deployment.cli("ca", "list", "--intents")
     assert serial in listing.stdout and "linted" in listing.stdout
+
+
+def test_a_prepared_issuance_is_redeemed_once_and_the_second_signs_nothing(deployment: Deployment) -> None:
+    """Step 5 of docs/ISSUANCE-CYCLE.md: the claim comes before the HSM, so a second redemption is refused
+    with the first one's certificate untouched (no second signature for the constraint to catch)."""
+    from ca.issuance import complete_issuance, prepare_issuance, subscriber_order
+
+    authority = deployment.authority
+    request = parse_request(
+        "individual", json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8"))
+    )
+    order = subscriber_order(authority, CertificateKind.INDIVIDUAL, request, key_in_hsm=True)
+    prepared = prepare_issuance(authority, order, GenerateInHsm(KeyAlgorithm.EC_P256), actor="test")
+    issued = complete_issuance(authority, prepared, actor="test")
+    with deployment.authority.database.transaction() as session:
+        entries_before = session.scalar(select(func.count()).select_from(AuditEntry))
+    with pytest.raises(StateConflict, match="redeemed already"):
+        complete_issuance(authority, prepared, actor="replay")
+    with deployment.authority.database.transaction() as session:
+        intent = session.execute(
+            select(IssuanceIntent).where(IssuanceIntent.id == prepared.intent_id)
+        ).scalar_one()
+        stored = session.scalars(
+            select(CertificateRecord).where(CertificateRecord.serial == issued.serial_hex)
+        ).all()
+        entries_after = session.scalar(select(func.count()).select_from(AuditEntry))
+    assert intent.state == "done" and len(stored) == 1
+    assert entries_after == entries_before  # nothing signed, nothing failed, nothing to audit
 
 
 def test_renewal_keeps_the_key_adds_three_years_and_leaves_the_old_certificate_valid(
