@@ -64,6 +64,25 @@ PUBLIC_PORT = free_port()
 PUBLIC_URL = f"http://ca.govsign.vn:{PUBLIC_PORT}"
 
 
+def _needs_hsm(item: pytest.Item) -> bool:
+    """Every test but those of a module marked ``pure`` that use no deployment, server or process: most
+    tests make their own tokens, databases and servers, which no fixture name can tell reliably."""
+    names = getattr(item, "fixturenames", ())
+    return (
+        item.get_closest_marker("pure") is None
+        or any("deployment" in name or "server" in name or name == "nss_db" for name in names)
+        or item.get_closest_marker("slow") is not None
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs SoftHSM, a deployment or a server ``hsm``: ``-m "not hsm"`` is the fast
+    tier of pure steps (under 30 s), for the inner loop."""
+    for item in items:
+        if _needs_hsm(item):
+            item.add_marker(pytest.mark.hsm)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_ROOT, ignore_errors=True)
 

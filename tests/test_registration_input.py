@@ -28,6 +28,8 @@ from govsign.accounts import AccountKind, create_account
 from govsign.trust_anchors import check_trustable
 from tests.conftest import DEMO, Deployment, administrator_token, issue_in_hsm, running_server
 
+pytestmark = pytest.mark.pure  # the identifier rules run in the fast tier; CLI/API cases need a deployment
+
 OFFICIAL: dict[str, Any] = json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8"))
 SEAL: dict[str, Any] = json.loads((DEMO / "seal-so-tu-phap-ha-noi.json").read_text("utf-8"))
 DEVICE: dict[str, Any] = json.loads((DEMO / "device-case-system.json").read_text("utf-8"))

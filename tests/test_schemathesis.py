@@ -23,6 +23,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 ROLE_BY_PREFIX = (
     ("/api/v1/sign", "official"),
     ("/api/v1/batches", "official"),
+    ("/csc", "official"),
     ("/api/v1/certificates", "ra_officer"),
     ("/api/v1/trust-anchors", "ca_admin"),
     ("/api/v1/audit", "auditor"),

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
-import pkcs11
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Mechanism
 from sqlalchemy import select
 
 from ca.activation import CredentialState, GrantKind, SigningCredential
+from ca.audit_checkpoints import public_key_pem
 from ca.errors import StateConflict
-from ca.hsm import KeyAlgorithm, public_key_of
-from ca.issuance import GenerateInHsm, issue_certificate
+from ca.hsm import KeyAlgorithm
+from ca.issuance import GenerateInHsm, SubjectKey, issue_certificate
 from ca.profiles import CertificateKind, parse_request
 from ca.signing_keys import subscriber_key
+from ca.store import CertificateRecord
 from govsign.settings import DEFAULT_PKCS11_MODULE
 from tests.conftest import DEMO, HOLDER_PIN, SOFTHSM_CONF, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
@@ -40,53 +40,61 @@ def _token_pin(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+# What an operator could run on the server with both token PINs: python-pkcs11 alone, no govsign code.
+ATTACKER = """
+import json, sys
+import pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11.exceptions import PKCS11Error
+module, tokens, key_id, sealed = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], bytes.fromhex(sys.argv[4])
+library, found = pkcs11.lib(module), {"same_id": 0, "opened": 0, "private_keys": 0}
+PRIVATE_ONLY = {a: pkcs11.constants.DEFAULT for a in (Attribute.ENCRYPT, Attribute.VERIFY, Attribute.WRAP)}
+for label, pin in tokens:
+    with library.get_token(token_label=label).open(user_pin=pin) as session:
+        for private in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}):
+            found["private_keys"] += 1
+            found["same_id"] += private[Attribute.ID] == bytes.fromhex(key_id)
+        for kek in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.UNWRAP: True}):
+            for blob in (sealed, sealed[12:], sealed[12:-16], sealed[:-16]):
+                for mechanism in (Mechanism.AES_KEY_WRAP_PAD, Mechanism.AES_KEY_WRAP):
+                    for key_type in (KeyType.EC, KeyType.RSA):
+                        try:
+                            kek.unwrap_key(ObjectClass.PRIVATE_KEY, key_type, blob, mechanism=mechanism,
+                                           capabilities=MechanismFlag.SIGN, template=PRIVATE_ONLY)
+                            found["opened"] += 1
+                        except (PKCS11Error, TypeError):
+                            pass
+print(json.dumps(found))
+"""
+
+
 def test_both_token_pins_and_the_database_make_no_signature_with_an_officials_key(
     sqlite_deployment: Deployment, tmp_path: Path
 ) -> None:
-    """Everything an operator can read on the server: no token object is the official's key, and the
-    stored blob unwraps under no mechanism the KEK allows; `govsign sign` without the PIN writes nothing."""
+    """Everything an operator can read on the server (both token PINs, every table), used with
+    python-pkcs11 alone: no token object is the official's key and the stored blob opens under no key and
+    mechanism of either token; `govsign sign` without the PIN writes nothing."""
     deployment = sqlite_deployment
     serial = issue_in_hsm(deployment)
     key = subscriber_key(deployment.authority, serial)
-    official_public = key.certificate.public_key().public_bytes(
-        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-    )
     with deployment.authority.database.transaction() as session:
         sealed = session.scalar(
             select(SigningCredential.sealed_key).where(SigningCredential.key_id == key.key_id)
         )
     assert sealed is not None
     settings = deployment.settings
-    library = pkcs11.lib(DEFAULT_PKCS11_MODULE)
-    for label, pin in (
+    tokens = [
         (settings.token_label, _token_pin(settings.service_pin_path)),
         (settings.keys_label, _token_pin(settings.keys_pin_path)),
-    ):
-        with library.get_token(token_label=label).open(user_pin=pin) as session:
-            for private in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}):
-                assert private[Attribute.ID] != bytes.fromhex(key.key_id)
-                assert not private[Attribute.EXTRACTABLE] or private[Attribute.SENSITIVE]
-            publics = [
-                public_key_of(public).public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-                for public in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY})
-            ]
-            assert official_public not in publics  # no pair in either token is the official's
-            if label != settings.keys_label:
-                continue
-            kek: Any = session.get_key(object_class=ObjectClass.SECRET_KEY, label="govsign-subscriber-kek")
-            for blob in (sealed, sealed[12:], sealed[12:-16], sealed[:-16]):
-                for mechanism in _UNWRAP_MECHANISMS:
-                    with pytest.raises(pkcs11.exceptions.PKCS11Error):
-                        kek.unwrap_key(
-                            ObjectClass.PRIVATE_KEY,
-                            KeyType.EC,
-                            blob,
-                            mechanism=mechanism,
-                            store=False,
-                            capabilities=pkcs11.MechanismFlag.SIGN,
-                        )
-                    with pytest.raises(pkcs11.exceptions.PKCS11Error):
-                        kek.decrypt(blob, mechanism=mechanism)
+    ]
+    attempt = subprocess.run(
+        [sys.executable, "-c", ATTACKER, DEFAULT_PKCS11_MODULE, json.dumps(tokens), key.key_id, sealed.hex()],
+        capture_output=True, text=True, env={**deployment.env},
+    )  # fmt: skip
+    assert attempt.returncode == 0, attempt.stderr
+    found = json.loads(attempt.stdout)
+    assert found["private_keys"] > 0, "the attacker saw the CA's own keys: the PINs worked"
+    assert (found["same_id"], found["opened"]) == (0, 0), found
     document = one_page_pdf(tmp_path / "in.pdf")
     refused = deployment.cli(
         "sign", str(document), "-o", str(tmp_path / "out.pdf"), "--cert", serial, check=False
@@ -143,13 +151,18 @@ def test_two_hundred_officials_add_no_object_to_any_token(sqlite_deployment: Dep
     settings = sqlite_deployment.settings
 
     def listing(label: str, pin_path: Path) -> str:
-        return subprocess.run(
+        result = subprocess.run(
             ["pkcs11-tool", "--module", DEFAULT_PKCS11_MODULE, "--token-label", label, "--login",
              "--pin", _token_pin(pin_path), "--list-objects", "--type", "privkey"],
-            capture_output=True, text=True, check=True,
-            env={"SOFTHSM2_CONF": str(SOFTHSM_CONF), "PATH": "/usr/bin:/bin"},
-        ).stdout  # fmt: skip
+            capture_output=True, text=True, env={"SOFTHSM2_CONF": str(SOFTHSM_CONF), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
+    with sqlite_deployment.authority.database.transaction() as session:
+        public_key_pem(
+            session, sqlite_deployment.authority.token
+        )  # the audit's own key exists before we count
     before = listing(settings.token_label, settings.service_pin_path)
     request = parse_request(
         "individual", json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8"))
@@ -166,3 +179,44 @@ def test_two_hundred_officials_add_no_object_to_any_token(sqlite_deployment: Dep
     assert after.count("Private Key Object") == before.count("Private Key Object") > 0
     assert "extractable" not in after.replace("never extractable", "")
     assert listing(settings.keys_label, settings.keys_pin_path).count("Private Key Object") == 0
+
+
+def test_keys_made_before_sole_control_are_re_keyed_for_their_holders(sqlite_deployment: Deployment) -> None:
+    """A subscriber key left in the service token by an older version (non-extractable: it cannot be
+    wrapped) does not sign; `govsign keys migrate --apply` replaces it for the same holder and subject."""
+    deployment = sqlite_deployment
+    authority = deployment.authority
+    pair = authority.token.generate_key_pair(KeyAlgorithm.EC_P256, "legacy-subscriber")
+    request = parse_request(
+        "individual", json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8"))
+    )
+    legacy = issue_certificate(
+        authority,
+        CertificateKind.INDIVIDUAL,
+        request,
+        SubjectKey("hsm", pair.public_key, pair.key_id),
+        actor="v1",
+    ).serial_hex
+    account = deployment.cli("account", "create-official", "--cert", legacy).stdout.split(":")[0].split()[-1]
+    assert not subscriber_key(authority, legacy).held
+    listed = deployment.cli("keys", "migrate").stdout
+    assert f"would re-key {legacy}" in listed
+    objects = authority.token.count_objects()
+    applied = deployment.cli("keys", "migrate", "--apply").stdout
+    line = next(line for line in applied.splitlines() if line.startswith(legacy))
+    new_serial, setup_code = line.split(" -> ")[1].split()[0], line.rsplit(" ", 1)[-1]
+    assert f"accounts {account}" in line
+    assert authority.token.count_objects() == objects - 2  # the old pair is gone from the service token
+    shown = deployment.cli("ca", "show", legacy).stdout
+    assert "revoked" in shown and "superseded" in shown
+    new_key = subscriber_key(authority, new_serial)
+    assert new_key.held and new_key.certificate.not_valid_after_utc == subscriber_key_end(deployment, legacy)
+    deployment.cli("account", "set-pin", account, stdin=f"{setup_code}\n{HOLDER_PIN}\n")
+    assert deployment.cli("keys", "migrate").stdout.strip().endswith("under its holder's sole control")
+
+
+def subscriber_key_end(deployment: Deployment, serial: str) -> object:
+    with deployment.authority.database.transaction() as session:
+        record = session.scalar(select(CertificateRecord).where(CertificateRecord.serial == serial))
+        assert record is not None
+        return record.not_after
