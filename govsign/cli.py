@@ -422,13 +422,13 @@ def db_upgrade() -> None:
     settings = load_settings()
     runtime.migrate(settings)
     out.print("database schema is current")
+    if runtime.prepare_key_vault(settings):
+        out.print(f"keys token {settings.keys_label!r} prepared for subscriber keys (docs/SOLE-CONTROL.md)")
 
 
 @hsm_app.command("create-tokens")
 def hsm_create_tokens() -> None:
     """Create the root and service SoftHSM2 tokens under GOVSIGN_HOME (development and demo only)."""
-    if runtime.prepare_key_vault(settings):
-        out.print(f"keys token {settings.keys_label!r} prepared for subscriber keys (docs/SOLE-CONTROL.md)")
     settings = load_settings()
     if not settings.uses_softhsm:
         raise ConfigurationError(
@@ -452,13 +452,13 @@ def main() -> None:
         app()
     except PendingApproval as error:
         err.print(f"{error}; `govsign approvals approve {error.approval_id}` by another person", markup=False)
+        if error.setup_code is not None:
+            out.print(f"set-up code for the holder (shown once; hand it over sealed): {error.setup_code}")
         out.print(f"pending {error.approval_id}")
         sys.exit(exit_code(error))
     except (CaError, SigningError) as error:
         err.print(f"error: {error}", markup=False)
         sys.exit(exit_code(error))
-        if error.setup_code is not None:
-            out.print(f"set-up code for the holder (shown once; hand it over sealed): {error.setup_code}")
     except Exception as error:
         if os.environ.get("GOVSIGN_DEBUG"):
             raise

@@ -90,6 +90,27 @@ class Settings(BaseSettings):
         """Read only by ceremony commands; a production root PIN lives on an offline medium, not here."""
         return self.root_token_pin_file or self.home / "ceremony" / "root-token.pin"
 
+    @property
+    def keys_label(self) -> str:
+        return self.keys_token_label or f"{self.token_label}-keys"
+
+    @property
+    def keys_pin_path(self) -> Path:
+        return self.keys_token_pin_file or self.home / "keys-token.pin"
+
+    @property
+    def keys_so_pin_path(self) -> Path:
+        """The keys token's security officer PIN: needed once, to make the trusted KEK at the ceremony."""
+        return self.home / "ceremony" / "keys-token.so-pin"
+
+    def keys_pin(self) -> str | None:
+        """The keys token PIN, or None for a deployment that has no keys token yet."""
+        if self.keys_token_pin is not None:
+            return self.keys_token_pin.get_secret_value()
+        if not self.keys_pin_path.exists():
+            return None
+        return read_secret_file(self.keys_pin_path, "the keys token PIN")
+
     def service_pin(self) -> str:
         if self.token_pin is not None:
             return self.token_pin.get_secret_value()
@@ -112,27 +133,6 @@ def read_secret_file(path: Path, what: str) -> str:
 
 
 def write_secret_file(path: Path, value: str) -> None:
-    @property
-    def keys_label(self) -> str:
-        return self.keys_token_label or f"{self.token_label}-keys"
-
-    @property
-    def keys_pin_path(self) -> Path:
-        return self.keys_token_pin_file or self.home / "keys-token.pin"
-
-    @property
-    def keys_so_pin_path(self) -> Path:
-        """The keys token's security officer PIN: needed once, to make the trusted KEK at the ceremony."""
-        return self.home / "ceremony" / "keys-token.so-pin"
-
-    def keys_pin(self) -> str | None:
-        """The keys token PIN, or None for a deployment that has no keys token yet."""
-        if self.keys_token_pin is not None:
-            return self.keys_token_pin.get_secret_value()
-        if not self.keys_pin_path.exists():
-            return None
-        return read_secret_file(self.keys_pin_path, "the keys token PIN")
-
     """Create ``path`` with mode 0600 and ``value``; never overwrite an existing secret."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
