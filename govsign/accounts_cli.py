@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from ca.errors import InvalidRequest
 from govsign import runtime
-from govsign.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
-from govsign.accounts import (
+from govsign.access.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
+from govsign.access.accounts import (
     Account,
     AccountKind,
     change_pin,
@@ -21,9 +21,9 @@ from govsign.accounts import (
     set_image,
     unlock,
 )
-from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
-from govsign.administrators import Administrator, Role, create_administrator
-from govsign.api_tokens import DEFAULT_DAYS, reissue_token
+from govsign.access.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
+from govsign.access.administrators import Administrator, Role, create_administrator
+from govsign.access.api_tokens import DEFAULT_DAYS, reissue_token
 from govsign.settings import load_settings
 
 __all__ = ["account_app", "admin_app"]

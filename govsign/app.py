@@ -21,10 +21,10 @@ from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest
 from ca.status import StatusServices
 from govsign import runtime
+from govsign.access.errors import AccessError, PendingApproval
 from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
 from govsign.api.access import RefusalLog
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
-from govsign.approvals import PendingApproval
 from govsign.csc import router as csc_router
 from govsign.errors import http_status
 from govsign.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": error.detail}, status_code=error.status_code)
 
     @app.exception_handler(CaError)
+    @app.exception_handler(AccessError)
     @app.exception_handler(SigningError)
     async def domain_error(request: Request, error: Exception) -> Response:
         if request.url.path.startswith(console.PREFIX):

@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 
 from govsign import runtime
-from govsign.approval_policies import policies, set_policy
-from govsign.approvals import ACTIONS, RequestView, decide, list_requests
-from govsign.controlled_actions import EXECUTORS
+from govsign.access.approval_policies import policies, set_policy
+from govsign.access.approvals import ACTIONS, RequestView, decide, list_requests
 from govsign.settings import load_settings
 
 __all__ = ["approvals_app"]
@@ -42,12 +41,13 @@ def list_command(
 
 
 def _decide(approval_id: str, approve: bool) -> None:
+    settings = load_settings()
     outcome = decide(
-        runtime.open_authority_from(load_settings()),
+        runtime.open_authority_from(settings),
         approval_id,
         approver=runtime.OPERATOR,
         approve=approve,
-        executors=EXECUTORS,
+        executors=runtime.approval_executors(settings),
     )
     _show(outcome)
     if outcome.outcome:

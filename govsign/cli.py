@@ -20,7 +20,7 @@ from rich.table import Table
 from ca.audit import acknowledge_restore, verify_log
 from ca.audit_export import export_range
 from ca.crl import publish_crl
-from ca.errors import CaError, ConfigurationError, InvalidRequest
+from ca.errors import ConfigurationError, InvalidRequest
 from ca.hsm import KeyAlgorithm
 from ca.issuance import (
     IssuedCertificate,
@@ -32,17 +32,18 @@ from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
 from ca.revocation import change_information, find_certificate, renew_certificate
 from ca.store import list_certificates
-from govsign import controlled_actions, runtime, signing_cli
+from govsign import runtime, signing_cli
+from govsign.access import controlled_actions
+from govsign.access.approvals import hold_for_approval
+from govsign.access.errors import PendingApproval
 from govsign.accounts_cli import account_app, admin_app
-from govsign.approvals import PendingApproval, hold_for_approval
 from govsign.approvals_cli import approvals_app
 from govsign.console_cli import console_app
-from govsign.errors import exit_code
+from govsign.errors import DOMAIN_ERRORS, exit_code
 from govsign.instants import parse_instant
 from govsign.keys_cli import keys_app
 from govsign.settings import load_settings
 from govsign.trust_cli import trust_app
-from signing.errors import SigningError
 
 __all__ = ["app", "main"]
 
@@ -456,7 +457,7 @@ def main() -> None:
             out.print(f"set-up code for the holder (shown once; hand it over sealed): {error.setup_code}")
         out.print(f"pending {error.approval_id}")
         sys.exit(exit_code(error))
-    except (CaError, SigningError) as error:
+    except DOMAIN_ERRORS as error:
         err.print(f"error: {error}", markup=False)
         sys.exit(exit_code(error))
     except Exception as error:

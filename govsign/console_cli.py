@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from govsign import runtime
-from govsign.console_auth import enrol
+from govsign.access.console_auth import enrol
 from govsign.settings import load_settings
 
 __all__ = ["console_app"]

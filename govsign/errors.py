@@ -12,13 +12,13 @@ from ca.errors import (
     NotFound,
     StateConflict,
 )
-from govsign.accounts import NotAuthenticated, NotAuthorised
-from govsign.approvals import PendingApproval
+from govsign.access.errors import AccessError, NotAuthenticated, NotAuthorised, PendingApproval
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument, SigningError
 
-__all__ = ["DomainError", "exit_code", "http_status"]
+__all__ = ["DOMAIN_ERRORS", "exit_code", "http_status"]
 
-DomainError = CaError | SigningError
+# What a person reads as one line (never a traceback): the CA's, the access rooms' and the signer's refusals.
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (CaError, AccessError, SigningError)
 
 _CODES: list[tuple[type[Exception], int, int]] = [
     # (error, CLI exit code, HTTP status)

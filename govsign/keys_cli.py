@@ -8,7 +8,7 @@ import typer
 
 from ca.rekey import legacy_subscriber_keys, rekey_for_sole_control
 from govsign import runtime
-from govsign.accounts import move_to_certificate
+from govsign.access.accounts import move_to_certificate
 from govsign.settings import load_settings
 
 __all__ = ["keys_app"]

@@ -25,9 +25,12 @@ from ca.hsm import Token, open_token, open_token_as
 from ca.key_vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.store import CaRecord, Database, keep_sqlite_files_private
+from govsign.access.approvals import Executor
+from govsign.access.controlled_actions import executors
 from govsign.settings import Settings, load_settings, read_secret_file, write_secret_file
 
 __all__ = [
+    "approval_executors",
     "database",
     "initialise",
     "key_vault",
@@ -176,6 +179,11 @@ def publish_root_crl(settings: Settings, *, actor: str) -> PublishedCrl:
         validity=ROOT_CRL_VALIDITY,
         actor=actor,
     )
+
+
+def approval_executors(settings: Settings) -> dict[str, Executor]:
+    """What runs approved actions in this deployment (the root CRL with its root token)."""
+    return executors(lambda actor: publish_root_crl(settings, actor=actor))
 
 
 def root_token_label(settings: Settings) -> str:

@@ -10,14 +10,14 @@ import typer
 
 from ca.errors import InvalidRequest
 from govsign import runtime
-from govsign.controlled_actions import trust
-from govsign.instants import parse_instant
-from govsign.settings import load_settings
-from govsign.trust_anchors import (
+from govsign.access.controlled_actions import trust
+from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
     remove_trusted_certificate,
 )
+from govsign.instants import parse_instant
+from govsign.settings import load_settings
 from govsign.verification import read_certificates
 
 __all__ = ["trust_app"]

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.authority import Authority
 from ca.errors import ConfigurationError, InvalidRequest
+from govsign.access.trust_anchors import TrustRole, list_trusted_certificates
 from govsign.settings import Settings
-from govsign.trust_anchors import TrustRole, list_trusted_certificates
 from signing.fetch_policy import FetchBounds, FetchPolicy, origin_of
 from signing.validation import TrustAnchor, TrustStore
 

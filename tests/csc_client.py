@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry
-from govsign.accounts import authenticate
+from govsign.access.accounts import authenticate
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 
 SHA256 = "2.16.840.1.101.3.4.2.1"

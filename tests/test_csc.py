@@ -19,7 +19,7 @@ from sqlalchemy import update
 from ca.activation import MAX_ATTEMPTS, ActivationGrant
 from ca.activation.sealing import sad_digest
 from ca.store import utc_now
-from govsign.console_auth import enrol
+from govsign.access.console_auth import enrol
 from tests.conftest import HOLDER_PIN, Deployment, administrator_token, running_server
 from tests.csc_client import (
     ECDSA_SHA256,

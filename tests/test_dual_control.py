@@ -19,7 +19,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from govsign.approvals import ApprovalPolicy
+from govsign.access.approvals import ApprovalPolicy
 from tests.conftest import (
     DEMO,
     Deployment,

@@ -15,7 +15,7 @@ import httpx
 import jsonschema
 import pytest
 
-from govsign.trust_anchors import TrustRole, add_trusted_certificate
+from govsign.access.trust_anchors import TrustRole, add_trusted_certificate
 from govsign.verification import fetch_policy
 from signing.fetch_policy import FetchPolicy
 from signing.validation import Indication, TrustStore, ValidationReport, validate_pdf

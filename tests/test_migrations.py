@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ca.store import Base
-from govsign import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (their tables)
+from govsign.access import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (their tables)
 from signing import batch  # noqa: F401
 from tests.conftest import Deployment
 

@@ -24,8 +24,8 @@ from ca.keycheck import public_key_from_csr
 from ca.profiles import CertificateKind, parse_request
 from ca.reasons import CASE_KINDS, DECREE_68_CASES, parse_reason
 from ca.store import CertificateRecord, IssuanceIntent
-from govsign.accounts import AccountKind, create_account
-from govsign.trust_anchors import check_trustable
+from govsign.access.accounts import AccountKind, create_account
+from govsign.access.trust_anchors import check_trustable
 from tests.conftest import DEMO, Deployment, administrator_token, issue_in_hsm, running_server
 
 pytestmark = pytest.mark.pure  # the identifier rules run in the fast tier; CLI/API cases need a deployment

@@ -15,7 +15,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import select
 
 from ca.store import AuditEntry
-from govsign.trust_anchors import TrustRole, add_trusted_certificate, remove_trusted_certificate
+from govsign.access.trust_anchors import TrustRole, add_trusted_certificate, remove_trusted_certificate
 from govsign.verification import trust_store
 from tests.conftest import Deployment, administrator_token
 from tests.fetch_origins import partner_ca, partner_signed

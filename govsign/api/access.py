@@ -26,9 +26,10 @@ from fastapi import Depends, Header, HTTPException, Request
 from ca.audit import AuditEvent, record
 from ca.authority import Authority
 from ca.store import utc_now
-from govsign.accounts import Account, AccountKind, NotAuthenticated, NotAuthorised, authenticate
-from govsign.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
-from govsign.administrators import Role, administrator_by_token
+from govsign.access.accounts import Account, AccountKind, authenticate
+from govsign.access.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
+from govsign.access.administrators import Role, administrator_by_token
+from govsign.access.errors import NotAuthenticated, NotAuthorised
 from govsign.hardening import ClientLimits
 
 __all__ = ["Caller", "RefusalLog", "SigningCaller", "bearer", "require"]

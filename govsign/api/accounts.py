@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from ca.errors import InvalidRequest
-from govsign.accounts import AccountKind, create_account, set_image, unlock
-from govsign.administrators import Role
+from govsign.access.accounts import AccountKind, create_account, set_image, unlock
+from govsign.access.administrators import Role
 from govsign.api.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])

@@ -2,7 +2,7 @@
 
 Administrators of any role see the requests and policies; ``ra_officer`` and ``ca_admin`` vote on the
 actions their role may approve (trust anchors, the root CRL, policy changes: ``ca_admin`` only; checked by
-:func:`govsign.approvals.decide` for every face); ``ca_admin`` sets the policies, and lowering one in force
+:func:`govsign.access.approvals.decide` for every face); ``ca_admin`` sets the policies, and lowering one in force
 answers 202 like any held action.
 """
 
@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from govsign.administrators import Role
+from govsign import runtime
+from govsign.access.administrators import Role
+from govsign.access.approval_policies import policies, set_policy
+from govsign.access.approvals import ACTIONS, decide, list_requests, view
 from govsign.api.access import Caller, require
-from govsign.approval_policies import policies, set_policy
-from govsign.approvals import ACTIONS, decide, list_requests, view
-from govsign.controlled_actions import EXECUTORS
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the id a held action answered with")]
@@ -78,8 +78,9 @@ def show(
 
 def _vote(request: Request, approval_id: str, caller: Caller, approve: bool) -> dict[str, Any]:
     authority = request.app.state.authority()
+    executors = runtime.approval_executors(request.app.state.settings)
     return decide(
-        authority, approval_id, approver=caller.actor, approve=approve, executors=EXECUTORS
+        authority, approval_id, approver=caller.actor, approve=approve, executors=executors
     ).to_json()
 
 

@@ -34,7 +34,7 @@ from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
 from ca.store import Database, acquire_lease, utc_now
 from govsign import runtime
-from govsign.accounts import Account, authorise_certificate, authorise_documents
+from govsign.access.accounts import Account, authorise_certificate, authorise_documents
 from govsign.api.access import SigningCaller
 from govsign.api.signing import ActivationPinHeader, account_image, activation_pin, spool_upload
 from govsign.settings import Settings

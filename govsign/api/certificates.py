@@ -26,8 +26,8 @@ from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate, renew_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
-from govsign import controlled_actions
-from govsign.administrators import Role
+from govsign.access import controlled_actions
+from govsign.access.administrators import Role
 from govsign.api.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])

@@ -22,7 +22,7 @@ from starlette.background import BackgroundTask
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.status import StatusServices
-from govsign.accounts import Account, authorise_certificate, authorise_documents, require_pin
+from govsign.access.accounts import Account, authorise_certificate, authorise_documents, require_pin
 from govsign.api.access import SigningCaller
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 
 from ca.authority import Authority
 from ca.errors import InvalidRequest
-from govsign.administrators import Role
-from govsign.api.access import Caller, require
-from govsign.controlled_actions import trust
-from govsign.trust_anchors import (
+from govsign.access.administrators import Role
+from govsign.access.controlled_actions import trust
+from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
     remove_trusted_certificate,
 )
+from govsign.api.access import Caller, require
 from govsign.verification import parse_certificates
 
 router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])

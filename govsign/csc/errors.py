@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from ca.activation import ActivationError, CredentialLocked, SadRejected, WrongActivation
 from ca.errors import CaError, ConfigurationError, HsmUnavailable, NotFound
-from govsign.accounts import NotAuthenticated, NotAuthorised
+from govsign.access.errors import AccessError, NotAuthenticated, NotAuthorised
 from signing.errors import SigningError
 
 __all__ = ["CscError", "CscErrorBody", "CscProblem", "Version", "csc_error", "error_response"]
@@ -95,7 +95,7 @@ def csc_error(error: Exception) -> CscError | None:
             return CscError(CscProblem.INVALID_CREDENTIAL, "no such credential for this account")
         case HsmUnavailable() | ConfigurationError():
             return CscError(CscProblem.UNAVAILABLE, f"{error}; try again shortly")
-        case ActivationError() | CaError() | SigningError():
+        case ActivationError() | CaError() | AccessError() | SigningError():
             return CscError(CscProblem.INVALID_REQUEST, str(error))
     return None
 

@@ -1,6 +1,6 @@
 """The holder's TOTP code as a second factor of credentials/authorize, where the holder enrolled one.
 
-An account with a console login has a TOTP secret (govsign/console_auth.py); for such a holder a PIN
+An account with a console login has a TOTP secret (govsign/access/console_auth.py); for such a holder a PIN
 alone does not authorise signatures, the current code must come with it (CSC's ``OTP``). The code is
 checked with the console's own check, so the same one-step drift applies and a code is accepted once,
 whichever face spent it. Wrong codes count towards the login's lock exactly as wrong console codes do
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.store import utc_now
-from govsign.accounts import Account
-from govsign.console_auth import LOCK_TIME, MAX_FAILURES, ConsoleLogin, _valid_step
+from govsign.access.accounts import Account
+from govsign.access.console_auth import LOCK_TIME, MAX_FAILURES, ConsoleLogin, _valid_step
 from govsign.csc.errors import CscError, CscProblem
 
 __all__ = ["check_otp", "has_second_factor"]

@@ -1,7 +1,7 @@
 """`/console`: the web console for administrators, officials and agency clerks.
 
 Server-rendered (Jinja2) with one small script (`/static/console.js`: live checks on the issue form, the
-box dragged over a page preview). Sign-in is a password and a TOTP code (:mod:`govsign.console_auth`);
+box dragged over a page preview). Sign-in is a password and a TOTP code (:mod:`govsign.access.console_auth`);
 the session cookie is HttpOnly and SameSite=Strict, every form carries the session's CSRF token, and
 each page declares the roles it admits (:func:`signed_in`, :func:`form_of`). Errors are answered by
 :func:`error_page`, which the application calls for every domain error under /console.
@@ -30,30 +30,29 @@ from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest, NotFound
+from ca.errors import InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.profiles import CertificateKind
 from ca.rate_limit import RateLimiter
 from ca.reasons import reason_for_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
-from govsign import controlled_actions
-from govsign.accounts import (
+from govsign import runtime
+from govsign.access import controlled_actions
+from govsign.access.accounts import (
     Account,
     AccountKind,
-    NotAuthenticated,
-    NotAuthorised,
     authorise_certificate,
     change_pin,
     require_pin,
 )
-from govsign.administrators import Role
+from govsign.access.administrators import Role
+from govsign.access.approvals import ACTIONS, APPROVERS, decide, list_requests, view
+from govsign.access.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
+from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
 from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
-from govsign.approvals import ACTIONS, APPROVERS, PendingApproval, decide, list_requests, view
-from govsign.console_auth import ConsoleUser, sign_in, sign_out, user_for_session
-from govsign.controlled_actions import EXECUTORS
-from govsign.errors import http_status
+from govsign.errors import DOMAIN_ERRORS, http_status
 from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from govsign.web.texts import CONSOLE_TEXTS
@@ -161,7 +160,7 @@ def login(
         token, _ = sign_in(
             request.app.state.authority(), username, password, code.strip(), client=_client(request)
         )
-    except CaError as error:
+    except DOMAIN_ERRORS as error:
         return _page(request, "console_login.html", error=str(error), status=http_status(error))
     response = RedirectResponse(f"{PREFIX}?lang={_language(request)}", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path=PREFIX)
@@ -288,7 +287,8 @@ def vote(
     if user.role not in APPROVERS[view(authority, approval_id).action]:
         raise NotAuthorised("your role does not vote on this action")
     approve = decision == "approve"
-    outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=EXECUTORS)
+    executors = runtime.approval_executors(request.app.state.settings)
+    outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=executors)
     return _message(
         request,
         user,

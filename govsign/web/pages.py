@@ -16,15 +16,13 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.authority import Authority
-from ca.errors import CaError
 from ca.signing_keys import service_seal_key
 from govsign.api.verify import validation_report
-from govsign.errors import http_status
+from govsign.errors import DOMAIN_ERRORS, http_status
 from govsign.hardening import BodyRefused
 from govsign.settings import Settings
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
-from signing.errors import SigningError
 from signing.pades import Level, SigningOptions, sign_pdf
 from signing.validation import ValidationReport
 
@@ -71,7 +69,7 @@ def _report_or_page(request: Request, file: UploadFile | None, lang: str) -> Val
         return _page(lang, error=TEXTS[lang]["no_file"], status=422)
     try:
         return validation_report(request, file)
-    except (CaError, SigningError) as error:
+    except DOMAIN_ERRORS as error:
         return _page(lang, error=str(error), status=http_status(error))
     except HTTPException as error:  # the per-address rate limit
         return _page(lang, error=str(error.detail), status=error.status_code)

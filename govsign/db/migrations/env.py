@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from ca.store import Base
-from govsign import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (same schema)
+from govsign.access import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (same schema)
 from signing import batch  # noqa: F401
 
 config = context.config

@@ -20,9 +20,9 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, StateConflict
 from ca.store import utc_now
-from govsign.accounts import NotAuthorised
-from govsign.administrators import Role, administrator_of
-from govsign.approvals import ACTIONS, POLICY_CHANGE, ApprovalPolicy, PendingApproval, hold
+from govsign.access.administrators import Role, administrator_of
+from govsign.access.approvals import ACTIONS, DESCRIPTIONS, POLICY_CHANGE, ApprovalPolicy, hold
+from govsign.access.errors import NotAuthorised, PendingApproval
 
 __all__ = ["apply_lowering", "policies", "set_policy"]
 
@@ -69,7 +69,7 @@ def set_policy(authority: Authority, action: str, required: int, valid_hours: in
             f"-> {required} approval(s), {valid_hours} h"
         )
         pending = hold(session, authority, POLICY_CHANGE, payload, summary, policy, actor=actor)
-    raise PendingApproval(pending.id, POLICY_CHANGE, pending.required)
+    raise PendingApproval(pending.id, POLICY_CHANGE, pending.required, DESCRIPTIONS[POLICY_CHANGE])
 
 
 def apply_lowering(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:

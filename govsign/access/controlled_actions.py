@@ -1,23 +1,25 @@
 """The actions dual control can hold, one function each for every face (CLI, API, console).
 
 :func:`issue`, :func:`revoke` and :func:`trust` check the request, then either act at once (no approval
-needed) or store what the action needs and raise :class:`~govsign.approvals.PendingApproval`.
-:data:`EXECUTORS` run an approved request from that stored payload, with the requester (and approvers) as
+needed) or store what the action needs and raise :class:`~govsign.access.errors.PendingApproval`.
+:func:`executors` run an approved request from that stored payload, with the requester (and approvers) as
 the actor, through the same code (and the one for a loosened approval policy, whose hold is in
-:mod:`govsign.approval_policies`).
+:mod:`govsign.access.approval_policies`). The root CRL is signed with the root token, which only the
+deployment's settings can open: the caller hands in that step, so this room never reads settings.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 
 from ca.authority import Authority
+from ca.crl import PublishedCrl
 from ca.hsm import KeyAlgorithm
 from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey, issue_certificate
 from ca.keycheck import public_key_from_csr
@@ -26,13 +28,15 @@ from ca.profiles import CertificateKind, parse_request
 from ca.reasons import RevocationReason, parse_reason
 from ca.revocation import find_certificate, revoke_certificate
 from ca.store import CertificateRecord
-from govsign import runtime
-from govsign.approval_policies import apply_lowering
-from govsign.approvals import POLICY_CHANGE, Executor, PendingApproval, hold_for_approval
-from govsign.settings import load_settings
-from govsign.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
+from govsign.access.approval_policies import apply_lowering
+from govsign.access.approvals import POLICY_CHANGE, Executor, hold_for_approval
+from govsign.access.errors import PendingApproval
+from govsign.access.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
 
-__all__ = ["EXECUTORS", "issue", "revoke", "trust"]
+__all__ = ["RootCrlPublisher", "executors", "issue", "revoke", "trust"]
+
+RootCrlPublisher = Callable[[str], PublishedCrl]
+"""Signs and publishes the root's next CRL as the given actor (the deployment's root token)."""
 
 
 def revoke(
@@ -236,16 +240,18 @@ def _trust(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict
     return entry.to_json()
 
 
-def _root_crl(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
-    published = runtime.publish_root_crl(load_settings(), actor=actor)
-    return {"crl_number": published.number, "next_update": published.next_update.isoformat()}
+def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
+    """What runs each approved action; ``publish_root_crl`` is the ceremony step the root CRL needs."""
 
+    def root_crl(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+        published = publish_root_crl(actor)
+        return {"crl_number": published.number, "next_update": published.next_update.isoformat()}
 
-EXECUTORS: dict[str, Executor] = {
-    "certificate.revoke.organisation": _revoke,
-    "certificate.issue.organisation": _issue,
-    "certificate.issue.device": _issue,
-    "trust.add": _trust,
-    "ca.root-crl": _root_crl,
-    POLICY_CHANGE: apply_lowering,
-}
+    return {
+        "certificate.revoke.organisation": _revoke,
+        "certificate.issue.organisation": _issue,
+        "certificate.issue.device": _issue,
+        "trust.add": _trust,
+        "ca.root-crl": root_crl,
+        POLICY_CHANGE: apply_lowering,
+    }

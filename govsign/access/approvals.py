@@ -1,7 +1,7 @@
 """Dual control with EJBCA's semantics: an action whose policy asks for M approvals waits for them.
 
 A ``ca_admin`` (or the operator on the server) sets, per kind of action, how many approvals it needs and
-for how long a request stays open; zero means no dual control (:mod:`govsign.approval_policies`: lowering
+for how long a request stays open; zero means no dual control (:mod:`govsign.access.approval_policies`: lowering
 a policy in force is itself held). A guarded action then becomes a request (HTTP 202 with its id; the CLI
 exits 3 with ``pending <id>`` on its last line). Approvers are other administrators whose role the action
 admits: nobody approves their own request, nobody votes twice, one rejection rejects, a request past its
@@ -11,7 +11,7 @@ own), and the outcome is recorded. Every step is audited.
 
 One person is one administrator record on every face: requester and voter are stored as ``admin:ID:NAME``
 whether they came with an API token, a console session or as a mapped OS user on the CLI
-(:func:`govsign.administrators.administrator_of`), and an unmapped OS user does not vote.
+(:func:`govsign.access.administrators.administrator_of`), and an unmapped OS user does not vote.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import CaError, NotFound, StateConflict
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import NotAuthorised
-from govsign.administrators import (
+from govsign.access.administrators import (
     CLI_ACTOR_PREFIX,
     Administrator,
     Role,
     actor_of,
     administrator_of,
 )
+from govsign.access.errors import AccessError, NotAuthorised, PendingApproval
 
 __all__ = [
     "ACTIONS",
@@ -49,7 +49,6 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalVote",
     "Executor",
-    "PendingApproval",
     "decide",
     "hold",
     "hold_for_approval",
@@ -79,20 +78,7 @@ DESCRIPTIONS: dict[str, str] = {
     POLICY_CHANGE: "lower an approval policy (fewer approvals, a shorter window, or off)",
 }
 Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
-log = logging.getLogger("govsign.approvals")
-
-
-class PendingApproval(CaError):
-    """The action waits for approvals (CLI exit code 3, HTTP 202); nothing was done yet."""
-
-    def __init__(self, approval_id: str, action: str, required: int) -> None:
-        super().__init__(f"{DESCRIPTIONS[action]}: waits for {required} approval(s), request {approval_id}")
-        self.approval_id = approval_id
-        self.action = action
-        self.required = required
-        # A held issuance whose key was made at once: its holder's one-time set-up code, shown once to
-        # the requester (the registration officer who hands it over), never stored with the request.
-        self.setup_code: str | None = None
+log = logging.getLogger("govsign.access.approvals")
 
 
 class ApprovalPolicy(Base):
@@ -176,7 +162,7 @@ def hold_for_approval(
         if policy is None or policy.required == 0:
             return
         pending = hold(session, authority, action, payload, summary, policy, actor=actor)
-    raise PendingApproval(pending.id, action, pending.required)
+    raise PendingApproval(pending.id, action, pending.required, DESCRIPTIONS[action])
 
 
 def hold(
@@ -298,7 +284,7 @@ def _execute(
             json.dumps(executors[action](authority, payload, actor), ensure_ascii=False),
             "executed",
         )
-    except CaError as error:
+    except (CaError, AccessError) as error:
         outcome, state = str(error), "failed"
     except Exception as error:  # recorded as failed rather than left "executing"; the request never reruns
         log.exception("approved action %s (%s) failed", approval_id, action)

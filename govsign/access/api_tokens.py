@@ -15,8 +15,9 @@ from typing import Any
 
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest, NotFound
+from ca.errors import InvalidRequest, NotFound
 from ca.store import utc_now
+from govsign.access.errors import AccessError
 
 __all__ = ["DEFAULT_DAYS", "hash_token", "new_token", "refuse_if_expired", "reissue_token"]
 
@@ -36,7 +37,7 @@ def new_token(prefix: str, days: int = DEFAULT_DAYS) -> tuple[str, str, dt.datet
     return token, hash_token(token), utc_now() + dt.timedelta(days=days)
 
 
-def refuse_if_expired(expires_at: dt.datetime | None, refuse: type[CaError]) -> None:
+def refuse_if_expired(expires_at: dt.datetime | None, refuse: type[AccessError]) -> None:
     if expires_at is not None and utc_now() >= expires_at:
         raise refuse(f"this API token expired on {expires_at:%Y-%m-%d}; ask for a new one")
 

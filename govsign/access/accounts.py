@@ -22,20 +22,19 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ca.activation import MAX_ATTEMPTS, CredentialState, CredentialStatus
 from ca.audit import AuditEvent, append
 from ca.authority import Authority
-from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
+from ca.errors import InvalidRequest, NotFound, StateConflict
 from ca.identifiers import check_visible_text
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
 from ca.signing_keys import DocumentActivation, activate_for_documents, subscriber_key
 from ca.store import Base, UtcDateTime, normalise_serial, utc_now
-from govsign.api_tokens import hash_token, new_token, refuse_if_expired
+from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
+from govsign.access.errors import NotAuthenticated, NotAuthorised
 
 __all__ = [
     "Account",
     "AccountKind",
     "CreatedAccount",
-    "NotAuthenticated",
-    "NotAuthorised",
     "authenticate",
     "authorise_certificate",
     "authorise_documents",
@@ -59,14 +58,6 @@ class AccountKind(StrEnum):
     @property
     def certificate_kind(self) -> CertificateKind:
         return CertificateKind.INDIVIDUAL if self is AccountKind.OFFICIAL else CertificateKind.ORGANISATION
-
-
-class NotAuthenticated(CaError):
-    """No API token, or one we do not know (HTTP 401)."""
-
-
-class NotAuthorised(CaError):
-    """The account may not do this, e.g. sign with someone else's certificate (HTTP 403)."""
 
 
 class Account(Base):

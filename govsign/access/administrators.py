@@ -24,8 +24,8 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, StateConflict
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import NotAuthenticated
-from govsign.api_tokens import hash_token, new_token, refuse_if_expired
+from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
+from govsign.access.errors import NotAuthenticated
 
 __all__ = [
     "Administrator",

@@ -26,9 +26,10 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.store import Base, UtcDateTime, utc_now
-from govsign.accounts import Account, AccountKind, NotAuthenticated
-from govsign.administrators import Administrator, Role
-from govsign.api_tokens import hash_token
+from govsign.access.accounts import Account, AccountKind
+from govsign.access.administrators import Administrator, Role
+from govsign.access.api_tokens import hash_token
+from govsign.access.errors import NotAuthenticated
 
 __all__ = [
     "ConsoleLogin",

@@ -1,0 +1,1 @@
+"""People and permissions: accounts, administrators, tokens, dual control and the trusted certificates."""
