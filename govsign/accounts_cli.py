@@ -10,7 +10,6 @@ import typer
 from sqlalchemy import select
 
 from ca.errors import InvalidRequest
-from govsign import runtime
 from govsign.access.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
 from govsign.access.accounts import (
     Account,
@@ -24,7 +23,8 @@ from govsign.access.accounts import (
 from govsign.access.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
 from govsign.access.administrators import Administrator, Role, create_administrator
 from govsign.access.api_tokens import DEFAULT_DAYS, reissue_token
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 
 __all__ = ["account_app", "admin_app"]
 

@@ -20,15 +20,15 @@ from sqlalchemy import text
 from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest
 from ca.status import StatusServices
-from govsign import runtime
 from govsign.access.errors import AccessError, PendingApproval
 from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
 from govsign.api.access import RefusalLog
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
+from govsign.config import runtime
+from govsign.config.settings import Settings, load_settings
 from govsign.csc import router as csc_router
 from govsign.errors import http_status
 from govsign.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
-from govsign.settings import Settings, load_settings
 from govsign.web import console, pages
 from signing.errors import SigningError
 

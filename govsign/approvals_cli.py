@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from govsign import runtime
 from govsign.access.approval_policies import policies, set_policy
 from govsign.access.approvals import ACTIONS, RequestView, decide, list_requests
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 
 __all__ = ["approvals_app"]
 

@@ -32,17 +32,18 @@ from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
 from ca.revocation import change_information, find_certificate, renew_certificate
 from ca.store import list_certificates
-from govsign import runtime, signing_cli
+from govsign import signing_cli
 from govsign.access import controlled_actions
 from govsign.access.approvals import hold_for_approval
 from govsign.access.errors import PendingApproval
 from govsign.accounts_cli import account_app, admin_app
 from govsign.approvals_cli import approvals_app
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 from govsign.console_cli import console_app
 from govsign.errors import DOMAIN_ERRORS, exit_code
 from govsign.instants import parse_instant
 from govsign.keys_cli import keys_app
-from govsign.settings import load_settings
 from govsign.trust_cli import trust_app
 
 __all__ = ["app", "main"]

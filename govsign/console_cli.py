@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from govsign import runtime
 from govsign.access.console_auth import enrol
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 
 __all__ = ["console_app"]
 

@@ -19,7 +19,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ca.rate_limit import RateLimiter
-from govsign.settings import Settings
+from govsign.config.settings import Settings
 
 __all__ = [
     "FORM_LIMIT",

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from ca.rekey import legacy_subscriber_keys, rekey_for_sole_control
-from govsign import runtime
 from govsign.access.accounts import move_to_certificate
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 
 __all__ = ["keys_app"]
 

@@ -24,10 +24,11 @@ from ca.errors import InvalidRequest
 from ca.signing_keys import SubscriberKey, activate_for_documents, service_seal_key, subscriber_key
 from ca.status import StatusServices
 from ca.store import Database
-from govsign import runtime
-from govsign.settings import load_settings
+from govsign.access.trust_store import trust_store
+from govsign.config import runtime
+from govsign.config.settings import load_settings
+from govsign.config.verification import fetch_policy
 from govsign.signing_request import SigningRequest
-from govsign.verification import fetch_policy, trust_store
 from signing.appearance import AppearanceMode
 from signing.batch import (
     ItemOutcome,

@@ -9,16 +9,16 @@ from typing import Annotated
 import typer
 
 from ca.errors import InvalidRequest
-from govsign import runtime
 from govsign.access.controlled_actions import trust
 from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
     remove_trusted_certificate,
 )
+from govsign.access.trust_store import read_certificates
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 from govsign.instants import parse_instant
-from govsign.settings import load_settings
-from govsign.verification import read_certificates
 
 __all__ = ["trust_app"]
 

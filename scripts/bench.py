@@ -121,8 +121,8 @@ REQUEST = {
 
 def _open(env: dict[str, str]) -> Any:
     os.environ.update(env)
-    from govsign import runtime
-    from govsign.settings import load_settings
+    from govsign.config import runtime
+    from govsign.config.settings import load_settings
 
     return runtime.open_authority_from(load_settings())
 
@@ -301,7 +301,7 @@ def _many_keys(count: int) -> dict[str, float]:
 
 def _ca_rows(envs: dict[str, dict[str, str]], count: int, keys: int) -> list[tuple[str, str]]:
     """Issuance throughput, time shares, lint reference, key generation and 3,000-key look-ups."""
-    from govsign import runtime
+    from govsign.config import runtime
 
     rows: list[tuple[str, str]] = []
     throughput: dict[tuple[str, str, int, int], float] = {}
@@ -334,7 +334,7 @@ def _ca_rows(envs: dict[str, dict[str, str]], count: int, keys: int) -> list[tup
     )
 
     os.environ.update(envs["SQLite"])
-    from govsign.settings import load_settings
+    from govsign.config.settings import load_settings
 
     token = runtime.service_token(load_settings())
     from ca.hsm import KeyAlgorithm
@@ -376,8 +376,8 @@ def main() -> None:
     _configure_softhsm()
     sys.path.insert(0, str(PROJECT))
 
-    from govsign import runtime
-    from govsign.settings import Settings
+    from govsign.config import runtime
+    from govsign.config.settings import Settings
 
     backends: dict[str, str | None] = {"SQLite": None}
     postgres_url = os.environ.get(

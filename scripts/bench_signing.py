@@ -47,8 +47,8 @@ OFFICIAL = {
 
 def _authority(env: dict[str, str]) -> Any:
     os.environ.update(env)
-    from govsign import runtime
-    from govsign.settings import load_settings
+    from govsign.config import runtime
+    from govsign.config.settings import load_settings
 
     return runtime.open_authority_from(load_settings())
 
@@ -266,8 +266,8 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 import os
 from pathlib import Path
-from govsign import runtime
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
 from signing.pades import Level, SigningOptions, sign_pdf
@@ -436,7 +436,7 @@ def _validation_rows(signing: _Signing) -> list[tuple[str, str]]:
     from pyhanko.sign.validation.errors import NoDSSFoundError
     from pyhanko_certvalidator import ValidationContext
 
-    from govsign.verification import trust_store
+    from govsign.access.trust_store import trust_store
     from signing.fetch_policy import FetchPolicy
     from signing.pades import Level, SigningOptions, sign_pdf
     from signing.validation import validate_pdf

@@ -201,8 +201,8 @@ def ocsp_rows(env: dict[str, str], work: Path, leaf_serial: str) -> list[tuple[s
     from asn1crypto import ocsp as asn1_ocsp
 
     from ca.ocsp import OcspResponder
-    from govsign import runtime
-    from govsign.settings import load_settings
+    from govsign.config import runtime
+    from govsign.config.settings import load_settings
 
     os.environ.update(env)
     authority = runtime.open_authority_from(load_settings())
@@ -275,8 +275,8 @@ def tsa_rows(port: int, work: Path) -> list[tuple[str, str]]:
 
 
 def _authority(env: dict[str, str]) -> Any:
-    from govsign import runtime
-    from govsign.settings import load_settings
+    from govsign.config import runtime
+    from govsign.config.settings import load_settings
 
     os.environ.update(env)
     return runtime.open_authority_from(load_settings())

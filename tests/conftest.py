@@ -45,8 +45,8 @@ os.environ.pop("GOVSIGN_TOKEN_PIN", None)
 from ca.authority import Authority  # noqa: E402  (imports after SOFTHSM2_CONF is set)
 from ca.signing_keys import SubscriberKey, activate_for_documents, subscriber_key  # noqa: E402
 from ca.status import StatusServices  # noqa: E402
-from govsign import runtime  # noqa: E402
-from govsign.settings import Settings  # noqa: E402
+from govsign.config import runtime  # noqa: E402
+from govsign.config.settings import Settings  # noqa: E402
 from signing.pades import SignedDocument, SigningOptions, sign_pdf  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govsign_test"

@@ -33,7 +33,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from govsign.verification import trust_store
+from govsign.access.trust_store import trust_store
 from signing.validation import TrustAnchor, TrustStore
 from tests.conftest import Deployment
 

@@ -447,8 +447,8 @@ def test_a_restore_of_the_audit_tables_keeps_its_count_under_new_entries_until_a
 _APPENDER = """
 import os, sys
 from ca.audit import AuditEvent, record
-from govsign import runtime
-from govsign.settings import load_settings
+from govsign.config import runtime
+from govsign.config.settings import load_settings
 settings = load_settings()
 database, token = runtime.database(settings), runtime.service_token(settings)
 for number in range(int(sys.argv[1])):

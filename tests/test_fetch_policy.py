@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from govsign.access.trust_anchors import TrustRole, add_trusted_certificate
-from govsign.verification import fetch_policy
+from govsign.config.verification import fetch_policy
 from signing.fetch_policy import FetchPolicy
 from signing.validation import Indication, TrustStore, ValidationReport, validate_pdf
 from tests.conftest import PUBLIC_PORT, Deployment, make_deployment, running_server

@@ -20,7 +20,7 @@ from pkcs11 import exceptions as p11_errors
 from ca.errors import HsmUnavailable
 from ca.hsm import KeyAlgorithm, SignatureAlgorithm, Token, open_token
 from ca.softhsm import provision_token
-from govsign.settings import DEFAULT_PKCS11_MODULE
+from govsign.config.settings import DEFAULT_PKCS11_MODULE
 from tests.conftest import SOFTHSM_CONF
 
 LABEL = "hsm-tests"

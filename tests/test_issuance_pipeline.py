@@ -74,8 +74,8 @@ def test_process_killed_between_intent_and_signature_leaves_intent_and_no_certif
         from ca.hsm import KeyAlgorithm
         from ca.issuance import GenerateInHsm, prepare_issuance, subscriber_order
         from ca.profiles import CertificateKind, parse_request
-        from govsign import runtime
-        from govsign.settings import load_settings
+        from govsign.config import runtime
+        from govsign.config.settings import load_settings
 
         authority = runtime.open_authority_from(load_settings())
         request = parse_request("individual", json.loads(open(os.environ["REQUEST_FILE"], encoding="utf-8").read()))

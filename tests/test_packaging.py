@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import govsign
 from ca.errors import ConfigurationError
 from govsign.cli import app
-from govsign.settings import Settings
+from govsign.config.settings import Settings
 from tests.conftest import PROJECT, free_port
 
 DEFAULTS = ("ceremony.toml", "softhsm2.conf")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry
-from govsign import runtime
+from govsign.config import runtime
 from signing.batch import create_batch, run_batch
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, running_server

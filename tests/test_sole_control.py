@@ -24,7 +24,7 @@ from ca.issuance import GenerateInHsm, SubjectKey, issue_certificate
 from ca.profiles import CertificateKind, parse_request
 from ca.signing_keys import subscriber_key
 from ca.store import CertificateRecord
-from govsign.settings import DEFAULT_PKCS11_MODULE
+from govsign.config.settings import DEFAULT_PKCS11_MODULE
 from tests.conftest import DEMO, HOLDER_PIN, SOFTHSM_CONF, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
 

@@ -525,7 +525,7 @@ def test_hsm_outage_gives_try_later_and_system_failure_then_recovers(
     from asn1crypto import tsp as asn1_tsp
 
     from ca.status import StatusServices
-    from govsign.settings import DEFAULT_PKCS11_MODULE
+    from govsign.config.settings import DEFAULT_PKCS11_MODULE
     from tests.conftest import SOFTHSM_CONF
 
     services = StatusServices(deployment.authority)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ca.store import AuditEntry
 from govsign.access.trust_anchors import TrustRole, add_trusted_certificate, remove_trusted_certificate
-from govsign.verification import trust_store
+from govsign.access.trust_store import trust_store
 from tests.conftest import Deployment, administrator_token
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_samples import one_page_pdf

@@ -23,7 +23,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from ca.reasons import RevocationReason
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
-from govsign.verification import fetch_policy, trust_store
+from govsign.access.trust_store import trust_store
+from govsign.config.verification import fetch_policy
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions

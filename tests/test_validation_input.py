@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 
 from ca.status import StatusServices
+from govsign.access.trust_store import trust_store
 from govsign.api.verify import report_schema
-from govsign.verification import trust_store
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level

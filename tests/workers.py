@@ -14,8 +14,8 @@ def issue_many(env: dict[str, str], request_data: dict[str, Any], threads: int, 
     os.environ.update(env)
     from ca.issuance import SubjectKey, issue_certificate
     from ca.profiles import CertificateKind, parse_request
-    from govsign import runtime
-    from govsign.settings import load_settings
+    from govsign.config import runtime
+    from govsign.config.settings import load_settings
 
     authority = runtime.open_authority_from(load_settings())
     request = parse_request("individual", request_data)

@@ -33,11 +33,11 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
 from ca.store import Database, acquire_lease, utc_now
-from govsign import runtime
 from govsign.access.accounts import Account, authorise_certificate, authorise_documents
 from govsign.api.access import SigningCaller
 from govsign.api.signing import ActivationPinHeader, account_image, activation_pin, spool_upload
-from govsign.settings import Settings
+from govsign.config import runtime
+from govsign.config.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.batch import SigningBatch, batch_report, create_batch, run_batch
 

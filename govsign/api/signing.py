@@ -24,7 +24,7 @@ from ca.errors import InvalidRequest
 from ca.status import StatusServices
 from govsign.access.accounts import Account, authorise_certificate, authorise_documents, require_pin
 from govsign.api.access import SigningCaller
-from govsign.settings import Settings
+from govsign.config.settings import Settings
 from govsign.signing_request import SigningRequest
 from signing.appearance import AppearanceMode
 from signing.errors import DocumentTooLarge

@@ -20,8 +20,8 @@ from govsign.access.trust_anchors import (
     list_trusted_certificates,
     remove_trusted_certificate,
 )
+from govsign.access.trust_store import parse_certificates
 from govsign.api.access import Caller, require
-from govsign.verification import parse_certificates
 
 router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])
 MAX_CERTIFICATE_BYTES = 64 * 1024

@@ -18,10 +18,11 @@ from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from pydantic import TypeAdapter
 
 from ca.authority import Authority
+from govsign.access.trust_store import trust_store
 from govsign.api.signing import spool_upload
+from govsign.config.settings import Settings
+from govsign.config.verification import fetch_policy
 from govsign.hardening import ClientLimits
-from govsign.settings import Settings
-from govsign.verification import fetch_policy, trust_store
 from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
 
 router = APIRouter(prefix="/api/v1", tags=["validation"])

@@ -37,7 +37,6 @@ from ca.rate_limit import RateLimiter
 from ca.reasons import reason_for_certificate
 from ca.status import StatusServices
 from ca.store import CertificateRecord
-from govsign import runtime
 from govsign.access import controlled_actions
 from govsign.access.accounts import (
     Account,
@@ -52,8 +51,9 @@ from govsign.access.console_auth import ConsoleUser, sign_in, sign_out, user_for
 from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
 from govsign.api.batches import owned_batch, start_batch
 from govsign.api.signing import sign_as_account, spool_upload
+from govsign.config import runtime
+from govsign.config.settings import Settings
 from govsign.errors import DOMAIN_ERRORS, http_status
-from govsign.settings import Settings
 from govsign.signing_request import SigningRequest
 from govsign.web.texts import CONSOLE_TEXTS
 from signing.batch import batch_report

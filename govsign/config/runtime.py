@@ -27,7 +27,7 @@ from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.store import CaRecord, Database, keep_sqlite_files_private
 from govsign.access.approvals import Executor
 from govsign.access.controlled_actions import executors
-from govsign.settings import Settings, load_settings, read_secret_file, write_secret_file
+from govsign.config.settings import Settings, load_settings, read_secret_file, write_secret_file
 
 __all__ = [
     "approval_executors",

@@ -1,8 +1,8 @@
-"""The verifier's side of the faces: which roots to trust and which URLs to fetch, from the deployment."""
+"""Which certificates a verifier trusts: our own chain, the ones administrators trusted, and files named
+for one run; and reading certificates from PEM or DER."""
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,13 +11,11 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.authority import Authority
-from ca.errors import ConfigurationError, InvalidRequest
+from ca.errors import InvalidRequest
 from govsign.access.trust_anchors import TrustRole, list_trusted_certificates
-from govsign.settings import Settings
-from signing.fetch_policy import FetchBounds, FetchPolicy, origin_of
 from signing.validation import TrustAnchor, TrustStore
 
-__all__ = ["allowed_origins", "fetch_policy", "parse_certificates", "read_certificates", "trust_store"]
+__all__ = ["parse_certificates", "read_certificates", "trust_store"]
 
 
 def read_certificates(path: Path) -> list[asn1_x509.Certificate]:
@@ -60,38 +58,3 @@ def trust_store(authority: Authority, extra_roots: Iterable[Path] = ()) -> Trust
             TrustAnchor(f"{path.name}: {c.subject.human_friendly}", c) for c in read_certificates(path)
         ]
     return TrustStore(anchors=tuple(anchors), intermediates=tuple(intermediates))
-
-
-def fetch_policy(settings: Settings, *, offline: bool = False) -> FetchPolicy:
-    """Fetching allowed from public addresses on ports 80/443, from our own origin (scheme, host and port
-    of the public URL) and from the operator's allow-list, within the configured caps and time budget."""
-    return FetchPolicy(
-        enabled=not offline,
-        own_origin=origin_of(settings.public_url),
-        allowed_origins=allowed_origins(settings.fetch_allowlist),
-        bounds=FetchBounds(
-            crl_bytes=settings.fetch_crl_max_bytes,
-            response_bytes=settings.fetch_response_max_bytes,
-            budget_seconds=settings.fetch_budget_seconds,
-        ),
-    )
-
-
-def allowed_origins(allowlist: str) -> frozenset[str]:
-    """``GOVSIGN_FETCH_ALLOWLIST``'s ``host:port`` entries, e.g. ``crl.partner-ca.vn:8080, [fd00::5]:80``."""
-    origins = set()
-    for entry in filter(None, (item.strip() for item in allowlist.split(","))):
-        if not _is_host_port(entry):
-            raise ConfigurationError(
-                f"GOVSIGN_FETCH_ALLOWLIST entry {entry!r} is not host:port (e.g. crl.partner-ca.vn:8080)"
-            )
-        origins.add(origin_of(f"http://{entry}").removeprefix("http://"))
-    return frozenset(origins)
-
-
-def _is_host_port(entry: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(f"//{entry}")
-        return bool(parts.hostname) and parts.port is not None and not parts.path and not parts.username
-    except ValueError:
-        return False

@@ -1,0 +1,1 @@
+"""Settings and wiring: where the deployment's GOVSIGN_* settings become objects. Only the faces import it."""
