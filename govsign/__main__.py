@@ -1,5 +1,5 @@
 """`python -m govsign` runs the CLI."""
 
-from govsign.cli import main
+from govsign.cli.main import main
 
 main()

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import govsign
 from ca.errors import ConfigurationError
-from govsign.cli import app
+from govsign.cli.main import app
 from govsign.config.settings import Settings
 from tests.conftest import PROJECT, free_port
 

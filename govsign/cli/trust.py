@@ -16,9 +16,9 @@ from govsign.access.trust_anchors import (
     remove_trusted_certificate,
 )
 from govsign.access.trust_store import read_certificates
+from govsign.cli.instants import parse_instant
 from govsign.config import runtime
 from govsign.config.settings import load_settings
-from govsign.instants import parse_instant
 
 __all__ = ["trust_app"]
 
