@@ -22,14 +22,15 @@ from ca.errors import CaError, InvalidRequest
 from ca.status import StatusServices
 from govsign.access.errors import AccessError, PendingApproval
 from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
-from govsign.api.access import RefusalLog
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.config import runtime
 from govsign.config.settings import Settings, load_settings
 from govsign.csc import router as csc_router
 from govsign.errors import http_status
-from govsign.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
-from govsign.web import console, pages
+from govsign.http import batches as batch_runner
+from govsign.http.access import RefusalLog
+from govsign.http.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
+from govsign.web import console, console_officers, console_signing, pages
 from signing.errors import SigningError
 
 __all__ = ["create_app"]
@@ -68,7 +69,7 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(
             _every(
                 settings.maintenance_interval_seconds,
-                lambda: batches.look_after_batches(app.state.authority(), settings),
+                lambda: batch_runner.look_after_batches(app.state.authority(), settings),
                 "batch upkeep",
             )
         ),
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(csc_router)
     app.include_router(pages.router)
     app.include_router(console.router)
+    app.include_router(console_officers.router)
+    app.include_router(console_signing.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from ca.errors import InvalidRequest
 from govsign.access.accounts import AccountKind, create_account, set_image, unlock
 from govsign.access.administrators import Role
-from govsign.api.access import Caller, require
+from govsign.http.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 AccountId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from govsign.access.administrators import Role
 from govsign.access.approval_policies import policies, set_policy
 from govsign.access.approvals import ACTIONS, decide, list_requests, view
-from govsign.api.access import Caller, require
 from govsign.config import runtime
+from govsign.http.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the id a held action answered with")]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from ca.audit_export import export_range
 from ca.authority import Authority
 from govsign.access.administrators import Role
-from govsign.api.access import Caller, require
+from govsign.http.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

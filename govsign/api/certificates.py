@@ -28,7 +28,7 @@ from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign.access import controlled_actions
 from govsign.access.administrators import Role
-from govsign.api.access import Caller, require
+from govsign.http.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 

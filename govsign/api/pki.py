@@ -24,7 +24,7 @@ from ca.authority import Authority
 from ca.ocsp import MALFORMED_REQUEST, OcspAnswer
 from ca.status import StatusServices
 from ca.store import utc_now
-from govsign.hardening import ClientLimits
+from govsign.http.hardening import ClientLimits
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -9,89 +9,22 @@ worker thread, where the HSM, the database and pyHanko may block.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from ca.authority import Authority
-from ca.errors import InvalidRequest
-from ca.status import StatusServices
-from govsign.access.accounts import Account, authorise_certificate, authorise_documents, require_pin
-from govsign.api.access import SigningCaller
+from govsign.access.accounts import authorise_certificate
 from govsign.config.settings import Settings
-from govsign.signing_request import SigningRequest
-from signing.appearance import AppearanceMode
-from signing.errors import DocumentTooLarge
-from signing.pades import SignedDocument, sign_pdf
+from govsign.http.access import SigningCaller
+from govsign.http.signing import ActivationPinHeader, activation_pin, sign_as_account, spool_upload
+from signing.request import SigningRequest
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
-_CHUNK = 1 << 20
-ActivationPinHeader = Annotated[
-    str | None, Header(description="your activation PIN; without it the request is 401 and costs no attempt")
-]
-
-
-def activation_pin(header: str | None) -> str:
-    """The X-Activation-PIN header, required by every route that activates a signing key."""
-    return require_pin(header, how="send it in the X-Activation-PIN header")
-
-
-def spool_upload(upload: UploadFile, folder: Path, limit: int, name: str = "input.pdf") -> tuple[Path, str]:
-    """Copy the upload to ``folder`` in chunks; its SHA-256 comes back for the activation's audit entry."""
-    target = folder / name
-    digest, size = hashlib.sha256(), 0
-    with target.open("wb") as stream:
-        while chunk := upload.file.read(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise DocumentTooLarge(
-                    f"the PDF is larger than the {limit // 2**20} MiB this service accepts"
-                )
-            digest.update(chunk)
-            stream.write(chunk)
-    return target, digest.hexdigest()
-
-
-def account_image(account: Account, mode: AppearanceMode, folder: Path) -> Path | None:
-    """The account's stored signature image or seal, for the modes that show one."""
-    if mode not in (AppearanceMode.APPROVAL, AppearanceMode.ISSUE):
-        return None
-    if account.image_png is None:
-        raise InvalidRequest(
-            f"appearance '{mode}' shows the holder's image, and none is stored for this account; "
-            "an administrator uploads it with `govsign account set-image`"
-        )
-    path = folder / "image.png"
-    path.write_bytes(account.image_png)
-    return path
-
-
-def sign_as_account(
-    request: Request,
-    account: Account,
-    serial: str,
-    source: Path,
-    digest: str,
-    form: SigningRequest,
-    pin: str,
-) -> SignedDocument:
-    """The holder's ``pin`` activates the key for this one document (by its digest), which is signed into
-    ``signed.pdf`` beside it; shared by the API and the console."""
-    authority: Authority = request.app.state.authority()
-    settings: Settings = request.app.state.settings
-    image = account_image(account, form.appearance, source.parent)
-    options = form.options(image=image, max_bytes=settings.max_document_bytes)
-    services: StatusServices = request.app.state.services()
-    document = bytes.fromhex(digest)
-    client = request.client.host if request.client else "unknown"
-    key = authorise_documents(authority, account, serial, pin, [document], client=client).key_for(document)
-    return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)
 
 
 @router.post(

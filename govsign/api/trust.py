@@ -21,7 +21,7 @@ from govsign.access.trust_anchors import (
     remove_trusted_certificate,
 )
 from govsign.access.trust_store import parse_certificates
-from govsign.api.access import Caller, require
+from govsign.http.access import Caller, require
 
 router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])
 MAX_CERTIFICATE_BYTES = 64 * 1024

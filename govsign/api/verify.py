@@ -1,48 +1,23 @@
 """`POST /api/v1/verify`: anyone uploads a signed PDF and gets the validation report as JSON.
 
 Public, so it is bounded: the upload is read under ``GOVSIGN_MAX_VERIFY_MB`` (413 past it, counted as it
-arrives by :class:`govsign.hardening.BodyGuard`) and spooled to disk, each client address gets a few
+arrives by :class:`govsign.http.hardening.BodyGuard`) and spooled to disk, each client address gets a few
 validations a second (429 past them), and the validator fetches revocation data only as
 :mod:`signing.fetch_policy` allows.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import TypeAdapter
 
-from ca.authority import Authority
-from govsign.access.trust_store import trust_store
-from govsign.api.signing import spool_upload
-from govsign.config.settings import Settings
-from govsign.config.verification import fetch_policy
-from govsign.hardening import ClientLimits
-from signing.validation import REPORT_SCHEMA, ValidationReport, validate_pdf
+from govsign.http.validation import validation_report
+from signing.validation import REPORT_SCHEMA, ValidationReport
 
 router = APIRouter(prefix="/api/v1", tags=["validation"])
-
-
-def validation_report(request: Request, file: UploadFile) -> ValidationReport:
-    """Rate-limit the client, spool the upload privately, validate it, remove the spool."""
-    settings: Settings = request.app.state.settings
-    limits: ClientLimits = request.app.state.limits
-    if not limits.verify.allow(request.client.host if request.client else "unknown"):
-        raise HTTPException(429, "too many validations from your address; try again in a few seconds")
-    authority: Authority = request.app.state.authority()
-    spool = settings.home / "spool"
-    spool.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))
-    try:
-        source, _ = spool_upload(file, folder, settings.max_verify_bytes)
-        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.get("/verify/schema")

@@ -4,7 +4,7 @@ The commands run on the server, but a subscriber's key signs here exactly as thr
 its holder's PIN (prompted, read from standard input, or from ``--pin-file``), which the signature
 activation module turns into a grant for these documents (docs/SOLE-CONTROL.md). The operator's shell,
 the token PINs and the database are not enough. Only the service's own seal signs without a holder.
-Both faces read the signature's options into the same :class:`~govsign.signing_request.SigningRequest`.
+Both faces read the signature's options into the same :class:`~signing.request.SigningRequest`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from govsign.access.trust_store import trust_store
 from govsign.config import runtime
 from govsign.config.settings import load_settings
 from govsign.config.verification import fetch_policy
-from govsign.signing_request import SigningRequest
 from signing.appearance import AppearanceMode
 from signing.batch import (
     ItemOutcome,
@@ -42,6 +41,7 @@ from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.extend import extend_pdf
 from signing.pades import Certification, Level, sign_pdf
+from signing.request import SigningRequest
 from signing.validation import ValidationReport, validate_pdf
 
 __all__ = ["extend", "sign", "sign_batch", "verify"]

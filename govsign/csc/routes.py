@@ -17,7 +17,6 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from ca.authority import Authority
-from govsign.api.access import Caller, SigningCaller
 from govsign.csc import service
 from govsign.csc.errors import CscErrorBody, Version, csc_error, error_response
 from govsign.csc.models import AuthorizeResponse, CredentialInfoRequest, SignHashResponse
@@ -37,6 +36,7 @@ from govsign.csc.models_v2 import (
     ListResponseV2,
     SignHashRequestV2,
 )
+from govsign.http.access import Caller, SigningCaller
 
 __all__ = ["router"]
 

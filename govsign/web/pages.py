@@ -17,10 +17,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.authority import Authority
 from ca.signing_keys import service_seal_key
-from govsign.api.verify import validation_report
 from govsign.config.settings import Settings
 from govsign.errors import DOMAIN_ERRORS, http_status
-from govsign.hardening import BodyRefused
+from govsign.http.hardening import BodyRefused
+from govsign.http.validation import validation_report
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
 from signing.pades import Level, SigningOptions, sign_pdf

@@ -30,7 +30,7 @@ from govsign.access.accounts import Account, AccountKind, authenticate
 from govsign.access.administrators import TOKEN_PREFIX as ADMIN_TOKEN_PREFIX
 from govsign.access.administrators import Role, administrator_by_token
 from govsign.access.errors import NotAuthenticated, NotAuthorised
-from govsign.hardening import ClientLimits
+from govsign.http.hardening import ClientLimits
 
 __all__ = ["Caller", "RefusalLog", "SigningCaller", "bearer", "require"]
 

@@ -1,0 +1,155 @@
+"""The console's pages for administrators: search, issue and revoke certificates, vote on approvals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import or_, select
+
+from ca.authority import Authority
+from ca.errors import InvalidRequest, NotFound
+from ca.hsm import KeyAlgorithm
+from ca.profiles import CertificateKind
+from ca.reasons import reason_for_certificate
+from ca.status import StatusServices
+from ca.store import CertificateRecord
+from govsign.access import controlled_actions
+from govsign.access.approvals import ACTIONS, APPROVERS, decide, list_requests, view
+from govsign.access.console_auth import ConsoleUser
+from govsign.access.errors import NotAuthorised
+from govsign.config import runtime
+from govsign.web.console import (
+    ADMINISTRATORS,
+    OFFICERS,
+    PREFIX,
+    SIGNERS,
+    VOTERS,
+    console_text,
+    form_of,
+    message_page,
+    render,
+    signed_in,
+)
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+_FIELDS = {
+    CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
+    CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
+    CertificateKind.DEVICE: ("name", "version", "organisation", "province"),
+}
+
+
+@router.get("", response_class=HTMLResponse)
+def home(
+    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS | SIGNERS))]
+) -> Response:
+    if user.account_kind is not None:
+        return render(request, "console_sign.html", user=user)
+    return certificates(request, user)
+
+
+# -- administrators -------------------------------------------------------------------------------------
+
+
+@router.get("/certificates", response_class=HTMLResponse)
+def certificates(
+    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))], q: str = ""
+) -> Response:
+    authority: Authority = request.app.state.authority()
+    query = select(CertificateRecord).order_by(CertificateRecord.id.desc()).limit(50)
+    if q.strip():
+        pattern = f"%{q.strip()}%"
+        query = query.where(
+            or_(CertificateRecord.subject.ilike(pattern), CertificateRecord.serial.ilike(pattern))
+        )
+    with authority.database.transaction() as session:
+        rows = [
+            {
+                "serial": r.serial,
+                "subject": r.subject,
+                "profile": r.profile,
+                "status": r.status,
+                "not_after": r.not_after,
+            }
+            for r in session.execute(query).scalars()
+        ]
+    pending = len(list_requests(authority))
+    return render(request, "console_certificates.html", user=user, rows=rows, q=q, pending=pending)
+
+
+@router.get("/issue", response_class=HTMLResponse)
+def issue_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))]) -> Response:
+    return render(request, "console_issue.html", user=user, fields=_FIELDS)
+
+
+@router.post("/issue", response_class=HTMLResponse)
+async def issue(request: Request, user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))]) -> Response:
+    values = {key: value.strip() for key, value in (await request.form()).items() if isinstance(value, str)}
+    # the HSM, the database and pkilint block: off the event loop, which also serves OCSP
+    message = await run_in_threadpool(_issue, request, user, values)
+    return message_page(request, user, message)
+
+
+def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
+    try:
+        kind = CertificateKind(values.get("profile", ""))
+    except ValueError:
+        raise InvalidRequest("choose a profile: individual, organisation or device") from None
+    data = {
+        name: values[name]
+        for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
+        if values.get(name)
+    }
+    key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
+    issued = controlled_actions.issue(
+        request.app.state.authority(), kind.value, data, csr=None, key_type=key_type, actor=user.actor
+    )
+    message = (
+        f"{console_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
+    )
+    if issued.setup_code is not None:
+        message += f". {console_text(request, 'setup_code')}: {issued.setup_code}"
+    return message
+
+
+@router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
+def revoke(
+    request: Request,
+    serial: str,
+    user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    services: StatusServices = request.app.state.services()
+    why = reason_for_certificate(services.authority, serial, reason)
+    record = controlled_actions.revoke(
+        services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
+    )
+    return message_page(request, user, f"{record.serial}: {record.status}")
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))]) -> Response:
+    items = list_requests(request.app.state.authority())
+    return render(request, "console_approvals.html", user=user, items=items, actions=ACTIONS)
+
+
+@router.post("/approvals/{approval_id}/{decision}", response_class=HTMLResponse)
+def vote(
+    request: Request, approval_id: str, decision: str, user: Annotated[ConsoleUser, Depends(form_of(VOTERS))]
+) -> Response:
+    if decision not in ("approve", "reject"):
+        raise NotFound(f"no such decision {decision!r}: approve or reject")
+    authority: Authority = request.app.state.authority()
+    if user.role not in APPROVERS[view(authority, approval_id).action]:
+        raise NotAuthorised("your role does not vote on this action")
+    approve = decision == "approve"
+    executors = runtime.approval_executors(request.app.state.settings)
+    outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=executors)
+    return message_page(
+        request,
+        user,
+        f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else ""),
+    )

@@ -1,0 +1,218 @@
+"""The console's pages for officials and agency clerks: the PIN, one PDF signed with a preview, batches."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from PIL import Image
+from starlette.background import BackgroundTask
+
+from ca.authority import Authority
+from ca.errors import InvalidRequest
+from govsign.access.accounts import (
+    Account,
+    authorise_certificate,
+    change_pin,
+    require_pin,
+)
+from govsign.access.console_auth import ConsoleUser
+from govsign.access.errors import NotAuthorised
+from govsign.config.settings import Settings
+from govsign.http.batches import owned_batch, start_batch
+from govsign.http.signing import sign_as_account, spool_upload
+from govsign.web.console import (
+    PREFIX,
+    SIGNERS,
+    client_address,
+    console_text,
+    form_of,
+    language,
+    message_page,
+    render,
+    signed_in,
+)
+from signing.batch import batch_report
+from signing.documents import file_sha256
+from signing.errors import SigningError
+from signing.request import SigningRequest
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+# -- officials and clerks -------------------------------------------------------------------------------
+
+
+def _uploads(settings: Settings) -> Path:
+    folder = settings.home / "console-uploads"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
+    """The folder of an upload this user made (its name is random; the owner file must be theirs)."""
+    folder = _uploads(request.app.state.settings) / upload_id
+    owner = folder / "owner"
+    if not _UPLOAD_ID.fullmatch(upload_id) or not owner.is_file() or owner.read_text() != user.actor:
+        raise NotAuthorised("no such upload of yours")
+    return folder
+
+
+def _account_of(request: Request, user: ConsoleUser) -> Account:
+    authority: Authority = request.app.state.authority()
+    with authority.database.transaction() as session:
+        account = session.get(Account, user.subject_id)
+        assert account is not None
+        session.expunge(account)
+        return account
+
+
+def _form(appearance: str, extra: dict[str, str], **more: Any) -> SigningRequest:
+    chosen = {key: value for key, value in extra.items() if value}
+    return SigningRequest.of({"appearance": appearance, "level": "B-LT", **chosen, **more})
+
+
+@router.get("/pin", response_class=HTMLResponse)
+def pin_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]) -> Response:
+    return render(request, "console_pin.html", user=user)
+
+
+@router.post("/pin", response_class=HTMLResponse)
+def pin_change(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
+    current: Annotated[str, Form()] = "",
+    new: Annotated[str, Form()] = "",
+    again: Annotated[str, Form()] = "",
+) -> Response:
+    """The holder chooses their PIN: the first time with the set-up code from registration, later with
+    the current PIN (both in the one field ``current``)."""
+    if new != again:
+        raise InvalidRequest(console_text(request, "pin_mismatch"))
+    given = require_pin(current, how=console_text(request, "pin_needed"))
+    change_pin(request.app.state.authority(), user.subject_id, given, new, client=client_address(request))
+    return message_page(request, user, console_text(request, "pin_set"))
+
+
+@router.post("/sign/preview", response_class=HTMLResponse)
+def preview(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    appearance: Annotated[str, Form()] = "approval",
+    doc_number: Annotated[str, Form()] = "",
+    agency: Annotated[str, Form()] = "",
+    copy_form: Annotated[str, Form()] = "SAO Y",
+    pin: Annotated[str | None, Form()] = None,
+) -> Response:
+    """One PDF: page 1 to place the signature on. Several: a batch at once, signed where each document's
+    appearance goes by default, activated by the PIN given with them."""
+    extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
+    if not files:
+        raise SigningError(console_text(request, "no_file"))
+    if len(files) > 1:
+        account = _account_of(request, user)
+        serial = authorise_certificate(account, None)
+        pin_given = require_pin(pin, how=console_text(request, "pin_needed"))
+        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin_given)
+        return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={language(request)}", status_code=303)
+    settings: Settings = request.app.state.settings
+    folder = _uploads(settings) / secrets.token_hex(16)
+    folder.mkdir(mode=0o700)
+    try:
+        (folder / "owner").write_text(user.actor)
+        _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
+        width, height = _render_first_page(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return render(
+        request,
+        "console_preview.html",
+        user=user,
+        upload_id=folder.name,
+        digest=digest,
+        width=width,
+        height=height,
+        appearance=appearance,
+        extra=extra,
+        filename=files[0].filename or "document.pdf",
+    )
+
+
+def _render_first_page(folder: Path) -> tuple[float, float]:
+    """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points); the page's size."""
+    command = ["pdftoppm", "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile"]
+    try:
+        result = subprocess.run(
+            [*command, str(folder / "input.pdf"), str(folder / "page-1")], capture_output=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        raise SigningError("the PDF's first page takes too long to draw; sign it through the API") from None
+    if result.returncode != 0:
+        raise SigningError("the PDF's first page cannot be shown; is it a PDF?")
+    with Image.open(folder / "page-1.png") as image:
+        return float(image.width), float(image.height)
+
+
+@router.get("/sign/{upload_id}/page-1.png")
+def page_image(
+    request: Request, upload_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    return FileResponse(_own_upload(request, user, upload_id) / "page-1.png", media_type="image/png")
+
+
+@router.post("/sign/{upload_id}")
+def sign(
+    request: Request,
+    upload_id: str,
+    user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
+    appearance: Annotated[str, Form()] = "approval",
+    box: Annotated[str | None, Form()] = None,
+    doc_number: Annotated[str, Form()] = "",
+    agency: Annotated[str, Form()] = "",
+    copy_form: Annotated[str, Form()] = "SAO Y",
+    pin: Annotated[str | None, Form()] = None,
+) -> Response:
+    folder = _own_upload(request, user, upload_id)
+    account = _account_of(request, user)
+    extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
+    form = _form(appearance, extra, box=box or None, page=1)
+    source = folder / "input.pdf"
+    serial = authorise_certificate(account, None)
+    pin_given = require_pin(pin, how=console_text(request, "pin_needed"))
+    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin_given)
+    return FileResponse(
+        signed.target,
+        media_type="application/pdf",
+        filename="da-ky.pdf",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+def batch_progress(
+    request: Request, batch_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    """Progress of a batch, refreshed every two seconds until it is finished; links to the signed files."""
+    database = request.app.state.authority().database
+    owned_batch(database, _account_of(request, user), batch_id)
+    return render(request, "console_batch.html", user=user, report=batch_report(database, batch_id))
+
+
+@router.get("/batches/{batch_id}/documents/{name}")
+def batch_document(
+    request: Request, batch_id: str, name: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+) -> Response:
+    batch = owned_batch(request.app.state.authority().database, _account_of(request, user), batch_id)
+    path = Path(batch.target_dir) / Path(name).name
+    if not path.is_file():
+        return message_page(request, user, f"{name}: not signed (yet)", status=404)
+    return FileResponse(path, media_type="application/pdf", filename=path.name)
