@@ -27,5 +27,7 @@ say "ruff"
 ruff check ca signing govsign tests scripts
 say "mypy --strict"
 mypy
+say "lint-imports (the rooms' arrows)"
+lint-imports
 say "pytest"
 exec python -m pytest -q -p no:cacheprovider "$@"
