@@ -346,8 +346,9 @@ def _account_token(env_json: str, serial: str) -> str:
         env={**os.environ, **json.loads(env_json)},
         capture_output=True,
         text=True,
-        check=True,
     )
+    if created.returncode != 0:
+        raise RuntimeError(f"govsign account create-official failed: {created.stderr.strip()}")
     return created.stdout.strip().splitlines()[-1]
 
 
