@@ -135,7 +135,7 @@ class _Signing:
 
         token = self.authority.token
         pair = token.generate_key_pair(KeyAlgorithm.RSA2048, "bench-raw-pyhanko-baseline")
-        session = hsm._library(token.module_path).get_token(token_label=token.label).open()
+        session = hsm.library_for(token.module_path).get_token(token_label=token.label).open()
         return PKCS11Signer(
             session,
             key_id=pair.key_id,
@@ -215,7 +215,7 @@ def _profile_shares(signing: _Signing) -> str:
         )
 
     module_sign = cumulative("ca/activation/module.py", "sign_document")
-    hsm_sign = cumulative("ca/key_vault.py", "sign_digests")
+    hsm_sign = cumulative("ca/hsm/vault.py", "sign_digests")
     shares = {
         "holder's activation (argon2id, HSM HMAC, grant, audit)": cumulative(
             "ca/activation/module.py", "authorize"
