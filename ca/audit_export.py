@@ -7,12 +7,12 @@ the chain by recomputing the hashes, the checkpoints against the same key. The e
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any
 
 from sqlalchemy import select
 
+from ca import clock
 from ca.audit import AuditEvent, append, canonical_json
 from ca.audit_checkpoints import public_key_pem, sign_with_audit_key
 from ca.errors import InvalidRequest
@@ -54,7 +54,7 @@ def export_range(
             "first": first,
             "last": last,
             "log_length": newest,
-            "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+            "exported_at": clock.now().isoformat(),
             "exported_by": actor,
             "entries": entries,
             "checkpoints": [

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ca.activation import ActivationModule
 from ca.errors import ConfigurationError
 from ca.hsm import KeyAlgorithm, Token
-from ca.key_vault import KeyVault
+from ca.hsm.vault import KeyVault
 from ca.profiles import ProfileOptions
 from ca.store import CaRecord, CaSetting, CertificateRecord, Database, utc_now
 

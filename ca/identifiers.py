@@ -19,12 +19,13 @@ Each check raises ValueError with an English and a Vietnamese sentence (pydantic
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator
+
+from ca import clock
 
 __all__ = [
     "PROVINCE_CODES",
@@ -127,7 +128,7 @@ def _citizen_id(value: str) -> str:
     # The fourth digit: 0/1 born 1900-1999 (male/female), 2/3 2000-2099, ... 8/9 2300-2399 (Circular
     # 59/2021/TT-BCA Art. 7). A birth year after this one is refused, which rules out 4-9 for now.
     born = 1900 + 100 * (int(value[3]) // 2) + int(value[4:6])
-    if born > dt.datetime.now(dt.UTC).year:
+    if born > clock.now().year:
         raise _refuse(
             f"the citizen ID {value} encodes the birth year {born} (century digit {value[3]}, year "
             f"{value[4:6]}), which has not come yet",

@@ -31,6 +31,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from ca import clock
+
 __all__ = [
     "AuditEntry",
     "AuditHead",
@@ -54,7 +56,8 @@ __all__ = [
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """Now, from :mod:`ca.clock` (which tests can move)."""
+    return clock.now()
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):

@@ -14,11 +14,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from ca import clock
 from ca.activation import (
     MAX_ATTEMPTS,
-    ActivationGrant,
     ActivationModule,
     CredentialLocked,
     CredentialState,
@@ -111,28 +111,26 @@ def test_a_sad_is_single_use_bound_to_its_hashes_and_its_credential(deployment: 
 
 
 def test_a_sad_expires_after_five_minutes(deployment: Deployment) -> None:
+    """Time moves on the module's clock (ca.clock), not by waiting five minutes."""
     module = module_of(deployment)
     key_id = active_credential(deployment)
     approved = [digest("tờ trình")]
-    grant = module.authorize(
-        key_id, PIN, approved, kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
-    )
-    assert (
-        dt.timedelta(minutes=4, seconds=59)
-        < grant.expires_at - dt.datetime.now(dt.UTC)
-        <= dt.timedelta(minutes=5)
-    )
-    with deployment.authority.database.transaction() as session:
-        session.execute(
-            update(ActivationGrant)
-            .where(
-                ActivationGrant.id
-                == select(ActivationGrant.id).order_by(ActivationGrant.id.desc()).limit(1).scalar_subquery()
-            )
-            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    scheme = SignatureAlgorithm("ecdsa", "sha256")
+    with clock.frozen() as now:
+        grant = module.authorize(
+            key_id, PIN, approved, kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
         )
-    with pytest.raises(SadRejected, match="expired"):
-        module.sign_hashes(key_id, grant.sad, approved, SignatureAlgorithm("ecdsa", "sha256"), actor="holder")
+        assert grant.expires_at - now.now() == dt.timedelta(minutes=5)
+        now.advance(dt.timedelta(minutes=5))
+        with pytest.raises(SadRejected, match="expired"):
+            module.sign_hashes(key_id, grant.sad, approved, scheme, actor="holder")
+        second = module.authorize(
+            key_id, PIN, approved, kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
+        )
+        now.advance(dt.timedelta(minutes=4, seconds=59))
+        module.sign_hashes(
+            key_id, second.sad, approved, scheme, actor="holder"
+        )  # still inside its five minutes
 
 
 def test_a_document_grant_signs_each_approved_document_once(deployment: Deployment) -> None:

@@ -489,7 +489,7 @@ def _remove_anchor(deployment: Deployment) -> None:
 
     token = deployment.authority.token
     read_anchor(token)  # logged in, so the raw session below sees private objects
-    session = hsm._library(token.module_path).get_token(token_label=token.label).open(rw=True)
+    session = hsm.library_for(token.module_path).get_token(token_label=token.label).open(rw=True)
     try:
         template = {Attribute.CLASS: ObjectClass.DATA, Attribute.APPLICATION: ANCHOR_APPLICATION}
         for found in list(session.get_objects(template)):

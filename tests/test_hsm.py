@@ -136,7 +136,7 @@ def _raw_session() -> pkcs11.Session:
     """A plain PKCS#11 session on the test token through the library object govsign already initialised."""
     from ca import hsm
 
-    return hsm._library(DEFAULT_PKCS11_MODULE).get_token(token_label=LABEL).open(rw=True)
+    return hsm.library_for(DEFAULT_PKCS11_MODULE).get_token(token_label=LABEL).open(rw=True)
 
 
 def test_threads_each_get_their_own_session(token: Token, key_pairs: dict[KeyAlgorithm, bytes]) -> None:

@@ -31,7 +31,7 @@ from ca.activation.sealing import (
 )
 from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
 from ca.hsm import HashName, KeyAlgorithm, PublicKey, SignatureAlgorithm, Token
-from ca.key_vault import KeyVault
+from ca.hsm.vault import KeyVault
 from ca.store import Database, utc_now
 
 __all__ = [

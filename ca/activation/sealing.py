@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ca.key_vault import PEPPER_LABEL, KeyVault
+from ca.hsm.vault import PEPPER_LABEL, KeyVault
 
 __all__ = ["Unsealed", "new_salt", "new_secret", "open_seal", "sad_digest", "sad_key", "seal", "seal_key"]
 

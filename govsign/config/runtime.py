@@ -22,7 +22,7 @@ from ca.ceremony import CeremonyResult, load_ceremony, run_ceremony
 from ca.crl import ROOT_CRL_VALIDITY, PublishedCrl, publish_crl
 from ca.errors import ConfigurationError
 from ca.hsm import Token, open_token, open_token_as
-from ca.key_vault import PEPPER_LABEL, KeyVault, create_trusted_kek
+from ca.hsm.vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.store import CaRecord, Database, keep_sqlite_files_private
 from govsign.access.approvals import Executor

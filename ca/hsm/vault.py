@@ -1,7 +1,7 @@
 """The keys token: subscriber keys that exist only wrapped, and the secrets that bind them to their holders.
 
-This is the PKCS #11 half of the signature activation module (docs/SOLE-CONTROL.md); like :mod:`ca.hsm`
-it is allowed to import ``pkcs11``. The token holds two things and no subscriber key:
+This is the PKCS #11 half of the signature activation module (docs/SOLE-CONTROL.md); :mod:`ca.hsm` is the
+one package allowed to import ``pkcs11``. The token holds two things and no subscriber key:
 
 * the key-encryption key (KEK): AES-256, made by the token's security officer with ``CKA_TRUSTED`` so
   that subscriber keys marked ``CKA_WRAP_WITH_TRUSTED`` can be wrapped by it and by nothing the operator
@@ -27,7 +27,9 @@ from pkcs11.constants import DEFAULT
 from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
 
 from ca.errors import ConfigurationError, HsmError
-from ca.hsm import KeyAlgorithm, PublicKey, SignatureAlgorithm, Token, _library, _ThreadSession, public_key_of
+from ca.hsm.algorithms import KeyAlgorithm, PublicKey, SignatureAlgorithm, public_key_of
+from ca.hsm.library import library_for
+from ca.hsm.token import ThreadSession, Token
 
 __all__ = ["KEK_LABEL", "PEPPER_LABEL", "KeyVault", "WrappedKeyPair", "create_trusted_kek"]
 
@@ -97,7 +99,7 @@ def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
     it can be neither read, changed nor destroyed. Call before any user session of this process opens
     the token (a token has one login at a time).
     """
-    library = _library(module_path)
+    library = library_for(module_path)
     token = None
     for attempt in range(2):
         seen = library.generation
@@ -144,25 +146,21 @@ def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
 class KeyVault(Token):
     """The keys token, logged in as its user: wrap new subscriber keys, sign with wrapped ones."""
 
-    def _kek(self, local: _ThreadSession) -> Any:
-        cache_key = (int(ObjectClass.SECRET_KEY), KEK_LABEL)
-        kek = local.objects.get(cache_key)
-        if kek is None:
-            try:
-                kek = local.session.get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
-            except p11_errors.NoSuchKey:
-                raise ConfigurationError(
-                    f"token {self.label!r} has no key-encryption key: run `govsign keys init`"
-                ) from None
-            if not kek[Attribute.TRUSTED]:
-                raise ConfigurationError(f"the key-encryption key of token {self.label!r} is not trusted")
-            local.objects[cache_key] = kek
+    def _kek(self, local: ThreadSession) -> Any:
+        try:
+            kek = self._secret_key(local, KEK_LABEL)
+        except p11_errors.NoSuchKey:
+            raise ConfigurationError(
+                f"token {self.label!r} has no key-encryption key: run `govsign keys init`"
+            ) from None
+        if not kek[Attribute.TRUSTED]:
+            raise ConfigurationError(f"the key-encryption key of token {self.label!r} is not trusted")
         return kek
 
     def generate_wrapped_key_pair(self, algorithm: KeyAlgorithm) -> WrappedKeyPair:
         """Steps A1-A2: a key pair born in the token, leaving it only wrapped under the KEK."""
 
-        def generate(local: _ThreadSession) -> WrappedKeyPair:
+        def generate(local: ThreadSession) -> WrappedKeyPair:
             kek = self._kek(local)
             if algorithm.is_rsa:
                 public, private = local.session.generate_keypair(
@@ -199,7 +197,7 @@ class KeyVault(Token):
     ) -> list[bytes]:
         """Step D3: unwrap into a session object, sign each precomputed digest, destroy the key."""
 
-        def sign(local: _ThreadSession) -> list[bytes]:
+        def sign(local: ThreadSession) -> list[bytes]:
             kek = self._kek(local)
             try:
                 private = kek.unwrap_key(
