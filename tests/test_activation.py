@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import pytest
@@ -262,3 +263,36 @@ def test_subscriber_keys_are_never_token_objects(deployment: Deployment) -> None
     for _ in range(3):
         active_credential(deployment, KeyAlgorithm.RSA2048)
     assert (vault.count_objects(), service.count_objects()) == before
+
+
+def test_parallel_guesses_cannot_overtake_the_lock_and_a_late_right_pin_is_refused(
+    deployment: Deployment,
+) -> None:
+    """Attempts are spent before the (slow) check, and a locked credential refuses even the right PIN:
+    twelve wrong guesses at once count as at most five, and the holder's PIN after them finds it locked."""
+    module = module_of(deployment)
+    key_id = active_credential(deployment)
+
+    def guess(number: int) -> str:
+        try:
+            module.authorize(
+                key_id,
+                f"wrong-{number:04}",
+                [digest("x")],
+                kind=GrantKind.HASHES,
+                hash_algorithm="sha256",
+                actor="thief",
+            )
+        except (WrongActivation, CredentialLocked) as refusal:
+            return type(refusal).__name__
+        return "signed"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(guess, range(12)))
+    assert "signed" not in outcomes and outcomes.count("WrongActivation") <= MAX_ATTEMPTS - 1
+    status = module.status(key_id)
+    assert status.locked and status.attempts_left == 0
+    with pytest.raises(CredentialLocked):
+        module.authorize(
+            key_id, PIN, [digest("x")], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
+        )

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from ca.activation.module import _checked_hashes, _normalise_code, _setup_code
+from ca.activation.rules import checked_hashes, normalise_code, setup_code
 from ca.activation.sealing import Unsealed, new_salt, open_seal, sad_digest, sad_key, seal
 from ca.certificate_building import assemble_certificate, build_tbs, random_serial
 from ca.errors import InvalidRequest
@@ -95,10 +95,10 @@ def test_a_seal_opens_only_with_its_key_and_for_its_credential() -> None:
 
 
 def test_setup_codes_are_forgiving_to_type_and_hashes_are_checked() -> None:
-    code = _setup_code()
+    code = setup_code()
     assert len(code) == 19 and code.count("-") == 3
-    assert _normalise_code(f" {code.lower().replace('-', ' ')} ") == code.replace("-", "")
-    assert _checked_hashes([b"\0" * 32], "sha256") == [b"\0" * 32]
+    assert normalise_code(f" {code.lower().replace('-', ' ')} ") == code.replace("-", "")
+    assert checked_hashes([b"\0" * 32], "sha256") == [b"\0" * 32]
     for hashes_, algorithm in (
         ([b"\0" * 31], "sha256"),
         ([], "sha256"),
@@ -106,4 +106,4 @@ def test_setup_codes_are_forgiving_to_type_and_hashes_are_checked() -> None:
         ([b"\0" * 32], "md5"),
     ):
         with pytest.raises(InvalidRequest):
-            _checked_hashes(hashes_, algorithm)
+            checked_hashes(hashes_, algorithm)

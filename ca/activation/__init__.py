@@ -3,13 +3,14 @@
 Design, steps and threat model: docs/SOLE-CONTROL.md.
 """
 
-from ca.activation.module import (
+from ca.activation.module import ActivationModule
+from ca.activation.records import ActivationGrant, CredentialState, GrantKind, SigningCredential
+from ca.activation.rules import (
     GRANT_LIFETIME,
     MAX_ATTEMPTS,
     MAX_HASHES,
     MIN_PIN_LENGTH,
     ActivationError,
-    ActivationModule,
     CredentialLocked,
     CredentialStatus,
     Grant,
@@ -17,7 +18,6 @@ from ca.activation.module import (
     SadRejected,
     WrongActivation,
 )
-from ca.activation.records import ActivationGrant, CredentialState, GrantKind, SigningCredential
 
 __all__ = [
     "GRANT_LIFETIME",

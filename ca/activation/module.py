@@ -7,8 +7,6 @@ grant that the holder's activation data opened.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +16,24 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca import audit
+from ca.activation.grants import spend
 from ca.activation.records import ActivationGrant, CredentialState, GrantKind, SealKind, SigningCredential
+from ca.activation.rules import (
+    GRANT_LIFETIME,
+    MAX_ATTEMPTS,
+    ActivationError,
+    CredentialLocked,
+    CredentialStatus,
+    Grant,
+    NewCredential,
+    SadRejected,
+    WrongActivation,
+    associated,
+    check_pin,
+    checked_hashes,
+    normalise_code,
+    setup_code,
+)
 from ca.activation.sealing import (
     Unsealed,
     new_salt,
@@ -29,71 +44,12 @@ from ca.activation.sealing import (
     seal,
     seal_key,
 )
-from ca.errors import CaError, InvalidRequest, NotFound, StateConflict
+from ca.errors import NotFound, StateConflict
 from ca.hsm import HashName, KeyAlgorithm, PublicKey, SignatureAlgorithm, Token
 from ca.hsm.vault import KeyVault
 from ca.store import Database, utc_now
 
-__all__ = [
-    "GRANT_LIFETIME",
-    "MAX_ATTEMPTS",
-    "MAX_HASHES",
-    "MIN_PIN_LENGTH",
-    "ActivationError",
-    "ActivationModule",
-    "CredentialLocked",
-    "CredentialStatus",
-    "Grant",
-    "NewCredential",
-    "SadRejected",
-    "WrongActivation",
-]
-
-MAX_ATTEMPTS = 5
-MIN_PIN_LENGTH = 6
-MAX_HASHES = 1000
-GRANT_LIFETIME = dt.timedelta(minutes=5)
-HASH_SIZES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
-
-
-class ActivationError(CaError):
-    """The holder's activation was refused; the message says why and what to do."""
-
-
-class WrongActivation(ActivationError):
-    """Wrong PIN or set-up code; counted towards the lock."""
-
-
-class CredentialLocked(ActivationError):
-    """Too many wrong PINs: only an administrator's unlock lets the holder try again."""
-
-
-class SadRejected(ActivationError):
-    """A SAD that is unknown, used, expired, another credential's, or does not cover the hashes."""
-
-
-@dataclass(frozen=True)
-class NewCredential:
-    key_id: str
-    algorithm: KeyAlgorithm
-    public_key: PublicKey
-    setup_code: str  # shown once, handed to the holder; never stored
-
-
-@dataclass(frozen=True)
-class Grant:
-    sad: str  # given to the client only; the module keeps its SHA-256
-    expires_at: dt.datetime
-    count: int
-
-
-@dataclass(frozen=True)
-class CredentialStatus:
-    key_id: str
-    algorithm: KeyAlgorithm
-    state: CredentialState
-    locked: bool
-    attempts_left: int
+__all__ = ["ActivationModule"]
 
 
 @dataclass(frozen=True)
@@ -105,20 +61,6 @@ class _Attempt:
     sealed_key: bytes
     seal: SealKind
     salt: bytes
-
-
-def _setup_code() -> str:
-    """80 random bits as four groups of base32 a person can copy from an envelope."""
-    text = base64.b32encode(secrets.token_bytes(10)).decode("ascii")
-    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
-
-
-def _normalise_code(code: str) -> str:
-    return code.strip().upper().replace(" ", "").replace("-", "")
-
-
-def _associated(key_id: str, kind: SealKind) -> bytes:
-    return f"{key_id}|{kind}".encode()
 
 
 class ActivationModule:
@@ -135,12 +77,12 @@ class ActivationModule:
         """Steps A1-A3: a key born in the HSM, kept only wrapped and sealed under a one-time set-up code."""
         pair = self.vault.generate_wrapped_key_pair(algorithm)  # A1-A2
         key_id = secrets.token_hex(16)
-        code = _setup_code()
+        code = setup_code()
         salt = new_salt()
         sealed = seal(
-            seal_key(self.vault, key_id, _normalise_code(code), salt),
+            seal_key(self.vault, key_id, normalise_code(code), salt),
             pair.wrapped,
-            _associated(key_id, SealKind.SETUP_CODE),
+            associated(key_id, SealKind.SETUP_CODE),
         )  # A3
         public_der = pair.public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         with self.database.transaction() as session:
@@ -165,18 +107,20 @@ class ActivationModule:
         self, key_id: str, setup_code: str, new_pin: str, *, actor: str, client: str = ""
     ) -> None:
         """Steps B1-B2: the set-up code opens the key once; the holder's PIN seals it from now on."""
-        _check_pin(new_pin)
-        wrapped = self._open(
-            key_id, _normalise_code(setup_code), SealKind.SETUP_CODE, actor, "credential.take-control", client
+        check_pin(new_pin)
+        wrapped, opened = self._open(
+            key_id, normalise_code(setup_code), SealKind.SETUP_CODE, actor, "credential.take-control", client
         )
-        self._reseal(key_id, wrapped, new_pin, actor, "credential.take-control")
+        self._reseal(key_id, wrapped, opened, new_pin, actor, "credential.take-control")
 
     def change_pin(
         self, key_id: str, current_pin: str, new_pin: str, *, actor: str, client: str = ""
     ) -> None:
-        _check_pin(new_pin)
-        wrapped = self._open(key_id, current_pin, SealKind.PIN, actor, "credential.change-pin", client)
-        self._reseal(key_id, wrapped, new_pin, actor, "credential.change-pin")
+        check_pin(new_pin)
+        wrapped, opened = self._open(
+            key_id, current_pin, SealKind.PIN, actor, "credential.change-pin", client
+        )
+        self._reseal(key_id, wrapped, opened, new_pin, actor, "credential.change-pin")
 
     # -- C: authorise -----------------------------------------------------------------------------------
 
@@ -192,8 +136,8 @@ class ActivationModule:
         client: str = "",
     ) -> Grant:
         """Steps C1-C3: the holder's PIN opens the key for exactly ``hashes`` (once each) for 5 minutes."""
-        wanted = _checked_hashes(hashes, hash_algorithm)
-        wrapped = self._open(key_id, pin, SealKind.PIN, actor, "credential.authorize", client)
+        wanted = checked_hashes(hashes, hash_algorithm)
+        wrapped, _ = self._open(key_id, pin, SealKind.PIN, actor, "credential.authorize", client)
         sad = new_secret()
         expires = utc_now() + GRANT_LIFETIME
         with self.database.transaction() as session:
@@ -226,7 +170,7 @@ class ActivationModule:
         self, key_id: str, sad: str, hashes: Sequence[bytes], scheme: SignatureAlgorithm, *, actor: str
     ) -> list[bytes]:
         """Steps D1-D3 for a hash grant (CSC signHash): every hash must be one the SAD names; used once."""
-        wanted = _checked_hashes(hashes, scheme.hash)
+        wanted = checked_hashes(hashes, scheme.hash)
         wrapped, algorithm = self._claim(key_id, sad, GrantKind.HASHES, wanted, scheme, actor, document=None)
         return self.vault.sign_digests(wrapped, algorithm, wanted, scheme)
 
@@ -241,7 +185,7 @@ class ActivationModule:
         actor: str,
     ) -> bytes:
         """Steps D1-D3 for a document grant: one signature for one approved document, never twice."""
-        wanted = _checked_hashes([digest], scheme.hash)
+        wanted = checked_hashes([digest], scheme.hash)
         wrapped, algorithm = self._claim(
             key_id, sad, GrantKind.DOCUMENTS, wanted, scheme, actor, document=document_sha256
         )
@@ -305,16 +249,19 @@ class ActivationModule:
             raise NotFound(f"no signing credential {key_id}")
         return credential
 
-    def _open(self, key_id: str, secret: str, kind: SealKind, actor: str, action: str, client: str) -> bytes:
-        """C1-C2 (and B1): count the attempt first, then try the seal outside any lock, then record.
-        Every refusal, a locked credential's too, is audited with the client it came from."""
+    def _open(
+        self, key_id: str, secret: str, kind: SealKind, actor: str, action: str, client: str
+    ) -> tuple[bytes, bytes]:
+        """C1-C2 (and B1): count the attempt first, then try the seal outside any lock, then record; the
+        wrapped key and the sealed blob it came from. Every refusal, a locked credential's too, is
+        audited with the client it came from."""
         attempt = self._begin_attempt(key_id, kind)
         if isinstance(attempt, ActivationError | StateConflict):
             self._refused(key_id, actor, action, client, reason=type(attempt).__name__)
             raise attempt
         try:
             key = seal_key(self.vault, key_id, secret, attempt.salt)
-            wrapped = open_seal(key, attempt.sealed_key, _associated(key_id, kind))
+            wrapped = open_seal(key, attempt.sealed_key, associated(key_id, kind))
         except Unsealed:
             raise self._failure(key_id, actor, action, kind, client) from None
         with self.database.transaction() as session:
@@ -323,8 +270,15 @@ class ActivationModule:
                 raise StateConflict(
                     "the credential changed meanwhile (PIN changed or key destroyed); try again"
                 )
-            credential.failed_attempts = 0
-        return wrapped
+            locked = credential.locked_at is not None  # guesses in flight locked it: the lock wins
+            if not locked:
+                credential.failed_attempts = 0
+        if locked:
+            self._refused(key_id, actor, action, client, reason="CredentialLocked")
+            raise CredentialLocked(
+                "this credential is locked after too many wrong PINs; ask an administrator"
+            )
+        return wrapped, attempt.sealed_key
 
     def _begin_attempt(self, key_id: str, kind: SealKind) -> _Attempt | ActivationError | StateConflict:
         """C1: the refusal for what cannot be opened, or spend one of the attempts before the check (so
@@ -333,7 +287,9 @@ class ActivationModule:
             credential = self._credential(session, key_id)
             if credential.state == CredentialState.DESTROYED or credential.sealed_key is None:
                 return StateConflict("this signing key was destroyed (revoked); it can no longer sign")
-            if credential.locked_at is not None:
+            if credential.locked_at is not None or credential.failed_attempts >= MAX_ATTEMPTS:
+                # the attempts are spent (some may still be in flight): no more guesses, however parallel
+                credential.locked_at = credential.locked_at or utc_now()
                 return CredentialLocked(
                     "this credential is locked after too many wrong PINs; ask an administrator to unlock it"
                 )
@@ -364,13 +320,19 @@ class ActivationModule:
             return CredentialLocked(f"wrong {what}; the credential is now locked, ask an administrator")
         return WrongActivation(f"wrong {what} ({left} attempts left before the credential locks)")
 
-    def _reseal(self, key_id: str, wrapped: bytes, pin: str, actor: str, action: str) -> None:
+    def _reseal(self, key_id: str, wrapped: bytes, opened: bytes, pin: str, actor: str, action: str) -> None:
+        """B2: seal under the new PIN, only if the seal is still the one just opened (compare and swap:
+        of two people racing with the same set-up code or old PIN, one wins, the other is told)."""
         salt = new_salt()
-        sealed = seal(seal_key(self.vault, key_id, pin, salt), wrapped, _associated(key_id, SealKind.PIN))
+        sealed = seal(seal_key(self.vault, key_id, pin, salt), wrapped, associated(key_id, SealKind.PIN))
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
             if credential.state == CredentialState.DESTROYED:
                 raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
+            if credential.sealed_key != opened:
+                raise StateConflict(
+                    "the PIN was set or changed meanwhile by someone else; nothing was changed"
+                )
             credential.sealed_key, credential.salt = sealed, salt
             credential.seal = SealKind.PIN.value
             credential.state = CredentialState.ACTIVE.value
@@ -392,33 +354,17 @@ class ActivationModule:
     ) -> tuple[bytes, KeyAlgorithm]:
         """D1-D2: check the SAD covers the request and spend it, committed before the HSM signs."""
         with self.database.transaction() as session:
+            credential = self._credential(session, key_id)  # first, as destroy() locks it: no deadlock
             grant = session.execute(
                 select(ActivationGrant).where(ActivationGrant.sad_sha256 == sad_digest(sad)).with_for_update()
             ).scalar_one_or_none()
-            credential = self._credential(session, key_id)
-            if grant is None or grant.credential_id != credential.id:
-                raise SadRejected("the SAD is not known for this credential (used, expired or another's)")
-            if grant.expires_at <= utc_now() or grant.key_under_sad is None or grant.remaining <= 0:
-                raise SadRejected("the SAD has expired or was used already; authorise again")
-            if GrantKind(grant.kind) is not kind or grant.hash_algorithm != scheme.hash:
-                raise SadRejected(f"the SAD was issued for {grant.kind} hashed with {grant.hash_algorithm}")
+            covered = document.hex() if document is not None else None
+            asked = [covered] if covered else [h.hex() for h in hashes]
+            key_under_sad, grant_id = spend(grant, credential.id, kind, scheme.hash, asked)
             if credential.state != CredentialState.ACTIVE or credential.sealed_key is None:
                 raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
-            authorised = set(grant.hashes.split("\n"))
-            covered = document.hex() if document is not None else None
-            asked = [covered] if covered is not None else [h.hex() for h in hashes]
-            used = set(filter(None, grant.used_hashes.split("\n")))
-            if any(h not in authorised for h in asked):
-                raise SadRejected("a hash is not among those the SAD authorised")
-            if any(h in used for h in asked) or len(asked) > grant.remaining:
-                raise SadRejected("the SAD was used for this already")
-            key_under_sad = grant.key_under_sad
-            grant.used_hashes = "\n".join(sorted(used | set(asked)))
-            grant.remaining -= len(asked)
-            if kind is GrantKind.HASHES or grant.remaining == 0:
-                grant.remaining, grant.key_under_sad = 0, None  # a hash SAD is used once, whole
             details = {
-                "grant": grant.id,
+                "grant": grant_id,
                 "hashes": [h.hex() for h in hashes],
                 **({"document": covered} if covered else {}),
             }
@@ -445,23 +391,3 @@ class ActivationModule:
             self.audit_token,
             audit.AuditEvent(actor, action, f"credential:{key_id}", result, details),
         )
-
-
-def _check_pin(pin: str) -> None:
-    if len(pin) < MIN_PIN_LENGTH:
-        raise InvalidRequest(f"the PIN needs at least {MIN_PIN_LENGTH} characters")
-    if any(not character.isprintable() for character in pin):
-        raise InvalidRequest("the PIN may not contain control or invisible characters")
-
-
-def _checked_hashes(hashes: Sequence[bytes], algorithm: str) -> list[bytes]:
-    size = HASH_SIZES.get(algorithm)
-    if size is None:
-        raise InvalidRequest(f"unsupported hash algorithm {algorithm!r}")
-    if not 1 <= len(hashes) <= MAX_HASHES:
-        raise InvalidRequest(f"authorise between 1 and {MAX_HASHES} hashes at a time")
-    if any(len(h) != size for h in hashes):
-        raise InvalidRequest(f"every hash must be {size} bytes long for {algorithm}")
-    if len(set(hashes)) != len(hashes):
-        raise InvalidRequest("the same hash was given twice")
-    return list(hashes)
