@@ -110,6 +110,12 @@ def test_a_certificate_has_one_account_so_no_administrator_opens_a_second_way_in
     sqlite_deployment.cli("account", "create-official", "--cert", serial)
     second = sqlite_deployment.cli("account", "create-official", "--cert", serial, check=False)
     assert second.returncode == 5 and "already" in second.stderr, second.stderr
+    # a renewal keeps the key under a new serial: still the same holder's one account
+    short = issue_in_hsm(sqlite_deployment, demo="official-tran-thi-binh-60-days.json")
+    sqlite_deployment.cli("account", "create-official", "--cert", short)
+    renewed = sqlite_deployment.cli("ca", "renew", short).stdout.strip().splitlines()[-1]
+    third = sqlite_deployment.cli("account", "create-official", "--cert", renewed, check=False)
+    assert third.returncode == 5 and "already" in third.stderr, third.stderr
 
 
 def test_after_a_key_compromise_revocation_no_face_signs_with_the_key(

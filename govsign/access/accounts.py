@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ca.activation import MAX_ATTEMPTS, CredentialState, CredentialStatus
@@ -27,7 +27,7 @@ from ca.identifiers import check_visible_text
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
 from ca.signing_keys import DocumentActivation, activate_for_documents, subscriber_key
-from ca.store import Base, UtcDateTime, normalise_serial, utc_now
+from ca.store import Base, CertificateRecord, UtcDateTime, normalise_serial, utc_now
 from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
 from govsign.access.errors import NotAuthenticated, NotAuthorised
 
@@ -101,11 +101,19 @@ def create_account(authority: Authority, kind: AccountKind, serial: str, *, acto
             )
         if certificate.status != "valid":
             raise InvalidRequest(f"certificate {certificate.serial} is {certificate.status}")
-        existing = session.scalar(select(Account.id).where(Account.certificate_id == certificate.id))
+        # One account per key, not only per certificate: a renewal keeps the key under a new serial.
+        same_key = CertificateRecord.id == certificate.id
+        if certificate.key_id is not None:
+            same_key = or_(same_key, CertificateRecord.key_id == certificate.key_id)
+        existing = session.scalar(
+            select(Account.id)
+            .join(CertificateRecord, Account.certificate_id == CertificateRecord.id)
+            .where(same_key)
+        )
         if existing is not None:
             raise StateConflict(
-                f"certificate {certificate.serial} has its holder's account already ({existing}); a second "
-                "account would be a second way to its key: reissue that account's token instead"
+                f"the key of certificate {certificate.serial} has its holder's account already ({existing}); a "
+                "second account would be a second way to it: reissue that account's token instead"
             )
         try:  # the holder's name is shown to people and in the audit log: nothing hidden in it
             holder = check_visible_text(certificate.common_name)
