@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,10 +109,13 @@ def sign_pdf(
     Raises :class:`~signing.errors.SigningError` subclasses for documents that cannot be signed (nothing
     is written), and ``ca`` errors for the HSM or the certificate.
     """
-    source_digest = file_sha256(source)
-    if key.document_sha256 is not None and key.document_sha256.hex() != source_digest:
-        raise SigningError("the holder approved another document than this one; nothing was signed")
     with tempfile.TemporaryDirectory(prefix=".govsign-", dir=target.parent) as scratch:
+        # Read once into a private copy: what is hashed (and approved) is what is signed, even if
+        # someone rewrites the file in its own folder meanwhile.
+        source = _private_copy(source, Path(scratch))
+        source_digest = file_sha256(source)
+        if key.document_sha256 is not None and key.document_sha256.hex() != source_digest:
+            raise SigningError("the holder approved another document than this one; nothing was signed")
         document = open_for_signing(
             source,
             password=options.password,
@@ -184,6 +188,15 @@ def _sign_into(
     finally:
         reopened.close()
     return field_name
+
+
+def _private_copy(source: Path, scratch: Path) -> Path:
+    copy = scratch / "source.pdf"
+    try:
+        shutil.copyfile(source, copy)
+    except OSError as error:
+        raise InvalidDocument(f"{source.name} cannot be read: {error.strerror}") from None
+    return copy
 
 
 class _ReserveMore(Exception):
