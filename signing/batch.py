@@ -14,8 +14,6 @@ refuses any document whose digest is not the approved one.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import multiprocessing
 import os
 import secrets
@@ -23,9 +21,9 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,23 +33,37 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from ca.activation import ActivationError
 from ca.authority import Authority
 from ca.errors import CaError, NotFound
 from ca.signing_keys import SubscriberKey, key_for_document, subscriber_key
 from ca.status import StatusServices
-from ca.store import Base, Database, UtcDateTime, utc_now
-from signing.appearance import AppearanceMode, AppearanceRequest
+from ca.store import Database, utc_now
+from signing.batch_store import (
+    NO_ACTIVATION,
+    BatchItem,
+    BatchReport,
+    HolderSecrets,
+    ItemOutcome,
+    SigningBatch,
+    batch_report,
+    create_batch,
+    options_from_json,
+    options_to_json,
+    pending_digests,
+    unfinished_batch,
+)
 from signing.documents import file_sha256
 from signing.errors import SigningError
-from signing.pades import Certification, Level, SigningOptions, sign_pdf
+from signing.pades import sign_pdf
 
 __all__ = [
+    "NO_ACTIVATION",
     "BatchItem",
     "BatchReport",
+    "HolderSecrets",
     "ItemOutcome",
     "SigningBatch",
     "batch_report",
@@ -62,175 +74,6 @@ __all__ = [
     "run_batch",
     "unfinished_batch",
 ]
-
-
-class SigningBatch(Base):
-    __tablename__ = "signing_batches"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(160))  # the actor who created it: "cli:..." or "account:N:..."
-    certificate_serial: Mapped[str] = mapped_column(String(48))
-    options_json: Mapped[str] = mapped_column(Text)
-    source_dir: Mapped[str] = mapped_column(Text)
-    target_dir: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | expired
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-
-
-class BatchItem(Base):
-    __tablename__ = "signing_batch_items"
-    __table_args__ = (UniqueConstraint("batch_id", "name", name="uq_batch_item_name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("signing_batches.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(255))
-    approved_sha256: Mapped[str | None] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
-    error: Mapped[str | None] = mapped_column(Text)
-    claimed_by: Mapped[str | None] = mapped_column(String(128))
-    signed_sha256: Mapped[str | None] = mapped_column(String(64))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    item_id: int
-    name: str
-    ok: bool
-    error: str | None = None
-    signed_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    batch_id: str
-    state: str
-    total: int
-    done: int
-    failed: int
-    items: list[dict[str, Any]]
-
-
-# -- options travel as JSON: to the database (resume) and to worker processes ----------------------------
-
-
-def options_to_json(options: SigningOptions) -> str:
-    values = asdict(options)
-    appearance = values.pop("appearance")
-    appearance["image"] = str(options.appearance.image) if options.appearance.image else None
-    return json.dumps({**values, "appearance": appearance}, ensure_ascii=False, default=str)
-
-
-def options_from_json(text: str) -> SigningOptions:
-    values = json.loads(text)
-    appearance = values.pop("appearance")
-    appearance["mode"] = AppearanceMode(appearance["mode"])
-    appearance["image"] = Path(appearance["image"]) if appearance["image"] else None
-    appearance["box"] = tuple(appearance["box"]) if appearance["box"] else None
-    values["level"] = Level(values["level"])
-    values["certify"] = Certification(values["certify"]) if values["certify"] else None
-    return SigningOptions(appearance=AppearanceRequest(**appearance), **values)
-
-
-# -- creating and finding batches -----------------------------------------------------------------------
-
-
-def create_batch(
-    database: Database,
-    *,
-    owner: str,
-    serial: str,
-    options: SigningOptions,
-    sources: Iterable[Path],
-    target_dir: Path,
-    approved_digests: dict[str, str] | None = None,
-    batch_id: str | None = None,
-) -> str:
-    """Record a batch of ``sources`` (file names unique) to be signed into ``target_dir``.
-
-    Each item keeps the SHA-256 its holder approves (``approved_digests``, from the uploads, or the file's
-    own at this moment): only that document is ever signed for it.
-    """
-    files = sorted(sources, key=lambda path: path.name)
-    batch_id = batch_id or secrets.token_hex(8)
-    source_dir = files[0].parent if files else target_dir
-    with database.transaction() as session:
-        session.add(
-            SigningBatch(
-                id=batch_id,
-                owner=owner,
-                certificate_serial=serial,
-                options_json=options_to_json(options),
-                source_dir=str(source_dir.resolve()),
-                target_dir=str(target_dir.resolve()),
-                state="running",
-            )
-        )
-        session.flush()  # the batch row before its items (no ORM relationship orders them)
-        for position, path in enumerate(files):
-            digest = (approved_digests or {}).get(path.name) or file_sha256(path)
-            session.add(
-                BatchItem(batch_id=batch_id, position=position, name=path.name, approved_sha256=digest)
-            )
-    return batch_id
-
-
-def pending_digests(database: Database, batch_id: str) -> list[bytes]:
-    """The approved SHA-256 of every item still to sign: what the holder's PIN must activate."""
-    with database.transaction() as session:
-        digests = session.scalars(
-            select(BatchItem.approved_sha256).where(
-                BatchItem.batch_id == batch_id, BatchItem.state.in_(("pending", "running"))
-            )
-        ).all()
-    return sorted({bytes.fromhex(digest) for digest in digests if digest})
-
-
-def unfinished_batch(database: Database, *, owner: str, source_dir: Path, target_dir: Path) -> str | None:
-    """The batch from these folders that a crash or a restart left running, if any."""
-    with database.transaction() as session:
-        return session.execute(
-            select(SigningBatch.id).where(
-                SigningBatch.owner == owner,
-                SigningBatch.source_dir == str(source_dir.resolve()),
-                SigningBatch.target_dir == str(target_dir.resolve()),
-                SigningBatch.state == "running",
-            )
-        ).scalar_one_or_none()
-
-
-def batch_report(database: Database, batch_id: str) -> BatchReport:
-    with database.transaction() as session:
-        batch = session.get(SigningBatch, batch_id)
-        if batch is None:
-            raise NotFound(f"no batch {batch_id}")
-        items = (
-            session.execute(
-                select(BatchItem).where(BatchItem.batch_id == batch_id).order_by(BatchItem.position)
-            )
-            .scalars()
-            .all()
-        )
-        rows = [
-            {
-                "position": i.position,
-                "name": i.name,
-                "state": i.state,
-                "error": i.error,
-                "signed_sha256": i.signed_sha256,
-            }
-            for i in items
-        ]
-        return BatchReport(
-            batch_id=batch.id,
-            state=batch.state,
-            total=len(rows),
-            done=sum(1 for row in rows if row["state"] == "done"),
-            failed=sum(1 for row in rows if row["state"] == "failed"),
-            items=rows,
-        )
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -244,14 +87,14 @@ def run_batch(
     worker_environment: dict[str, str],
     processes: int = 2,
     on_item: Callable[[ItemOutcome], None] = lambda outcome: None,
-    sad: str | None = None,
+    activation: HolderSecrets = NO_ACTIVATION,
 ) -> BatchReport:
     """Sign every pending item of ``batch_id`` (and any left running by a dead coordinator).
 
     ``open_authority`` must be a module-level function (it is sent to the spawned workers, which call it
     once, with ``worker_environment`` in their environment, to reach the database and the HSM).
-    ``sad`` is the holder's activation for the batch's approved documents (docs/SOLE-CONTROL.md): it
-    travels to the workers with each item and is never stored; without it (a batch resumed after a
+    ``activation.sad`` is the holder's activation for the batch's approved documents (docs/SOLE-CONTROL.md):
+    it travels to the workers with each item and is never stored; without it (a batch resumed after a
     restart) each remaining item fails, unsigned, asking the holder to activate again.
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -283,7 +126,7 @@ def run_batch(
             while queue and len(waiting) < 2 * processes:
                 item_id = queue.pop(0)
                 _mark(database, item_id, state="running", claimed_by=holder)
-                waiting.add(pool.submit(_sign_item, batch_id, item_id, sad))
+                waiting.add(pool.submit(_sign_item, batch_id, item_id, activation))
             finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
             for future in finished:
                 outcome = future.result()
@@ -363,7 +206,7 @@ def _worker_services() -> StatusServices:
     return StatusServices(_worker_authority())
 
 
-def _sign_item(batch_id: str, item_id: int, sad: str | None) -> ItemOutcome:
+def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcome:
     authority = _worker_authority()
     with authority.database.transaction() as session:
         batch = session.get(SigningBatch, batch_id)
@@ -373,7 +216,7 @@ def _sign_item(batch_id: str, item_id: int, sad: str | None) -> ItemOutcome:
         target = Path(batch.target_dir) / item.name
         serial, options, approved, name = (
             batch.certificate_serial,
-            options_from_json(batch.options_json),
+            replace(options_from_json(batch.options_json), password=holder.password),
             item.approved_sha256,
             item.name,
         )
@@ -382,13 +225,13 @@ def _sign_item(batch_id: str, item_id: int, sad: str | None) -> ItemOutcome:
     try:
         if approved is None or file_sha256(source) != approved:
             raise SigningError("the document is not the one approved for this batch (its SHA-256 differs)")
-        if sad is None:
+        if holder.sad is None:
             raise ActivationError(
                 "the holder's activation for this batch has ended (the server restarted); nothing was "
                 "signed: submit the remaining documents again with your PIN"
             )
         key = key_for_document(
-            authority, subscriber_key(authority, serial), sad, bytes.fromhex(approved), actor=actor
+            authority, subscriber_key(authority, serial), holder.sad, bytes.fromhex(approved), actor=actor
         )
         signed = sign_pdf(_worker_services(), key, source, target, options, actor=actor)
         _verify(target, key, options.password)

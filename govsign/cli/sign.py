@@ -30,6 +30,7 @@ from govsign.config.settings import load_settings
 from govsign.config.verification import fetch_policy
 from signing.appearance import AppearanceMode
 from signing.batch import (
+    HolderSecrets,
     ItemOutcome,
     batch_report,
     create_batch,
@@ -177,7 +178,8 @@ def sign_batch(
         typer.echo(f"resuming batch {batch_id}", err=True)
     documents = pending_digests(database, batch_id)
     actor = f"{runtime.OPERATOR} with the holder's PIN"
-    sad = activate_for_documents(authority, key, holder_pin(pin_file), documents, actor=actor).grant.sad
+    grant = activate_for_documents(authority, key, holder_pin(pin_file), documents, actor=actor).grant
+    activation = HolderSecrets(sad=grant.sad, password=password)
     failures: list[str] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("signing", total=len(sources))
@@ -196,7 +198,7 @@ def sign_batch(
             worker_environment={},
             processes=processes,
             on_item=advance,
-            sad=sad,
+            activation=activation,
         )
     typer.echo(f"batch {batch_id}: {report.done} signed, {report.failed} failed, of {report.total}")
     if report.failed:

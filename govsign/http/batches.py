@@ -35,7 +35,7 @@ from govsign.access.accounts import Account, authorise_documents
 from govsign.config import runtime
 from govsign.config.settings import Settings
 from govsign.http.signing import account_image, spool_upload
-from signing.batch import SigningBatch, create_batch, run_batch
+from signing.batch import NO_ACTIVATION, HolderSecrets, SigningBatch, create_batch, run_batch
 from signing.request import SigningRequest
 
 log = logging.getLogger("govsign.batches")
@@ -81,7 +81,8 @@ def start_batch(
         options = form.options(image=image, max_bytes=settings.max_document_bytes)
         documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
         client = request.client.host if request.client else "unknown"
-        sad = authorise_documents(authority, account, serial, pin, documents, client=client).grant.sad
+        grant = authorise_documents(authority, account, serial, pin, documents, client=client).grant
+        activation = HolderSecrets(sad=grant.sad, password=options.password)
         create_batch(
             authority.database,
             owner=f"{API_OWNER_PREFIX}{account.id}:{account.holder}",
@@ -95,7 +96,7 @@ def start_batch(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _start_in_background(authority.database, batch_id, sad)
+    _start_in_background(authority.database, batch_id, activation)
     return batch_id, len(digests)
 
 
@@ -118,30 +119,33 @@ _running_here: set[str] = set()
 _running_here_lock = threading.Lock()
 
 
-def _start_in_background(database: Database, batch_id: str, sad: str | None = None) -> None:
+def _start_in_background(
+    database: Database, batch_id: str, activation: HolderSecrets = NO_ACTIVATION
+) -> None:
     """Run the batch on a thread of this process unless one already does. The database lease keeps other
     processes off it, but its holder is this process, so the lease alone would let every maintenance tick
     start the same batch again here (each with its own process pool, signing the same items twice).
-    ``sad``: the holder's activation, in memory only; a batch resumed without it signs nothing."""
+    ``activation``: the holder's SAD and the PDFs' password, in memory only; a batch resumed without them
+    signs nothing."""
     with _running_here_lock:
         if batch_id in _running_here:
             return
         _running_here.add(batch_id)
     threading.Thread(
-        target=_run_leased, args=(database, batch_id, sad), name=f"batch-{batch_id}", daemon=True
+        target=_run_leased, args=(database, batch_id, activation), name=f"batch-{batch_id}", daemon=True
     ).start()
 
 
-def _run_leased(database: Database, batch_id: str, sad: str | None) -> None:
+def _run_leased(database: Database, batch_id: str, activation: HolderSecrets) -> None:
     """Run the batch while holding its lease (renewed at every finished document)."""
     try:
-        _run_under_lease(database, batch_id, sad)
+        _run_under_lease(database, batch_id, activation)
     finally:
         with _running_here_lock:
             _running_here.discard(batch_id)
 
 
-def _run_under_lease(database: Database, batch_id: str, sad: str | None) -> None:
+def _run_under_lease(database: Database, batch_id: str, activation: HolderSecrets) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}"
     lease = f"batch:{batch_id}"
 
@@ -159,7 +163,7 @@ def _run_under_lease(database: Database, batch_id: str, sad: str | None) -> None
             open_authority=runtime.authority_from_environment,
             worker_environment={},
             on_item=renew,
-            sad=sad,
+            activation=activation,
         )
     except Exception as error:  # a background batch must never take the server down; it resumes later
         log.warning("batch %s stopped: %s: %s", batch_id, type(error).__name__, error)
