@@ -298,7 +298,7 @@ def test_a_holder_with_a_totp_factor_authorises_only_with_a_fresh_code(
     assert sign_hash(public_server, official, sad, [digest]).status_code == 200
     reused = call(public_server, "v1/credentials/authorize", official.token, {**body, "OTP": code})
     assert_csc_error(reused, 400, "invalid_otp", "already used")
-    assert entries_of(sqlite_deployment, "csc.otp", official)[-1].result == "refused"
+    assert entries_of(sqlite_deployment, "account.second-factor", official)[-1].result == "refused"
 
 
 # -- both databases --------------------------------------------------------------------------------------

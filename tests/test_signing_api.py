@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -285,3 +286,45 @@ def test_a_server_resumes_a_batch_left_running_but_signs_nothing_without_its_hol
             )
         ).all()
     assert signed == [], "nothing may be signed for a batch whose holder's activation is gone"
+
+
+def test_a_holder_with_a_second_factor_signs_over_the_api_only_with_its_current_code(
+    public_server: str, sqlite_deployment: Deployment, document: bytes, tmp_path: Path
+) -> None:
+    """PIN + TOTP where the holder enrolled one (console sign-in): the API asks for X-Activation-OTP as
+    the CSC API asks for OTP, so a stolen token and PIN are not enough."""
+    holder = _account(
+        sqlite_deployment,
+        "create-official",
+        issue_in_hsm(sqlite_deployment),
+        signature_png(tmp_path / "s.png"),
+    )
+    enrolled = sqlite_deployment.cli(
+        "console", "enrol", "--username", f"otp-{holder.account_id}", "--account", str(holder.account_id),
+        stdin="mật khẩu đủ dài 2026\n",
+    )  # fmt: skip
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    missing = post_sign(public_server, holder, document)
+    assert missing.status_code == 401 and "second factor" in missing.json()["detail"], missing.text
+    wrong = httpx.post(
+        f"{public_server}/api/v1/sign",
+        headers={
+            "Authorization": f"Bearer {holder.token}",
+            "X-Activation-PIN": PIN,
+            "X-Activation-OTP": "000000",
+        },
+        files={"file": ("ket-qua.pdf", document, "application/pdf")},
+        timeout=120,
+    )
+    assert wrong.status_code == 403 and "wrong or already used code" in wrong.json()["detail"], wrong.text
+    right = httpx.post(
+        f"{public_server}/api/v1/sign",
+        headers={
+            "Authorization": f"Bearer {holder.token}",
+            "X-Activation-PIN": PIN,
+            "X-Activation-OTP": pyotp.TOTP(secret).now(),
+        },
+        files={"file": ("ket-qua.pdf", document, "application/pdf")},
+        timeout=120,
+    )
+    assert right.status_code == 200, right.text

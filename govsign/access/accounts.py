@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,7 +25,6 @@ from ca.errors import InvalidRequest, NotFound, StateConflict
 from ca.identifiers import check_visible_text
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
-from ca.signing_keys import DocumentActivation, activate_for_documents, subscriber_key
 from ca.store import Base, CertificateRecord, UtcDateTime, normalise_serial, utc_now
 from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
 from govsign.access.errors import NotAuthenticated, NotAuthorised
@@ -37,7 +35,6 @@ __all__ = [
     "CreatedAccount",
     "authenticate",
     "authorise_certificate",
-    "authorise_documents",
     "change_pin",
     "create_account",
     "credential_status",
@@ -226,15 +223,6 @@ def require_pin(pin: str | None, *, how: str) -> str:
     if not pin:
         raise NotAuthenticated(f"the activation PIN is missing: {how}; {_NOT_COUNTED}")
     return pin
-
-
-def authorise_documents(
-    authority: Authority, account: Account, serial: str, pin: str, documents: Sequence[bytes], *, client: str
-) -> DocumentActivation:
-    """The holder's PIN opens the account's key for exactly these documents (SHA-256 of each), once each,
-    for five minutes: the grant every face (API, console, batches) signs through."""
-    key = subscriber_key(authority, authorise_certificate(account, serial))
-    return activate_for_documents(authority, key, pin, documents, actor=account.actor, client=client)
 
 
 def move_to_certificate(authority: Authority, old_serial: str, new_serial: str, *, actor: str) -> list[int]:

@@ -18,7 +18,7 @@ from govsign.access.accounts import authorise_certificate
 from govsign.config.settings import Settings
 from govsign.http.access import SigningCaller
 from govsign.http.batches import EXPIRED, owned_batch, start_batch
-from govsign.http.signing import ActivationPinHeader, activation_pin
+from govsign.http.signing import ActivationOtpHeader, ActivationPinHeader, holder_proof
 from signing.batch import batch_report
 from signing.request import SigningRequest
 
@@ -35,12 +35,13 @@ def create(
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
     x_activation_pin: ActivationPinHeader = None,
+    x_activation_otp: ActivationOtpHeader = None,
 ) -> JSONResponse:
     """Start signing the uploaded PDFs with the caller's own certificate; answers 202 with the batch id."""
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
-    pin = activation_pin(x_activation_pin)
-    batch_id, count = start_batch(request, account, serial, files, form, pin)
+    proof = holder_proof(x_activation_pin, x_activation_otp)
+    batch_id, count = start_batch(request, account, serial, files, form, proof)
     return JSONResponse(
         {"batch_id": batch_id, "documents": count, "status_url": f"/api/v1/batches/{batch_id}"},
         status_code=202,

@@ -21,7 +21,13 @@ from starlette.background import BackgroundTask
 from govsign.access.accounts import authorise_certificate
 from govsign.config.settings import Settings
 from govsign.http.access import SigningCaller
-from govsign.http.signing import ActivationPinHeader, activation_pin, sign_as_account, spool_upload
+from govsign.http.signing import (
+    ActivationOtpHeader,
+    ActivationPinHeader,
+    holder_proof,
+    sign_as_account,
+    spool_upload,
+)
 from signing.request import SigningRequest
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
@@ -41,18 +47,19 @@ def sign_document(
         str | None, Form(description="serial of your certificate (default: your only one)")
     ] = None,
     x_activation_pin: ActivationPinHeader = None,
+    x_activation_otp: ActivationOtpHeader = None,
 ) -> FileResponse:
     """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
     settings: Settings = request.app.state.settings
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
-    pin = activation_pin(x_activation_pin)
+    proof = holder_proof(x_activation_pin, x_activation_otp)
     spool_root = settings.home / "spool"
     spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="sign-", dir=spool_root))
     try:
         source, digest = spool_upload(file, folder, settings.max_document_bytes)
-        signed = sign_as_account(request, account, serial, source, digest, form, pin)
+        signed = sign_as_account(request, account, serial, source, digest, form, proof)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from ca.activation import ActivationError, CredentialLocked, SadRejected, WrongActivation
 from ca.errors import CaError, ConfigurationError, HsmUnavailable, NotFound
 from govsign.access.errors import AccessError, NotAuthenticated, NotAuthorised
+from govsign.access.second_factor import SecondFactorLocked, SecondFactorMissing, WrongSecondFactor
 from signing.errors import SigningError
 
 __all__ = ["CscError", "CscErrorBody", "CscProblem", "Version", "csc_error", "error_response"]
@@ -81,6 +82,14 @@ def csc_error(error: Exception) -> CscError | None:
             return error
         case RequestValidationError():
             return CscError(CscProblem.INVALID_REQUEST, _validation_description(error))
+        case SecondFactorMissing():
+            return CscError(
+                CscProblem.INVALID_REQUEST, f"Missing (or invalid type) string parameter OTP: {error}"
+            )
+        case WrongSecondFactor():
+            return CscError(CscProblem.WRONG_OTP, str(error))
+        case SecondFactorLocked():
+            return CscError(CscProblem.LOCKED, str(error))
         case NotAuthenticated():
             return CscError(CscProblem.NOT_AUTHENTICATED, str(error))
         case NotAuthorised():

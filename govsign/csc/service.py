@@ -30,9 +30,9 @@ from ca.revocation import find_certificate
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.store import utc_now
 from govsign.access.accounts import Account
+from govsign.access.second_factor import check_otp, has_second_factor
 from govsign.csc.algorithms import KeyDescription, describe_key, hash_name, signature_algorithm
 from govsign.csc.errors import CscError, CscProblem
-from govsign.csc.second_factor import check_otp, has_second_factor
 
 __all__ = [
     "Authorization",

@@ -31,7 +31,8 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.signing_keys import subscriber_key
 from ca.store import Database, acquire_lease, utc_now
-from govsign.access.accounts import Account, authorise_documents
+from govsign.access.accounts import Account
+from govsign.access.activation import HolderProof, authorise_documents
 from govsign.config import runtime
 from govsign.config.settings import Settings
 from govsign.http.signing import account_image, spool_upload
@@ -64,9 +65,9 @@ def start_batch(
     serial: str,
     files: list[UploadFile],
     form: SigningRequest,
-    pin: str,
+    proof: HolderProof,
 ) -> tuple[str, int]:
-    """Spool the uploads, have the holder's PIN activate the key once for exactly their digests, and
+    """Spool the uploads, have the holder's proof activate the key once for exactly their digests, and
     start the batch in the background; (batch id, number of documents). Shared by the API and the console."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
@@ -81,7 +82,7 @@ def start_batch(
         options = form.options(image=image, max_bytes=settings.max_document_bytes)
         documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
         client = request.client.host if request.client else "unknown"
-        grant = authorise_documents(authority, account, serial, pin, documents, client=client).grant
+        grant = authorise_documents(authority, account, serial, proof, documents, client=client).grant
         activation = HolderSecrets(sad=grant.sad, password=options.password)
         create_batch(
             authority.database,

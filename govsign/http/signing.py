@@ -15,7 +15,8 @@ from fastapi import Header, Request, UploadFile
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.status import StatusServices
-from govsign.access.accounts import Account, authorise_documents, require_pin
+from govsign.access.accounts import Account, require_pin
+from govsign.access.activation import HolderProof, authorise_documents
 from govsign.config.settings import Settings
 from signing.appearance import AppearanceMode
 from signing.errors import DocumentTooLarge
@@ -26,11 +27,17 @@ _CHUNK = 1 << 20
 ActivationPinHeader = Annotated[
     str | None, Header(description="your activation PIN; without it the request is 401 and costs no attempt")
 ]
+ActivationOtpHeader = Annotated[
+    str | None,
+    Header(description="the current code of your authenticator, if you enrolled one (console sign-in)"),
+]
 
 
-def activation_pin(header: str | None) -> str:
-    """The X-Activation-PIN header, required by every route that activates a signing key."""
-    return require_pin(header, how="send it in the X-Activation-PIN header")
+def holder_proof(pin_header: str | None, otp_header: str | None) -> HolderProof:
+    """X-Activation-PIN (required by every route that activates a signing key) and X-Activation-OTP."""
+    return HolderProof(
+        pin=require_pin(pin_header, how="send it in the X-Activation-PIN header"), otp=otp_header
+    )
 
 
 def spool_upload(upload: UploadFile, folder: Path, limit: int, name: str = "input.pdf") -> tuple[Path, str]:
@@ -70,10 +77,10 @@ def sign_as_account(
     source: Path,
     digest: str,
     form: SigningRequest,
-    pin: str,
+    proof: HolderProof,
 ) -> SignedDocument:
-    """The holder's ``pin`` activates the key for this one document (by its digest), which is signed into
-    ``signed.pdf`` beside it; shared by the API and the console."""
+    """The holder's ``proof`` activates the key for this one document (by its digest), which is signed
+    into ``signed.pdf`` beside it; shared by the API and the console."""
     authority: Authority = request.app.state.authority()
     settings: Settings = request.app.state.settings
     image = account_image(account, form.appearance, source.parent)
@@ -81,5 +88,5 @@ def sign_as_account(
     services: StatusServices = request.app.state.services()
     document = bytes.fromhex(digest)
     client = request.client.host if request.client else "unknown"
-    key = authorise_documents(authority, account, serial, pin, [document], client=client).key_for(document)
+    key = authorise_documents(authority, account, serial, proof, [document], client=client).key_for(document)
     return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)

@@ -107,9 +107,7 @@ def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
     issued = controlled_actions.issue(
         request.app.state.authority(), kind.value, data, csr=None, key_type=key_type, actor=user.actor
     )
-    message = (
-        f"{console_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
-    )
+    message = f"{console_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
     if issued.setup_code is not None:
         message += f". {console_text(request, 'setup_code')}: {issued.setup_code}"
     return message

@@ -22,6 +22,7 @@ from govsign.access.accounts import (
     change_pin,
     require_pin,
 )
+from govsign.access.activation import HolderProof
 from govsign.access.console_auth import ConsoleUser
 from govsign.access.errors import NotAuthorised
 from govsign.config.settings import Settings
@@ -79,6 +80,13 @@ def _form(appearance: str, extra: dict[str, str], **more: Any) -> SigningRequest
     return SigningRequest.of({"appearance": appearance, "level": "B-LT", **chosen, **more})
 
 
+def _proof(request: Request, pin: str | None) -> HolderProof:
+    """The PIN typed on the page; the console's session was opened with the holder's TOTP already."""
+    return HolderProof(
+        require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
+    )
+
+
 @router.get("/pin", response_class=HTMLResponse)
 def pin_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]) -> Response:
     return render(request, "console_pin.html", user=user)
@@ -120,8 +128,10 @@ def preview(
     if len(files) > 1:
         account = _account_of(request, user)
         serial = authorise_certificate(account, None)
-        pin_given = require_pin(pin, how=console_text(request, "pin_needed"))
-        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), pin_given)
+        proof = HolderProof(
+            require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
+        )
+        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), proof)
         return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={language(request)}", status_code=303)
     settings: Settings = request.app.state.settings
     folder = _uploads(settings) / secrets.token_hex(16)
@@ -187,8 +197,10 @@ def sign(
     form = _form(appearance, extra, box=box or None, page=1)
     source = folder / "input.pdf"
     serial = authorise_certificate(account, None)
-    pin_given = require_pin(pin, how=console_text(request, "pin_needed"))
-    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, pin_given)
+    proof = HolderProof(
+        require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
+    )
+    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, proof)
     return FileResponse(
         signed.target,
         media_type="application/pdf",
