@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from govsign.access.approvals import ApprovalPolicy
+from ca.activation import CredentialState
+from ca.signing_keys import subscriber_key
+from govsign.access.approvals import ApprovalPolicy, ApprovalRequest
 from tests.conftest import (
     DEMO,
     Deployment,
@@ -201,6 +203,31 @@ def test_an_agency_certificate_is_issued_when_approved(dual: Deployment, staff: 
     outcome = json.loads(approved.stdout.split("outcome: ", 1)[1])
     assert "Sở Tư pháp" in outcome["subject"]
     assert _status(dual, outcome["serial"]) == "valid"
+    # the clerk chooses the seal's PIN with the set-up code the requester received while it was held
+    setup_code = held.stdout.strip().splitlines()[-2].rsplit(" ", 1)[-1]
+    key_id = subscriber_key(dual.authority, outcome["serial"]).key_id
+    dual.authority.activation_module().take_control(key_id, setup_code, "246810 seal", actor="clerk")
+    _in_force(dual, "certificate.issue.organisation", 0)
+
+
+def test_a_rejected_issuance_leaves_no_key_waiting_for_a_holder(
+    dual: Deployment, staff: dict[str, Person]
+) -> None:
+    """The key of a held seal issuance is made at the request (so that its set-up code reaches the
+    requester); a rejection destroys it, so nothing is left that someone could take control of."""
+    _in_force(dual, "certificate.issue.organisation", 1)
+    request_file = str(DEMO / "seal-so-tu-phap-ha-noi.json")
+    held = dual.cli(
+        "ca", "issue", "--profile", "organisation", "--subject", request_file, check=False, user="hoa"
+    )
+    approval = _pending_id(held)
+    assert "set-up code for the holder" in held.stdout
+    with dual.authority.database.transaction() as session:
+        payload = session.scalar(select(ApprovalRequest.payload).where(ApprovalRequest.id == approval))
+    key_id = json.loads(payload or "{}")["key_id"]
+    assert dual.authority.activation_module().status(key_id).state is CredentialState.AWAITING_HOLDER
+    dual.cli("approvals", "reject", approval, user="lan")
+    assert dual.authority.activation_module().status(key_id).state is CredentialState.DESTROYED
     _in_force(dual, "certificate.issue.organisation", 0)
 
 

@@ -223,6 +223,7 @@ def decide(
             raise NotAuthorised(f"only {roles} vote on '{DESCRIPTIONS[request.action]}'")
         if request.state == "pending" and utc_now() >= request.expires_at:
             request.state, request.finished_at = "expired", utc_now()
+            _release_made_key(session, authority, request.payload, approver)
             append(
                 session, authority.token, AuditEvent(approver, "approval.expired", f"approval:{approval_id}")
             )
@@ -257,6 +258,7 @@ def decide(
             )
             if not approve:
                 request.state, request.finished_at = "rejected", utc_now()
+                _release_made_key(session, authority, request.payload, approver)
             elif _approvals(session, approval_id) >= request.required:
                 request.state = "executing"  # claimed under the row lock: only this vote runs it
                 voters = ", ".join(_approvers(session, approval_id))
@@ -270,6 +272,14 @@ def decide(
     if run is not None:
         _execute(authority, approval_id, run, executors)
     return view(authority, approval_id)
+
+
+def _release_made_key(session: Session, authority: Authority, payload: str, actor: str) -> None:
+    """A held issuance whose key was made at the request (its set-up code went to the requester) and that
+    will never be issued: the key is destroyed with the request's end, so no orphan waits for a holder."""
+    key_id = json.loads(payload).get("key_id")
+    if key_id and authority.activation is not None:
+        authority.activation.destroy(session, key_id, reason="issuance not approved", actor=actor)
 
 
 def _execute(
@@ -293,6 +303,8 @@ def _execute(
         request = session.get(ApprovalRequest, approval_id, with_for_update=True)
         assert request is not None
         request.state, request.outcome, request.finished_at = state, outcome, utc_now()
+        if state == "failed":
+            _release_made_key(session, authority, request.payload, actor)
         details = {"action": action, "state": state}
         append(
             session,

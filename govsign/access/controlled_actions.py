@@ -18,8 +18,10 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 
+from ca.activation import CredentialState
 from ca.authority import Authority
 from ca.crl import PublishedCrl
+from ca.errors import StateConflict
 from ca.hsm import KeyAlgorithm
 from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey, issue_certificate
 from ca.keycheck import public_key_from_csr
@@ -213,6 +215,8 @@ def _issue_with_made_key(
 ) -> IssuedCertificate:
     """Issue for a key the activation module made earlier for the holder (who has its set-up code)."""
     module = authority.activation_module()
+    if module.status(key_id).state is CredentialState.DESTROYED:
+        raise StateConflict("the key made for this request was destroyed; request the certificate again")
     key = SubjectKey("hsm", module.public_key(key_id), bytes.fromhex(key_id), module.vault.label)
     return issue_certificate(authority, kind, parse_request(kind.value, dict(request)), key, actor=actor)
 

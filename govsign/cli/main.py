@@ -153,7 +153,8 @@ def audit_acknowledge_restore(
         runtime.database(settings), runtime.service_token(settings), reason, actor=OPERATOR
     )
     out.print(
-        f"recorded as audit entry {gap.seq}: {gap.lost}; the HSM anchor now holds entry {gap.seq}", markup=False
+        f"recorded as audit entry {gap.seq}: {gap.lost}; the HSM anchor now holds entry {gap.seq}",
+        markup=False,
     )
 
 
