@@ -174,8 +174,31 @@ def revoke_certificate(
             ),
         )
         _shred_key_if_ended(session, authority, record, reason, actor)
+        siblings = (
+            _other_valid_certificates_of_the_key(session, record)
+            if reason is RevocationReason.KEY_COMPROMISE
+            else []
+        )
     (responder or OcspResponder(authority)).resign_now(record)
+    for sibling in siblings:  # a compromised key is compromised under every serial it carries
+        revoke_certificate(
+            authority, sibling, reason, actor=actor, invalidity_date=invalidity_date, responder=responder
+        )
     return record
+
+
+def _other_valid_certificates_of_the_key(session: Session, record: CertificateRecord) -> list[str]:
+    if record.key_id is None:
+        return []
+    return list(
+        session.scalars(
+            select(CertificateRecord.serial).where(
+                CertificateRecord.key_id == record.key_id,
+                CertificateRecord.status == "valid",
+                CertificateRecord.id != record.id,
+            )
+        )
+    )
 
 
 # Reasons after which the key has no lawful use left: compromised, the holder gone (retired, resigned,

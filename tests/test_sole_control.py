@@ -226,3 +226,15 @@ def subscriber_key_end(deployment: Deployment, serial: str) -> object:
         record = session.scalar(select(CertificateRecord).where(CertificateRecord.serial == serial))
         assert record is not None
         return record.not_after
+
+
+def test_a_compromised_key_is_revoked_under_every_serial_it_carries(sqlite_deployment: Deployment) -> None:
+    """A renewal keeps the key: when that key is compromised, the renewed certificate goes too (relying
+    parties must not keep trusting it), and the key is destroyed once."""
+    deployment = sqlite_deployment
+    first = issue_in_hsm(deployment, demo="official-tran-thi-binh-60-days.json")
+    renewed = deployment.cli("ca", "renew", first).stdout.strip().splitlines()[-1]
+    deployment.cli("ca", "revoke", first, "--reason", "key-compromised")
+    for serial in (first, renewed):
+        shown = deployment.cli("ca", "show", serial).stdout
+        assert "revoked" in shown and "keyCompromise" in shown, shown
