@@ -83,6 +83,7 @@ def test_both_token_pins_and_the_database_make_no_signature_with_an_officials_ke
         )
     assert sealed is not None
     settings = deployment.settings
+    assert not settings.keys_so_pin_path.exists()  # nobody on the server can make another trusted key
     tokens = [
         (settings.token_label, _token_pin(settings.service_pin_path)),
         (settings.keys_label, _token_pin(settings.keys_pin_path)),

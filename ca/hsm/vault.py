@@ -16,7 +16,7 @@ or wrapped again, used for the hashes of one request, and destroyed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +91,9 @@ class WrappedKeyPair:
     public_key: PublicKey
 
 
-def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
-    """Ceremony step: the KEK, made by the security officer of token ``label``; False if it exists already.
+def create_trusted_kek(module_path: str, label: str, so_pin: Callable[[], str]) -> bool:
+    """Ceremony step: the KEK, made by the security officer of token ``label``; False if it exists already
+    (seen from a session without any login, so ``so_pin`` is asked for only when the KEK is to be made).
 
     Only the SO may set ``CKA_TRUSTED``, and an SO session sees only public objects, so the KEK is a
     public object: anyone may see that it exists, but wrapping and unwrapping still need a user login and
@@ -113,10 +114,13 @@ def create_trusted_kek(module_path: str, label: str, so_pin: str) -> bool:
         # A token made by softhsm2-util after this process loaded the library: C_Initialize again sees it.
         library.reinitialize_after(seen)
     assert token is not None
+    with library.calls.shared(), token.open() as public:
+        if any(True for _ in public.get_objects({Attribute.LABEL: KEK_LABEL})):
+            return False
     with (
         library.calls.shared(),
         library.store_lock.exclusive(),
-        token.open(rw=True, so_pin=so_pin) as session,
+        token.open(rw=True, so_pin=so_pin()) as session,
     ):
         if any(True for _ in session.get_objects({Attribute.LABEL: KEK_LABEL})):
             return False

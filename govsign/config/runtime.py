@@ -118,8 +118,16 @@ def prepare_key_vault(settings: Settings) -> bool:
             pin = _new_secret(settings.keys_pin_path, given=settings.keys_token_pin)
             provision_token(configuration, settings.keys_label, pin, _new_secret(settings.keys_so_pin_path))
             created = True
-    so_pin = read_secret_file(settings.keys_so_pin_path, "the keys token SO PIN")
-    created |= create_trusted_kek(settings.pkcs11_module, settings.keys_label, so_pin)
+    made = create_trusted_kek(
+        settings.pkcs11_module,
+        settings.keys_label,
+        lambda: read_secret_file(settings.keys_so_pin_path, "the keys token SO PIN"),
+    )
+    if made and settings.uses_softhsm:
+        # The SO PIN could make another trusted key that wraps holders' keys: once the KEK exists it is not
+        # kept beside the service (a vendor HSM's SO PIN lives on the ceremony's offline medium anyway).
+        settings.keys_so_pin_path.unlink(missing_ok=True)
+    created |= made
     vault = key_vault(settings)
     if vault is None:
         raise ConfigurationError(f"no PIN for the keys token {settings.keys_label!r}")
