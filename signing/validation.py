@@ -39,6 +39,7 @@ from pyhanko_certvalidator import ValidationContext
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
+from signing.pades import Level
 from signing.validation_context import (
     MALFORMED,
     Contexts,
@@ -57,6 +58,7 @@ from signing.validation_report import (
     Indication,
     SignatureVerdict,
     Signer,
+    SubIndication,
     ValidationReport,
     vietnam,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "REPORT_SCHEMA",
     "Indication",
     "SignatureVerdict",
+    "SubIndication",
     "TrustAnchor",
     "TrustStore",
     "ValidationReport",
@@ -110,7 +113,7 @@ def _judge(
             field_name=_field_name(signature),
             kind="signature",
             indication=Indication.TOTAL_FAILED,
-            sub_indication="FORMAT_FAILURE",
+            sub_indication=SubIndication.FORMAT_FAILURE,
             summary_vi=SENTENCES_VI["FORMAT_FAILURE"],
             summary_en=SENTENCES_EN["FORMAT_FAILURE"],
             signer=None,
@@ -153,7 +156,7 @@ def _judge_signature(
     )
     changes_vi, changes_en = (f"{sentence}{': ' + detail if detail else ''}" for sentence in CHANGES[changes])
     if indication is Indication.TOTAL_PASSED and not acceptable:
-        indication, sub = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
+        indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
     best_time = proven_time or status.signer_reported_dt
     return SignatureVerdict(
         field_name=str(signature.field_name),
@@ -225,33 +228,48 @@ async def _validated(
         return status, _NotAnalysed(f"{type(error).__name__}: {error}")
 
 
-def _verdict(judged: _Judged) -> tuple[Indication, str | None]:
+def _verdict(judged: _Judged) -> tuple[Indication, SubIndication | None]:
     status, proven_time = judged.status, judged.proven_time
     if not status.intact:
-        return Indication.TOTAL_FAILED, "HASH_FAILURE"
+        return Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE
     if not status.valid:
-        return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+        return Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
     if status.trusted:
         return Indication.TOTAL_PASSED, None
     problem = status.trust_problem_indic
-    name = problem.name if isinstance(problem, enum.Enum) else "NO_CERTIFICATE_CHAIN_FOUND"
-    if name in ("REVOKED", "REVOKED_NO_POE"):
+    sub = _sub_indication(problem)
+    if sub in (SubIndication.REVOKED, SubIndication.REVOKED_NO_POE):
         # Revocation is checked once the path is built and every signature on it verified, so revocation is
         # the only problem here: after the proven signing time it does not count; before it, the signature
         # failed; with no proof of when the signature was made, nothing can be concluded.
         details = status.revocation_details
         if proven_time is None:
-            return Indication.INDETERMINATE, "REVOKED_NO_POE"
+            return Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE
         if details is not None and details.revocation_date > proven_time:
             return Indication.TOTAL_PASSED, None
-        return Indication.TOTAL_FAILED, "REVOKED"
-    if name in ("EXPIRED", "OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED"):
-        return Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE"
+        return Indication.TOTAL_FAILED, SubIndication.REVOKED
+    if sub in _OUT_OF_BOUNDS:
+        return Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE
     if judged.missing_revocation is not None:
-        return Indication.INDETERMINATE, "TRY_LATER"
+        return Indication.INDETERMINATE, SubIndication.TRY_LATER
     if isinstance(problem, AdESFailure):
-        return Indication.TOTAL_FAILED, name
-    return Indication.INDETERMINATE, name
+        return Indication.TOTAL_FAILED, sub
+    return Indication.INDETERMINATE, sub
+
+
+_OUT_OF_BOUNDS = (
+    SubIndication.EXPIRED,
+    SubIndication.OUT_OF_BOUNDS_NO_POE,
+    SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+)
+
+
+def _sub_indication(problem: object) -> SubIndication:
+    """pyHanko's AdES sub-indication as ours (same ETSI name); no chain when pyHanko named no problem, and
+    GENERIC for a name a newer pyHanko might add."""
+    if not isinstance(problem, enum.Enum):
+        return SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+    return SubIndication.__members__.get(problem.name, SubIndication.GENERIC)
 
 
 def _modifications(status: PdfSignatureStatus) -> tuple[str, str, bool]:
@@ -308,15 +326,15 @@ def _signer(signature: EmbeddedPdfSignature) -> Signer | None:
 
 def _level(
     signature: EmbeddedPdfSignature, status: PdfSignatureStatus | None, archives: list[int]
-) -> str | None:
+) -> Level | None:
     if status is None:
         return None
     if status.timestamp_validity is None:
-        return "B-B"
+        return Level.B_B
     if any(revision > signature.signed_revision for revision in archives):
-        return "B-LTA"
+        return Level.B_LTA
     reader = signature.reader
-    return "B-LT" if "/DSS" in reader.root else "B-T"
+    return Level.B_LT if "/DSS" in reader.root else Level.B_T
 
 
 def _anchor(status: object, trust: TrustStore) -> str | None:
@@ -337,11 +355,11 @@ def _judge_timestamp(
     )
     status = validate_pdf_timestamp(signature, validation_context=context)
     if not status.intact:
-        indication, sub = Indication.TOTAL_FAILED, "HASH_FAILURE"
+        indication, sub = Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE
     elif not status.valid:
-        indication, sub = Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+        indication, sub = Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
     elif not status.trusted:
-        indication, sub = Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND"
+        indication, sub = Indication.INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND
     else:
         indication, sub = Indication.TOTAL_PASSED, None
     return SignatureVerdict(

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from signing.pades import Level
+
 __all__ = [
     "CHANGES",
     "REPORT_SCHEMA",
@@ -21,6 +23,7 @@ __all__ = [
     "Indication",
     "SignatureVerdict",
     "Signer",
+    "SubIndication",
     "ValidationReport",
     "vietnam",
 ]
@@ -30,9 +33,44 @@ VIETNAM_TIME = dt.timezone(dt.timedelta(hours=7))
 
 
 class Indication(StrEnum):
+    """EN 319 102-1, 5.1.3, table 4: the main status of a validation."""
+
     TOTAL_PASSED = "TOTAL_PASSED"
     TOTAL_FAILED = "TOTAL_FAILED"
     INDETERMINATE = "INDETERMINATE"
+
+
+class SubIndication(StrEnum):
+    """EN 319 102-1, 5.1.3, table 5: why a signature failed or is indeterminate, by its ETSI name (the
+    names of pyHanko's ``AdESFailure`` and ``AdESIndeterminate``, whose values are not these strings)."""
+
+    # TOTAL_FAILED
+    FORMAT_FAILURE = "FORMAT_FAILURE"
+    HASH_FAILURE = "HASH_FAILURE"
+    SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"
+    REVOKED = "REVOKED"
+    NOT_YET_VALID = "NOT_YET_VALID"  # also INDETERMINATE
+    # INDETERMINATE
+    SIG_CONSTRAINTS_FAILURE = "SIG_CONSTRAINTS_FAILURE"
+    CHAIN_CONSTRAINTS_FAILURE = "CHAIN_CONSTRAINTS_FAILURE"
+    CERTIFICATE_CHAIN_GENERAL_FAILURE = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
+    CRYPTO_CONSTRAINTS_FAILURE = "CRYPTO_CONSTRAINTS_FAILURE"
+    EXPIRED = "EXPIRED"
+    POLICY_PROCESSING_ERROR = "POLICY_PROCESSING_ERROR"
+    SIGNATURE_POLICY_NOT_AVAILABLE = "SIGNATURE_POLICY_NOT_AVAILABLE"
+    TIMESTAMP_ORDER_FAILURE = "TIMESTAMP_ORDER_FAILURE"
+    NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
+    NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"
+    REVOKED_NO_POE = "REVOKED_NO_POE"
+    REVOKED_CA_NO_POE = "REVOKED_CA_NO_POE"
+    OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"
+    REVOCATION_OUT_OF_BOUNDS_NO_POE = "REVOCATION_OUT_OF_BOUNDS_NO_POE"
+    OUT_OF_BOUNDS_NOT_REVOKED = "OUT_OF_BOUNDS_NOT_REVOKED"
+    CRYPTO_CONSTRAINTS_FAILURE_NO_POE = "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
+    NO_POE = "NO_POE"
+    TRY_LATER = "TRY_LATER"
+    SIGNED_DATA_NOT_FOUND = "SIGNED_DATA_NOT_FOUND"
+    GENERIC = "GENERIC"
 
 
 @dataclass(frozen=True)
@@ -76,12 +114,12 @@ class SignatureVerdict:
     field_name: str
     kind: str  # "signature" | "document-timestamp"
     indication: Indication
-    sub_indication: str | None
+    sub_indication: SubIndication | None
     summary_vi: str
     summary_en: str
     signer: Signer | None
     signing_time: str | None  # the best signature time the proofs allow, Vietnam time
-    level: str | None  # PAdES level reached: B-B, B-T, B-LT, B-LTA
+    level: Level | None  # PAdES level reached
     modifications: str  # English
     modifications_vi: str
     trust_anchor: str | None

@@ -7,8 +7,10 @@ import io
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import httpx
 import jsonschema
@@ -18,6 +20,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from ca.reasons import RevocationReason
@@ -29,7 +32,14 @@ from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
-from signing.validation import Indication, TrustAnchor, TrustStore, ValidationReport, validate_pdf
+from signing.validation import (
+    Indication,
+    SubIndication,
+    TrustAnchor,
+    TrustStore,
+    ValidationReport,
+    validate_pdf,
+)
 from tests.conftest import Deployment, as_holder, issue_in_hsm, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
@@ -70,6 +80,11 @@ def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication,
     verdicts = [v for v in report.signatures if v.kind == kind]
     assert len(verdicts) == 1, report
     return verdicts[0].indication, verdicts[0].sub_indication
+
+
+def test_every_sub_indication_pyhanko_can_report_has_its_etsi_name_in_the_report() -> None:
+    names = {problem.name for problem in [*AdESFailure, *AdESIndeterminate]}
+    assert names == {sub.value for sub in SubIndication}
 
 
 def tamper(data: bytes) -> bytes:
@@ -123,27 +138,41 @@ def test_one_byte_changed_inside_the_signed_range_is_a_hash_failure_and_pdfsig_a
     assert pdfsig_integrity(tampered) == [False]
 
 
+def _with_a_blank_page_appended(signed: Path) -> bytes:
+    """``signed`` plus a blank page, added in an incremental update as a tamperer would add it."""
+    # pyHanko leaves these unannotated; the casts state the types its documentation gives.
+    dictionary = cast(
+        Callable[[dict[generic.NameObject, generic.PdfObject]], generic.DictionaryObject],
+        generic.DictionaryObject,
+    )
+    number = cast(Callable[[int], generic.NumberObject], generic.NumberObject)
+    with signed.open("rb") as stream:
+        writer = IncrementalPdfFileWriter(stream)
+        insert_page = cast(Callable[[generic.DictionaryObject], generic.IndirectObject], writer.insert_page)
+        write = cast(Callable[[BinaryIO], None], writer.write)
+        insert_page(
+            dictionary(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/Page"),
+                    generic.pdf_name("/MediaBox"): generic.ArrayObject([number(n) for n in (0, 0, 595, 842)]),
+                    generic.pdf_name("/Contents"): writer.add_object(
+                        generic.StreamObject(stream_data=b"BT ET")
+                    ),
+                }
+            )
+        )
+        added = io.BytesIO()
+        write(added)
+    return added.getvalue()
+
+
 def test_a_page_added_after_signing_is_reported_and_not_passed(
     services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
     signed = tmp_path / "signed.pdf"
     sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    with signed.open("rb") as stream:
-        writer = IncrementalPdfFileWriter(stream)
-        page = generic.DictionaryObject(
-            {
-                generic.pdf_name("/Type"): generic.pdf_name("/Page"),
-                generic.pdf_name("/MediaBox"): generic.ArrayObject(
-                    [generic.NumberObject(n) for n in (0, 0, 595, 842)]
-                ),
-                generic.pdf_name("/Contents"): writer.add_object(generic.StreamObject(stream_data=b"BT ET")),
-            }
-        )
-        writer.insert_page(page)
-        added = io.BytesIO()
-        writer.write(added)
     modified = tmp_path / "page-added.pdf"
-    modified.write_bytes(added.getvalue())
+    modified.write_bytes(_with_a_blank_page_appended(signed))
     report = validate_pdf(modified, trust, fetch_policy(sqlite_deployment.settings, offline=True))
     indication, _ = only(report)
     assert indication is not Indication.TOTAL_PASSED
@@ -376,7 +405,8 @@ def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
     AIA caIssuers URL (our own public URL, which the fetch policy allows)."""
     key = as_holder(sqlite_deployment.authority, _official(sqlite_deployment), document)
     signer = HsmSigner(key, signature_algorithm_for(key, pss=False))
-    signer._cert_registry = SimpleCertificateStore()  # test only: a CMS that carries the leaf alone
+    # test only: a CMS that carries the leaf alone. pyhanko-certvalidator leaves the constructor unannotated.
+    signer._cert_registry = cast(Callable[[], SimpleCertificateStore], SimpleCertificateStore)()
     leaf_only = tmp_path / "leaf-only.pdf"
     with document.open("rb") as stream:
         writer = IncrementalPdfFileWriter(stream)
