@@ -8,6 +8,7 @@ mapped to the OS users the CLI runs as (``user=``), so the same person is the sa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -21,7 +22,10 @@ from sqlalchemy import select, text
 
 from ca.activation import CredentialState
 from ca.signing_keys import subscriber_key
+from ca.store import utc_now
+from govsign.access.approval_payloads import PAYLOADS, ActionExecutor
 from govsign.access.approvals import ApprovalPolicy, ApprovalRequest
+from govsign.access.controlled_actions import executors
 from tests.conftest import (
     DEMO,
     Deployment,
@@ -294,6 +298,80 @@ def test_the_root_crl_is_a_ceremony_act_under_dual_control(
     outcome = json.loads(approved.stdout.split("outcome: ", 1)[1])
     assert outcome["crl_number"] >= 2 and "\texecuted\t" in approved.stdout
     _in_force(dual, "ca.root-crl", 0)
+
+
+# -- rows held by an older version still run (issue 10, item 3) -----------------------------------------
+
+# Payloads as govsign wrote them by hand before they had models (json.dumps of a dict).
+OLD_PAYLOADS: dict[str, dict[str, object]] = {
+    "certificate.revoke.organisation": {
+        "serial": "1f2e",
+        "reason": "CESSATION_OF_OPERATION",
+        "invalidity_date": "2025-03-01T08:00:00+00:00",
+    },
+    "certificate.issue.organisation": {
+        "profile": "organisation",
+        "request": {"name": "Sở Tư pháp", "requesting_agency": "UBND"},
+        "csr": None,
+        "key_type": "ec-p256",
+    },  # before keys were made at the request: no key_id
+    "certificate.issue.device": {
+        "profile": "device",
+        "request": {"name": "máy chủ"},
+        "csr": "MIIBAQ==",
+        "key_type": "rsa3072",
+        "key_id": None,
+    },
+    "trust.add": {
+        "certificate": "MIIBAQ==",
+        "name": "CA khác",
+        "role": "anchor",
+        "trusted_from": "2024-01-01T00:00:00+00:00",
+        "trusted_until": None,
+    },
+    "ca.root-crl": {},
+    "approval.policy": {"action": "trust.add", "required": 0, "valid_hours": 24, "from": [2, 48]},
+}
+
+
+def test_every_old_payload_reads_and_is_stored_again_in_the_same_shape() -> None:
+    assert set(OLD_PAYLOADS) == set(PAYLOADS)
+    for action, old in OLD_PAYLOADS.items():
+        stored = PAYLOADS[action].model_validate_json(json.dumps(old, ensure_ascii=False))
+        expected = {**old, "key_id": old.get("key_id")} if action.startswith("certificate.issue") else old
+        assert json.loads(stored.model_dump_json()) == expected, action
+
+
+def test_each_executor_reads_the_payload_its_action_stores() -> None:
+    runners = executors(lambda actor: pytest.fail("not run"))
+    models = {action: run.payload for action, run in runners.items() if isinstance(run, ActionExecutor)}
+    assert models == PAYLOADS
+
+
+def test_a_revocation_held_by_an_older_version_runs_when_approved(
+    dual: Deployment, staff: dict[str, Person]
+) -> None:
+    seal, now = _seal(dual), utc_now()
+    old = {"serial": seal, "reason": "CESSATION_OF_OPERATION", "invalidity_date": now.isoformat()}
+    with dual.authority.database.transaction() as session:
+        session.add(
+            ApprovalRequest(
+                id="0ld5hape0ld5hape",
+                action="certificate.revoke.organisation",
+                summary=f"revoke {seal}",
+                payload=json.dumps(old, ensure_ascii=False),
+                requested_by=staff["nam"].actor,
+                required=1,
+                created_at=now,
+                expires_at=now + dt.timedelta(hours=1),
+                state="pending",
+            )
+        )
+    approved = dual.cli("approvals", "approve", "0ld5hape0ld5hape", user="hoa")
+    assert "\texecuted\t" in approved.stdout, approved.stdout
+    outcome = json.loads(approved.stdout.split("outcome: ", 1)[1])
+    assert outcome == {"serial": seal, "status": "revoked", "reason": "cessationOfOperation"}
+    assert _status(dual, seal) == "revoked"
 
 
 # -- nobody switches dual control off alone (issue 9, item 4) --------------------------------------------

@@ -10,9 +10,6 @@ tightens a policy (or sets one while it is off) applies at once. Every change is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +18,8 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest, StateConflict
 from ca.store import utc_now
 from govsign.access.administrators import Role, administrator_of
-from govsign.access.approvals import ACTIONS, DESCRIPTIONS, POLICY_CHANGE, ApprovalPolicy, hold
+from govsign.access.approval_payloads import POLICY_CHANGE, PolicyChangePayload, PolicyOutcome
+from govsign.access.approvals import ACTIONS, DESCRIPTIONS, ApprovalPolicy, hold
 from govsign.access.errors import NotAuthorised, PendingApproval
 
 __all__ = ["apply_lowering", "policies", "set_policy"]
@@ -58,12 +56,12 @@ def set_policy(authority: Authority, action: str, required: int, valid_hours: in
                 "your administrator record (`govsign admin create ... --os-user NAME`) or use the API "
                 "(chỉ ca_admin được đề nghị nới chính sách phê duyệt)"
             )
-        payload = {
-            "action": action,
-            "required": required,
-            "valid_hours": valid_hours,
-            "from": [policy.required, policy.valid_hours],
-        }
+        payload = PolicyChangePayload(
+            action=action,
+            required=required,
+            valid_hours=valid_hours,
+            previous=(policy.required, policy.valid_hours),
+        )
         summary = (
             f"loosen {action}: {policy.required} approval(s), {policy.valid_hours} h "
             f"-> {required} approval(s), {valid_hours} h"
@@ -72,20 +70,20 @@ def set_policy(authority: Authority, action: str, required: int, valid_hours: in
     raise PendingApproval(pending.id, POLICY_CHANGE, pending.required, DESCRIPTIONS[POLICY_CHANGE])
 
 
-def apply_lowering(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+def apply_lowering(authority: Authority, payload: PolicyChangePayload, actor: str) -> PolicyOutcome:
     """The executor of an approved loosening: applied only if the policy is still the one the approvers
     saw (a policy raised meanwhile is not lowered by fewer votes than it now needs)."""
-    action, required, valid_hours = payload["action"], payload["required"], payload["valid_hours"]
+    action, required, valid_hours = payload.action, payload.required, payload.valid_hours
     with authority.database.transaction() as session:
         policy = session.get(ApprovalPolicy, action, with_for_update=True)
-        current = [policy.required, policy.valid_hours] if policy is not None else list(UNSET)
-        if current != payload["from"]:
+        current = (policy.required, policy.valid_hours) if policy is not None else UNSET
+        if current != payload.previous:
             raise StateConflict(
                 f"the policy of {action} changed since this request ({current[0]} approval(s), "
                 f"{current[1]} h now); request the change again"
             )
         _write(session, authority, action, required, valid_hours, actor=actor)
-    return {"action": action, "required": required, "valid_hours": valid_hours}
+    return PolicyOutcome(action=action, required=required, valid_hours=valid_hours)
 
 
 def _loosens(policy: ApprovalPolicy, required: int, valid_hours: int) -> bool:

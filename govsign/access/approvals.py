@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from govsign.access.administrators import (
     actor_of,
     administrator_of,
 )
+from govsign.access.approval_payloads import PAYLOADS, POLICY_CHANGE, ActionPayload, Executor, MadeKey
 from govsign.access.errors import AccessError, NotAuthorised, PendingApproval
 
 __all__ = [
@@ -71,13 +72,11 @@ APPROVERS: dict[str, frozenset[Role]] = {
     "ca.root-crl": frozenset({Role.CA_ADMIN}),
 }
 # Lowering a policy in force is held too (under the policy it lowers), and only ca_admins vote on it.
-POLICY_CHANGE = "approval.policy"
 APPROVERS[POLICY_CHANGE] = frozenset({Role.CA_ADMIN})
 DESCRIPTIONS: dict[str, str] = {
     **ACTIONS,
     POLICY_CHANGE: "lower an approval policy (fewer approvals, a shorter window, or off)",
 }
-Executor = Callable[[Authority, Mapping[str, Any], str], dict[str, Any]]
 log = logging.getLogger("govsign.access.approvals")
 
 
@@ -153,10 +152,16 @@ class RequestView:
 
 
 def hold_for_approval(
-    authority: Authority, action: str, payload: Mapping[str, Any], summary: str, *, actor: str
+    authority: Authority,
+    action: str,
+    payload: ActionPayload | Mapping[str, object],
+    summary: str,
+    *,
+    actor: str,
 ) -> None:
     """Return when ``action`` needs no approval (the caller then acts); otherwise store the request with
-    ``payload`` (what the action's executor needs) and raise :class:`PendingApproval`."""
+    ``payload`` (what the action's executor needs: its model, or that model's fields) and raise
+    :class:`PendingApproval`."""
     with authority.database.transaction() as session:
         policy = session.get(ApprovalPolicy, action)
         if policy is None or policy.required == 0:
@@ -169,7 +174,7 @@ def hold(
     session: Session,
     authority: Authority,
     action: str,
-    payload: Mapping[str, Any],
+    payload: ActionPayload | Mapping[str, object],
     summary: str,
     policy: ApprovalPolicy,
     *,
@@ -177,8 +182,10 @@ def hold(
 ) -> ApprovalRequest:
     """Store (in the caller's transaction) a request for ``action`` under ``policy``'s approvals and hours;
     the requester is recorded as their administrator record when they have one, whichever face they used,
-    so the same person cannot approve it from another face. The caller raises :class:`PendingApproval`
+    so the same person cannot approve it from another face. ``payload`` must fit the action's model
+    (:data:`~govsign.access.approval_payloads.PAYLOADS`). The caller raises :class:`PendingApproval`
     once the transaction is committed."""
+    stored = PAYLOADS[action].model_validate(payload)
     requester = administrator_of(session, actor)
     requested_by = actor_of(requester) if requester is not None else actor[:128]
     now = utc_now()
@@ -186,7 +193,7 @@ def hold(
         id=secrets.token_hex(8),
         action=action,
         summary=summary[:512],
-        payload=json.dumps(dict(payload), ensure_ascii=False),
+        payload=stored.model_dump_json(),
         requested_by=requested_by,
         required=policy.required,
         created_at=now,
@@ -210,7 +217,7 @@ def decide(
 ) -> RequestView:
     """Record ``approver``'s vote (an administrator whose role the action admits, as ``admin:ID:...`` or a
     mapped ``cli:OS_USER``); the M-th approval runs the action, once."""
-    run: tuple[str, dict[str, Any], str] | None = None
+    run: tuple[str, str, str] | None = None
     refusal: CaError | None = None
     with authority.database.transaction() as session:
         voter = _voter(session, approver)
@@ -262,11 +269,7 @@ def decide(
             elif _approvals(session, approval_id) >= request.required:
                 request.state = "executing"  # claimed under the row lock: only this vote runs it
                 voters = ", ".join(_approvers(session, approval_id))
-                run = (
-                    request.action,
-                    json.loads(request.payload),
-                    f"{request.requested_by} (approved by {voters})",
-                )
+                run = (request.action, request.payload, f"{request.requested_by} (approved by {voters})")
     if refusal is not None:
         raise refusal  # the expiry itself is recorded above
     if run is not None:
@@ -277,7 +280,7 @@ def decide(
 def _release_made_key(session: Session, authority: Authority, payload: str, actor: str) -> None:
     """A held issuance whose key was made at the request (its set-up code went to the requester) and that
     will never be issued: the key is destroyed with the request's end, so no orphan waits for a holder."""
-    key_id = json.loads(payload).get("key_id")
+    key_id = MadeKey.model_validate_json(payload).key_id
     if key_id and authority.activation is not None:
         authority.activation.destroy(session, key_id, reason="issuance not approved", actor=actor)
 
@@ -285,15 +288,12 @@ def _release_made_key(session: Session, authority: Authority, payload: str, acto
 def _execute(
     authority: Authority,
     approval_id: str,
-    run: tuple[str, dict[str, Any], str],
+    run: tuple[str, str, str],
     executors: Mapping[str, Executor],
 ) -> None:
     action, payload, actor = run
     try:
-        outcome, state = (
-            json.dumps(executors[action](authority, payload, actor), ensure_ascii=False),
-            "executed",
-        )
+        outcome, state = executors[action].execute(authority, payload, actor), "executed"
     except (CaError, AccessError) as error:
         outcome, state = str(error), "failed"
     except Exception as error:  # recorded as failed rather than left "executing"; the request never reruns

@@ -10,7 +10,6 @@ deployment's settings can open: the caller hands in that step, so this room neve
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -27,11 +26,25 @@ from ca.issuance import GenerateInHsm, IssuedCertificate, KeySource, SubjectKey,
 from ca.keycheck import public_key_from_csr
 from ca.ocsp import OcspResponder
 from ca.profiles import CertificateKind, parse_request
-from ca.reasons import RevocationReason, parse_reason
+from ca.reasons import RevocationReason
 from ca.revocation import find_certificate, revoke_certificate
 from ca.store import CertificateRecord
+from govsign.access.approval_payloads import (
+    POLICY_CHANGE,
+    ActionExecutor,
+    Executor,
+    IssuancePayload,
+    IssuedOutcome,
+    PolicyChangePayload,
+    RevocationOutcome,
+    RevocationPayload,
+    RootCrlOutcome,
+    RootCrlPayload,
+    TrustOutcome,
+    TrustPayload,
+)
 from govsign.access.approval_policies import apply_lowering
-from govsign.access.approvals import POLICY_CHANGE, Executor, hold_for_approval
+from govsign.access.approvals import hold_for_approval
 from govsign.access.errors import PendingApproval
 from govsign.access.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
 
@@ -120,11 +133,7 @@ def _hold_revocation(
         profile, subject, normalised = record.profile, record.subject, record.serial
     if profile != CertificateKind.ORGANISATION.value:
         return
-    payload = {
-        "serial": normalised,
-        "reason": reason.name,
-        "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
-    }
+    payload = RevocationPayload(serial=normalised, reason=reason, invalidity_date=invalidity_date)
     summary = f"revoke {normalised} ({subject}) for {reason.name}"
     hold_for_approval(authority, "certificate.revoke.organisation", payload, summary, actor=actor)
 
@@ -145,13 +154,7 @@ def _hold_issuance(
         return
     if csr is not None:
         public_key_from_csr(csr)
-    payload = {
-        "profile": kind.value,
-        "request": dict(request),
-        "csr": base64.b64encode(csr).decode("ascii") if csr else None,
-        "key_type": key_type.value,
-        "key_id": key_id,
-    }
+    payload = IssuancePayload(profile=kind, request=dict(request), csr=csr, key_type=key_type, key_id=key_id)
     name = request.get("name", "?")
     summary = f"issue a {kind.value} certificate for {name} ({request.get('requesting_agency', '?')})"
     hold_for_approval(authority, f"certificate.issue.{kind.value}", payload, summary, actor=actor)
@@ -169,31 +172,23 @@ def _hold_trust(
 ) -> None:
     """Trusting another CA may need approvals; the certificate is checked first."""
     name = check_trustable(certificate, name, trusted_from, trusted_until)
-    payload = {
-        "certificate": base64.b64encode(certificate.dump()).decode("ascii"),
-        "name": name,
-        "role": role.value,
-        "trusted_from": trusted_from.isoformat() if trusted_from else None,
-        "trusted_until": trusted_until.isoformat() if trusted_until else None,
-    }
+    payload = TrustPayload(
+        certificate=certificate.dump(),
+        name=name,
+        role=role,
+        trusted_from=trusted_from,
+        trusted_until=trusted_until,
+    )
     summary = f"trust {certificate.subject.human_friendly} as {role.value} {name!r}"
     hold_for_approval(authority, "trust.add", payload, summary, actor=actor)
 
 
-def _instant(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
-
-
-def _revoke(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+def _revoke(authority: Authority, payload: RevocationPayload, actor: str) -> RevocationOutcome:
     # the approved revocation itself; the serving processes' OCSP change poll picks it up within a second
     record = revoke_certificate(
-        authority,
-        payload["serial"],
-        parse_reason(payload["reason"]),
-        actor=actor,
-        invalidity_date=_instant(payload["invalidity_date"]),
+        authority, payload.serial, payload.reason, actor=actor, invalidity_date=payload.invalidity_date
     )
-    return {"serial": record.serial, "status": record.status, "reason": record.revocation_reason}
+    return RevocationOutcome(serial=record.serial, status=record.status, reason=record.revocation_reason)
 
 
 def _issue_now(
@@ -221,41 +216,41 @@ def _issue_with_made_key(
     return issue_certificate(authority, kind, parse_request(kind.value, dict(request)), key, actor=actor)
 
 
-def _issue(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
-    csr = base64.b64decode(payload["csr"]) if payload["csr"] else None
-    kind, key_type = CertificateKind(payload["profile"]), KeyAlgorithm(payload["key_type"])
-    if payload.get("key_id"):
-        issued = _issue_with_made_key(authority, kind, payload["request"], payload["key_id"], actor)
+def _issue(authority: Authority, payload: IssuancePayload, actor: str) -> IssuedOutcome:
+    kind = payload.profile
+    if payload.key_id:
+        issued = _issue_with_made_key(authority, kind, payload.request, payload.key_id, actor)
     else:
-        issued = _issue_now(authority, kind, payload["request"], csr, key_type, actor)
-    return {"serial": issued.serial_hex, "subject": issued.certificate.subject.rfc4514_string()}
+        issued = _issue_now(authority, kind, payload.request, payload.csr, payload.key_type, actor)
+    return IssuedOutcome(serial=issued.serial_hex, subject=issued.certificate.subject.rfc4514_string())
 
 
-def _trust(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+def _trust(authority: Authority, payload: TrustPayload, actor: str) -> TrustOutcome:
     entry = add_trusted_certificate(
         authority,
-        asn1_x509.Certificate.load(base64.b64decode(payload["certificate"])),
-        name=payload["name"],
-        role=TrustRole(payload["role"]),
-        trusted_from=_instant(payload["trusted_from"]),
-        trusted_until=_instant(payload["trusted_until"]),
+        asn1_x509.Certificate.load(payload.certificate),
+        name=payload.name,
+        role=payload.role,
+        trusted_from=payload.trusted_from,
+        trusted_until=payload.trusted_until,
         actor=actor,
     )
-    return entry.to_json()
+    return TrustOutcome.model_validate(entry)
 
 
 def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
     """What runs each approved action; ``publish_root_crl`` is the ceremony step the root CRL needs."""
 
-    def root_crl(authority: Authority, payload: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    def root_crl(authority: Authority, payload: RootCrlPayload, actor: str) -> RootCrlOutcome:
         published = publish_root_crl(actor)
-        return {"crl_number": published.number, "next_update": published.next_update.isoformat()}
+        return RootCrlOutcome(crl_number=published.number, next_update=published.next_update)
 
+    issue = ActionExecutor(IssuancePayload, _issue)
     return {
-        "certificate.revoke.organisation": _revoke,
-        "certificate.issue.organisation": _issue,
-        "certificate.issue.device": _issue,
-        "trust.add": _trust,
-        "ca.root-crl": root_crl,
-        POLICY_CHANGE: apply_lowering,
+        "certificate.revoke.organisation": ActionExecutor(RevocationPayload, _revoke),
+        "certificate.issue.organisation": issue,
+        "certificate.issue.device": issue,
+        "trust.add": ActionExecutor(TrustPayload, _trust),
+        "ca.root-crl": ActionExecutor(RootCrlPayload, root_crl),
+        POLICY_CHANGE: ActionExecutor(PolicyChangePayload, apply_lowering),
     }
