@@ -34,7 +34,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from fontTools.ttLib import TTFont
 from pikepdf import Array, Dictionary, Name, String
 from PIL import Image, ImageDraw
@@ -840,7 +840,7 @@ def foreign_ca(
         .add_extension(root_ski, critical=False)
         .sign(root_key, hashes.SHA256())
     )
-    leaf = (
+    leaf_builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Foreign Test Signer")]))
         .issuer_name(root_name)
@@ -858,14 +858,14 @@ def foreign_ca(
     if ocsp_url:
         access = [
             x509.AccessDescription(
-                x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
             )
         ]
-        leaf = leaf.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+        leaf_builder = leaf_builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
     if crl_url:
         point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
-        leaf = leaf.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    leaf = leaf.sign(root_key, hashes.SHA256())
+        leaf_builder = leaf_builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    leaf = leaf_builder.sign(root_key, hashes.SHA256())
     certificates = [
         asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in (root, leaf)
     ]

@@ -106,6 +106,7 @@ def test_each_caller_is_allowed_401_or_403_as_the_route_declares(server: str, to
         access = ACCESS[(method, path)]
         anonymous = _call(server, method, path, None).status_code
         unknown = _call(server, method, path, "gsk_not-a-token").status_code
+        outcomes: dict[str, tuple[int, int | str]]  # who -> (status seen, status or "allowed" expected)
         if access == PUBLIC:
             outcomes = {"anonymous": (anonymous, "allowed"), "unknown token": (unknown, "allowed")}
         else:

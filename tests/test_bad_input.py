@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,8 @@ def _subject(folder: Path, **changes: object) -> Path:
     return path
 
 
-CASES = {
+# case -> (the CLI arguments it writes into a folder, the words its one error line must carry)
+CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "csr_with_broken_signature": (
         lambda f: ["--csr", str(_broken_signature_csr(f))],
         "signature does not verify",

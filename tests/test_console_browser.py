@@ -12,7 +12,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyotp
 import pytest
@@ -21,11 +21,14 @@ from sqlalchemy import text
 from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
 from tests.pdf_samples import one_page_pdf, seal_png, signature_png
 
+if TYPE_CHECKING:  # types only: the test imports playwright itself, when it runs
+    from playwright.sync_api import Page, ViewportSize
+
 CHROMIUM = shutil.which("chromium")
 ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PASSWORD = "mật khẩu đủ dài 2026"
 PIN = "246810"
-VIEWPORT = {"width": 1280, "height": 1600}  # the whole A4 preview on screen, to drag on
+VIEWPORT: ViewportSize = {"width": 1280, "height": 1600}  # the whole A4 preview on screen, to drag on
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)"
@@ -66,7 +69,7 @@ def _signing_account(
     return _enrol(deployment, username, "--account", account_id)
 
 
-def _sign_in(page: Any, base: str, username: str, secret: str) -> None:
+def _sign_in(page: Page, base: str, username: str, secret: str) -> None:
     page.goto(f"{base}/console/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
@@ -75,7 +78,7 @@ def _sign_in(page: Any, base: str, username: str, secret: str) -> None:
 
 
 def _sign_in_browser(
-    page: Any, base: str, username: str, secret: str, document: Path, appearance: str
+    page: Page, base: str, username: str, secret: str, document: Path, appearance: str
 ) -> Path:
     """Upload ``document``, drag the box, enter the PIN and return the downloaded signed PDF."""
     _sign_in(page, base, username, secret)
@@ -85,6 +88,7 @@ def _sign_in_browser(
     page.wait_for_selector("#page img")
     page.wait_for_load_state("load")  # the page image loaded: the frame has its full size
     frame = page.locator("#page").bounding_box()
+    assert frame is not None, "the page image is not shown"
     page.mouse.move(frame["x"] + frame["width"] * 0.55, frame["y"] + frame["height"] * 0.70)
     page.mouse.down()
     page.mouse.move(frame["x"] + frame["width"] * 0.90, frame["y"] + frame["height"] * 0.80, steps=8)

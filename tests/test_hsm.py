@@ -126,6 +126,7 @@ def test_private_key_material_cannot_be_read_or_wrapped(
         with pytest.raises(p11_errors.AttributeSensitive):
             _ = ec_key[Attribute.VALUE]
         wrapping_key = session.generate_key(KeyType.AES, 256, store=False, template={Attribute.WRAP: True})
+        assert isinstance(wrapping_key, pkcs11.WrapMixin)  # python-pkcs11 adds the mixin for CKA_WRAP keys
         with pytest.raises((p11_errors.KeyUnextractable, p11_errors.KeyNotWrappable)):
             wrapping_key.wrap_key(rsa_key, mechanism=Mechanism.AES_KEY_WRAP_PAD)
     finally:

@@ -9,11 +9,16 @@ the access check into the route itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+from schemathesis.core.result import Err
+
+if TYPE_CHECKING:  # the aliases schemathesis declares for its OpenAPI operations, for type checkers only
+    from schemathesis.specs.openapi.schemas import OpenApiCase, OpenApiOperation
 
 from tests.conftest import Deployment, administrator_token, issue_in_hsm, make_deployment, running_server
 
@@ -58,6 +63,9 @@ def test_no_server_error_and_no_response_against_its_schema(base: str, tokens: d
     api = schemathesis.openapi.from_url(f"{base}/openapi.json")
     failures: list[str] = []
     for result in api.get_all_operations():
+        if isinstance(result, Err):  # an operation schemathesis cannot read is a failure, not a crash
+            failures.append(f"unreadable operation: {result.err()}"[:2000])
+            continue
         operation = result.ok()
         role = next((role for prefix, role in ROLE_BY_PREFIX if operation.path.startswith(prefix)), None)
         try:
@@ -67,10 +75,10 @@ def test_no_server_error_and_no_response_against_its_schema(base: str, tokens: d
     assert not failures, "\n\n".join(failures)
 
 
-def _explore(operation: schemathesis.APIOperation, headers: dict[str, str]) -> None:
+def _explore(operation: OpenApiOperation, headers: dict[str, str]) -> None:
     @given(case=operation.as_strategy())
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    def call(case: schemathesis.Case) -> None:
+    def call(case: OpenApiCase) -> None:
         case.call_and_validate(headers=headers, timeout=60, checks=CHECKS)
 
     call()

@@ -440,7 +440,7 @@ def test_pyhanko_http_timestamper_gets_a_token_it_validates(servers: Servers) ->
         )
 
     status = asyncio.run(stamp_and_validate())
-    assert status.intact and status.valid and status.trusted, status.pretty_print_details()
+    assert status.intact and status.valid and status.trusted, status.summary()
 
 
 def test_fresh_signatures_are_rate_limited_per_client(deployment: Deployment) -> None:
