@@ -32,7 +32,22 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:  # imported late at run time: PKCS#11 must load after _configure_softhsm()
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
+
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from ca.authority import Authority
+    from ca.hsm import KeyAlgorithm, Token
+
+# cProfile's rows, {(file, line, function): (calls, primitive calls, own time, cumulative time, callers)},
+# which typeshed leaves undeclared on pstats.Stats.
+ProfileRows = dict[tuple[str, int, str], tuple[int, int, float, float, object]]
+# One worker's issuance run: (began, ended, certificates issued).
+Outcome = tuple[float, float, int]
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Set by main() in the parent only: spawned workers re-import this module and get everything from their env.
@@ -96,7 +111,9 @@ def _csrs(kind: str, count: int) -> list[bytes]:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     if kind == "rsa2048":
-        keys: list[Any] = [rsa.generate_private_key(65537, 2048) for _ in range(16)]
+        keys: list[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = [
+            rsa.generate_private_key(65537, 2048) for _ in range(16)
+        ]
     else:
         keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(count)]
     return [
@@ -119,7 +136,7 @@ REQUEST = {
 }
 
 
-def _open(env: dict[str, str]) -> Any:
+def _open(env: dict[str, str]) -> Authority:
     os.environ.update(env)
     from govsign.config import runtime
     from govsign.config.settings import load_settings
@@ -127,7 +144,7 @@ def _open(env: dict[str, str]) -> Any:
     return runtime.open_authority_from(load_settings())
 
 
-def _issue_from_csrs(authority: Any, csrs: list[bytes]) -> None:
+def _issue_from_csrs(authority: Authority, csrs: list[bytes]) -> None:
     from ca.issuance import SubjectKey, issue_certificate
     from ca.keycheck import public_key_from_csr
     from ca.profiles import CertificateKind, parse_request
@@ -138,14 +155,16 @@ def _issue_from_csrs(authority: Any, csrs: list[bytes]) -> None:
         issue_certificate(authority, CertificateKind.INDIVIDUAL, request, key, actor="bench")
 
 
-def _warm(authority: Any, csrs: list[bytes]) -> None:
+def _warm(authority: Authority, csrs: list[bytes]) -> None:
     from ca.lint import warm_up
 
     warm_up()
     _issue_from_csrs(authority, csrs[:3])
 
 
-def _timed_worker(env: dict[str, str], csrs: list[bytes], threads: int, start: Any, results: Any) -> None:
+def _timed_worker(
+    env: dict[str, str], csrs: list[bytes], threads: int, start: Barrier, results: Queue[Outcome]
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     authority = _open(env)
@@ -166,7 +185,7 @@ def _throughput(env: dict[str, str], csrs: list[bytes], processes: int, threads:
     """Certificates per second with ``processes`` x ``threads`` issuing at once, after each one's warm-up."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(processes)
-    results = context.Queue()
+    results: Queue[Outcome] = context.Queue()
     share = len(csrs) // processes
     workers = [
         context.Process(
@@ -176,7 +195,7 @@ def _throughput(env: dict[str, str], csrs: list[bytes], processes: int, threads:
     ]
     for worker in workers:
         worker.start()
-    outcomes = [results.get(timeout=1800) for _ in workers]
+    outcomes: list[Outcome] = [results.get(timeout=1800) for _ in workers]
     for worker in workers:
         worker.join()
     began = min(o[0] for o in outcomes)
@@ -194,19 +213,19 @@ def _time_shares(env: dict[str, str], csrs: list[bytes]) -> dict[str, float]:
     _issue_from_csrs(authority, csrs[3:])
     profiler.disable()
     total = time.perf_counter() - began
-    stats = pstats.Stats(profiler)
+    stats = cast(ProfileRows, vars(pstats.Stats(profiler))["stats"])
     wanted = {
         "lint": ("ca/lint.py", "lint_certificate"),
-        "HSM signature": ("ca/hsm.py", "sign"),
+        "HSM signature": ("ca/hsm/token.py", "sign"),
         "audit append (hash chain + HSM HMAC)": ("ca/audit.py", "append"),
-        "TBS build (cryptography)": ("ca/issuance.py", "build_tbs"),
+        "TBS build (cryptography)": ("ca/certificate_building.py", "build_tbs"),
     }
     cumulative = {name: 0.0 for name in wanted}
-    for (file_name, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
+    for (file_name, _line, function), row in stats.items():
         for name, (suffix, target) in wanted.items():
             if file_name.endswith(suffix) and function == target:
                 cumulative[name] += row[3]
-    profiled_total = sum(row[3] for key, row in stats.stats.items() if key[2] == "_issue_from_csrs")  # type: ignore[attr-defined]
+    profiled_total = sum(row[3] for key, row in stats.items() if key[2] == "_issue_from_csrs")
     shares = {name: value / profiled_total for name, value in cumulative.items()}
     shares["database, ORM and the rest"] = 1 - sum(shares.values())
     shares["_total_seconds"] = total
@@ -223,16 +242,17 @@ def _lint_only(env: dict[str, str], count: int) -> float:
     authority = _open(env)
     warm_up()
     with authority.database.transaction() as session:
-        der = session.execute(
+        der = session.scalars(
             select(CertificateRecord.der).where(CertificateRecord.request_ref == "BENCH")
-        ).first()[0]
+        ).first()
+    assert der is not None, "the issuance measurements store the certificates linted here"
     began = time.perf_counter()
     for _ in range(count):
         lint_certificate(der, LintKind.NATURAL_PERSON)
     return (time.perf_counter() - began) / count * 1000
 
 
-def _keygen_rate(token: Any, algorithm: Any, count: int) -> float:
+def _keygen_rate(token: Token, algorithm: KeyAlgorithm, count: int) -> float:
     began = time.perf_counter()
     for index in range(count):
         token.generate_key_pair(algorithm, f"bench-gen-{index}")
@@ -241,7 +261,7 @@ def _keygen_rate(token: Any, algorithm: Any, count: int) -> float:
 
 def _many_keys(count: int) -> dict[str, float]:
     """Sign and look-up times with ``count`` keys in one token, ours against raw python-pkcs11."""
-    from pkcs11 import Mechanism, ObjectClass
+    from pkcs11 import Mechanism, ObjectClass, SignMixin
 
     from ca import hsm
     from ca.hsm import KeyAlgorithm, SignatureAlgorithm, open_token
@@ -285,6 +305,7 @@ def _many_keys(count: int) -> dict[str, float]:
         began = time.perf_counter()
         key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key_id)
         raw_lookup.append(time.perf_counter() - began)
+        assert isinstance(key, SignMixin)  # python-pkcs11 adds the mixin to keys with CKA_SIGN
         began = time.perf_counter()
         key.sign(digest_input, mechanism=Mechanism.ECDSA)
         raw_sign.append(time.perf_counter() - began)
@@ -430,6 +451,7 @@ def _measure(
                 .scalars()
                 .first()
             )
+        assert serial is not None, "a BENCH certificate was issued just above"
         rows += bench_status.ocsp_rows(envs["SQLite"], WORK, serial)
         rows += bench_status.crl_rows(envs["SQLite"])
     if arguments.only in ("all", "signing"):
