@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, UploadFile
 from pydantic import BaseModel, Field
 
 from ca.errors import InvalidRequest
 from govsign.access.accounts import AccountKind, create_account, set_image, unlock
 from govsign.access.administrators import Role
 from govsign.http.access import Caller, require
+from govsign.http.deps import AuthorityDep
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 AccountId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -29,12 +30,10 @@ class NewAccount(BaseModel):
 
 @router.post("", status_code=201)
 def create(
-    request: Request, body: NewAccount, caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))]
+    authority: AuthorityDep, body: NewAccount, caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))]
 ) -> dict[str, Any]:
     """A signing account (``ca_admin``); its API token is in this answer and nowhere else."""
-    created = create_account(
-        request.app.state.authority(), body.kind, body.certificate_serial, actor=caller.actor
-    )
+    created = create_account(authority, body.kind, body.certificate_serial, actor=caller.actor)
     return {
         "account_id": created.id,
         "holder": created.holder,
@@ -45,16 +44,18 @@ def create(
 
 @router.post("/{account_id}/unlock")
 def unlock_account(
-    request: Request, account_id: AccountId, caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))]
+    authority: AuthorityDep,
+    account_id: AccountId,
+    caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
 ) -> dict[str, Any]:
     """Clear the lock that five wrong PINs put on an account (``ca_admin``)."""
-    unlock(request.app.state.authority(), account_id, actor=caller.actor)
+    unlock(authority, account_id, actor=caller.actor)
     return {"account_id": account_id, "locked": False}
 
 
 @router.put("/{account_id}/image")
 def upload_image(
-    request: Request,
+    authority: AuthorityDep,
     account_id: AccountId,
     image: Annotated[UploadFile, File(description="the signature image or seal, PNG with transparency")],
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
@@ -63,5 +64,5 @@ def upload_image(
     png = image.file.read(MAX_IMAGE_BYTES + 1)
     if len(png) > MAX_IMAGE_BYTES:
         raise InvalidRequest(f"an image is at most {MAX_IMAGE_BYTES // 2**20} MiB")
-    set_image(request.app.state.authority(), account_id, png, actor=caller.actor)
+    set_image(authority, account_id, png, actor=caller.actor)
     return {"account_id": account_id, "image_bytes": len(png)}

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from ca.authority import Authority
 from govsign.access.administrators import Role
 from govsign.access.approval_policies import policies, set_policy
 from govsign.access.approvals import ACTIONS, decide, list_requests, view
 from govsign.config import runtime
+from govsign.config.settings import Settings
 from govsign.http.access import Caller, require
+from govsign.http.deps import AuthorityDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the id a held action answered with")]
@@ -39,25 +42,25 @@ class Policy(BaseModel):
 
 @router.get("")
 def pending(
-    request: Request, _: Annotated[Caller, Depends(require(*Role))], every: bool = False
+    authority: AuthorityDep, _: Annotated[Caller, Depends(require(*Role))], every: bool = False
 ) -> list[dict[str, Any]]:
     """Requests waiting for approval (``every=true``: recent finished ones too)."""
-    requests = list_requests(request.app.state.authority(), state=None if every else "pending")
+    requests = list_requests(authority, state=None if every else "pending")
     return [item.to_json() for item in requests]
 
 
 @router.get("/policies")
-def show_policies(request: Request, _: Annotated[Caller, Depends(require(*Role))]) -> dict[str, Any]:
+def show_policies(authority: AuthorityDep, _: Annotated[Caller, Depends(require(*Role))]) -> dict[str, Any]:
     """Every action dual control can hold: what it is, approvals needed, hours open."""
     return {
         action: {"description": ACTIONS[action], "required": required, "valid_hours": hours}
-        for action, (required, hours) in policies(request.app.state.authority()).items()
+        for action, (required, hours) in policies(authority).items()
     }
 
 
 @router.put("/policies/{action}", responses={202: {"model": Held, "description": "a lowering waits"}})
 def change_policy(
-    request: Request,
+    authority: AuthorityDep,
     action: str,
     body: Policy,
     caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
@@ -65,20 +68,21 @@ def change_policy(
     """Set how many approvals ``action`` needs (``ca_admin``; audited as a configuration change). Raising
     applies at once; lowering a policy in force (fewer approvals, fewer hours, 0) answers 202 and waits for
     the approvals the current policy needs, from other ca_admins."""
-    set_policy(request.app.state.authority(), action, body.required, body.valid_hours, actor=caller.actor)
+    set_policy(authority, action, body.required, body.valid_hours, actor=caller.actor)
     return {"action": action, "required": body.required, "valid_hours": body.valid_hours}
 
 
 @router.get("/{approval_id}")
 def show(
-    request: Request, approval_id: ApprovalId, _: Annotated[Caller, Depends(require(*Role))]
+    authority: AuthorityDep, approval_id: ApprovalId, _: Annotated[Caller, Depends(require(*Role))]
 ) -> dict[str, Any]:
-    return view(request.app.state.authority(), approval_id).to_json()
+    return view(authority, approval_id).to_json()
 
 
-def _vote(request: Request, approval_id: str, caller: Caller, approve: bool) -> dict[str, Any]:
-    authority = request.app.state.authority()
-    executors = runtime.approval_executors(request.app.state.settings)
+def _vote(
+    authority: Authority, settings: Settings, approval_id: str, caller: Caller, approve: bool
+) -> dict[str, Any]:
+    executors = runtime.approval_executors(settings)
     return decide(
         authority, approval_id, approver=caller.actor, approve=approve, executors=executors
     ).to_json()
@@ -86,19 +90,21 @@ def _vote(request: Request, approval_id: str, caller: Caller, approve: bool) -> 
 
 @router.post("/{approval_id}/approve")
 def approve(
-    request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
     approval_id: ApprovalId,
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER, Role.CA_ADMIN))],
 ) -> dict[str, Any]:
     """Approve; the approval that completes the count runs the action, once."""
-    return _vote(request, approval_id, caller, approve=True)
+    return _vote(authority, settings, approval_id, caller, approve=True)
 
 
 @router.post("/{approval_id}/reject")
 def reject(
-    request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
     approval_id: ApprovalId,
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER, Role.CA_ADMIN))],
 ) -> dict[str, Any]:
     """Reject: one rejection ends the request."""
-    return _vote(request, approval_id, caller, approve=False)
+    return _vote(authority, settings, approval_id, caller, approve=False)

@@ -9,15 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
-from ca.authority import Authority
 from ca.errors import NotFound
 from govsign.access.accounts import authorise_certificate
 from govsign.config.settings import Settings
 from govsign.http.access import SigningCaller
 from govsign.http.batches import EXPIRED, owned_batch, start_batch
+from govsign.http.deps import AuthorityDep, ClientAddress, SettingsDep
 from govsign.http.signing import ActivationOtpHeader, ActivationPinHeader, holder_proof
 from signing.batch import batch_report
 from signing.request import SigningRequest
@@ -27,7 +27,9 @@ router = APIRouter(prefix="/api/v1/batches", tags=["signing"])
 
 @router.post("", status_code=202)
 def create(
-    request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    client: ClientAddress,
     caller: SigningCaller,
     files: Annotated[list[UploadFile], File(description="the PDFs to sign")],
     form: Annotated[SigningRequest, Form()],
@@ -41,7 +43,9 @@ def create(
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
     proof = holder_proof(x_activation_pin, x_activation_otp)
-    batch_id, count = start_batch(request, account, serial, files, form, proof)
+    batch_id, count = start_batch(
+        account, serial, files, form, proof, authority=authority, settings=settings, client=client
+    )
     return JSONResponse(
         {"batch_id": batch_id, "documents": count, "status_url": f"/api/v1/batches/{batch_id}"},
         status_code=202,
@@ -49,12 +53,13 @@ def create(
 
 
 @router.get("/{batch_id}")
-def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, Any]:
+def status(
+    authority: AuthorityDep, settings: SettingsDep, batch_id: str, caller: SigningCaller
+) -> dict[str, Any]:
     """Progress and per-document outcome of one of the caller's batches."""
-    authority: Authority = request.app.state.authority()
     owned_batch(authority.database, caller.signing_account, batch_id)
     report = batch_report(authority.database, batch_id)
-    expired = {"detail": _expired_text(request, batch_id)} if report.state == EXPIRED else {}
+    expired = {"detail": _expired_text(settings, batch_id)} if report.state == EXPIRED else {}
     return {
         "batch_id": report.batch_id,
         "state": report.state,
@@ -66,8 +71,7 @@ def status(request: Request, batch_id: str, caller: SigningCaller) -> dict[str, 
     }
 
 
-def _expired_text(request: Request, batch_id: str) -> str:
-    settings: Settings = request.app.state.settings
+def _expired_text(settings: Settings, batch_id: str) -> str:
     return (
         f"batch {batch_id} has expired: its documents were deleted {settings.batch_retention_days:g} days "
         "after it finished (GOVSIGN_BATCH_RETENTION_DAYS); sign them again if you still need them"
@@ -75,12 +79,13 @@ def _expired_text(request: Request, batch_id: str) -> str:
 
 
 @router.get("/{batch_id}/documents/{name}", response_class=FileResponse)
-def document(request: Request, batch_id: str, name: str, caller: SigningCaller) -> FileResponse:
+def document(
+    authority: AuthorityDep, settings: SettingsDep, batch_id: str, name: str, caller: SigningCaller
+) -> FileResponse:
     """One signed document of the caller's batch."""
-    authority: Authority = request.app.state.authority()
     batch = owned_batch(authority.database, caller.signing_account, batch_id)
     if batch.state == EXPIRED:
-        raise NotFound(_expired_text(request, batch_id))
+        raise NotFound(_expired_text(settings, batch_id))
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
         raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")

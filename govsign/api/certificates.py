@@ -16,19 +16,18 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from ca.authority import Authority
 from ca.hsm import KeyAlgorithm
 from ca.issuance import IssuedCertificate
 from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate, renew_certificate
-from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign.access import controlled_actions
 from govsign.access.administrators import Role
 from govsign.http.access import Caller, require
+from govsign.http.deps import AuthorityDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 
@@ -79,12 +78,12 @@ def _issued(issued: IssuedCertificate) -> Issued:
 
 @router.post("", status_code=201)
 def issue(
-    request: Request, body: Issuance, caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))]
+    authority: AuthorityDep, body: Issuance, caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))]
 ) -> Issued:
     """Issue through the linted pipeline (``ra_officer``); seals and devices may wait for approvals (202)."""
     csr = body.csr_pem.encode("utf-8") if body.csr_pem else None
     issued = controlled_actions.issue(
-        request.app.state.authority(),
+        authority,
         body.profile.value,
         body.subject,
         csr=csr,
@@ -96,13 +95,13 @@ def issue(
 
 @router.post("/{serial}/renew", status_code=201)
 def renew(
-    request: Request,
+    authority: AuthorityDep,
     serial: str,
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
     years: Annotated[int, Query(ge=1, le=3, description="years added to the old notAfter")] = 3,
 ) -> Issued:
     """A new certificate for the same key and subject (``ra_officer``); the old one stays valid."""
-    return _issued(renew_certificate(request.app.state.authority(), serial, actor=caller.actor, years=years))
+    return _issued(renew_certificate(authority, serial, actor=caller.actor, years=years))
 
 
 class Revocation(BaseModel):
@@ -128,14 +127,13 @@ def _status(record: CertificateRecord) -> dict[str, Any]:
 
 @router.post("/{serial}/revoke")
 def revoke(
-    request: Request,
+    services: ServicesDep,
     serial: str,
     body: Revocation,
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
 ) -> dict[str, Any]:
     """Revoke a certificate (registration officers); refused, changing nothing, when already revoked
     unless the new reason is keyCompromise. An agency's seal certificate may wait for approvals (202)."""
-    services: StatusServices = request.app.state.services()
     when = body.invalidity_date.astimezone(dt.UTC) if body.invalidity_date else None
     reason = reason_for_certificate(services.authority, serial, body.reason)
     record = controlled_actions.revoke(
@@ -145,8 +143,9 @@ def revoke(
 
 
 @router.get("/{serial}")
-def show(request: Request, serial: str, _: Annotated[Caller, Depends(require(*Role))]) -> dict[str, Any]:
+def show(
+    authority: AuthorityDep, serial: str, _: Annotated[Caller, Depends(require(*Role))]
+) -> dict[str, Any]:
     """A certificate's status (any administrator)."""
-    authority: Authority = request.app.state.authority()
     with authority.database.transaction() as session:
         return _status(find_certificate(session, serial))

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ca.authority import Authority
 from ca.ocsp import MALFORMED_REQUEST, OcspAnswer
 from ca.status import StatusServices
 from ca.store import utc_now
-from govsign.http.hardening import ClientLimits
+from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, ServicesDep
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -48,15 +47,6 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _services(request: Request) -> StatusServices:
-    services: StatusServices = request.app.state.services()
-    return services
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _http_date(moment: object) -> str:
     return email.utils.format_datetime(moment, usegmt=True)  # type: ignore[arg-type]
 
@@ -66,11 +56,10 @@ def _http_date(moment: object) -> str:
     response_class=Response,
     responses={200: {"content": {"application/pkix-cert": {}}}, 404: {"description": "no such CA"}},
 )
-async def ca_certificate(name: str, request: Request) -> Response:
+async def ca_certificate(name: str, request: Request, authority: AuthorityDep) -> Response:
     """The issuer certificate named by an AIA caIssuers URL, DER-encoded (RFC 5280 §4.2.2.1)."""
     if not _CA_NAME.fullmatch(name):
         raise HTTPException(404, f"no CA named {name!r}")
-    authority: Authority = request.app.state.authority()
     der = await asyncio.to_thread(authority.ca_certificate, name)
     if der is None:
         raise HTTPException(404, f"no CA named {name!r}")
@@ -89,11 +78,11 @@ async def ca_certificate(name: str, request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/pkix-crl": {}}}, 404: {"description": "no such CRL"}},
 )
-async def crl(name: str, request: Request) -> Response:
+async def crl(name: str, request: Request, services: ServicesDep) -> Response:
     """The newest CRL of a CA, as named by the CRL distribution point of its certificates."""
     if not _CA_NAME.fullmatch(name):
         raise HTTPException(404, f"no CRL for a CA named {name!r}")
-    published = await asyncio.to_thread(_services(request).crl, name)
+    published = await asyncio.to_thread(services.crl, name)
     if published is None:
         raise HTTPException(404, f"no CRL for a CA named {name!r}")
     etag = f'"{name}-{published.number}"'
@@ -176,11 +165,12 @@ class OcspGetFastPath:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _answer_ocsp(request: Request, request_der: bytes) -> Response:
-    services = _services(request)
+async def _answer_ocsp(
+    request: Request, request_der: bytes, services: StatusServices, client: str
+) -> Response:
     answer = services.ocsp.respond_from_memory(request_der)
     if answer is None:
-        answer = await asyncio.to_thread(services.ocsp.respond, request_der, client=_client(request))
+        answer = await asyncio.to_thread(services.ocsp.respond, request_der, client=client)
     if answer.etag and request.headers.get("if-none-match") == answer.etag and answer.next_update is not None:
         return Response(status_code=304, headers={"ETag": answer.etag})
     return _ocsp_response(answer)
@@ -194,9 +184,9 @@ async def _answer_ocsp(request: Request, request_der: bytes) -> Response:
         413: {"description": "request too large"},
     },
 )
-async def ocsp_post(request: Request) -> Response:
+async def ocsp_post(request: Request, services: ServicesDep, client: ClientAddress) -> Response:
     """RFC 6960 §A.1.1: a DER OCSPRequest in the body (Content-Type application/ocsp-request)."""
-    return await _answer_ocsp(request, await _body(request, OCSP_REQUEST_LIMIT))
+    return await _answer_ocsp(request, await _body(request, OCSP_REQUEST_LIMIT), services, client)
 
 
 @router.get(
@@ -204,7 +194,7 @@ async def ocsp_post(request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/ocsp-response": {}}}},
 )
-async def ocsp_get(encoded: str, request: Request) -> Response:
+async def ocsp_get(encoded: str, request: Request, services: ServicesDep, client: ClientAddress) -> Response:
     """RFC 6960 §A.1.1 / RFC 5019 §5: the URL-encoded base64 of the DER OCSPRequest in the path."""
     if len(encoded) > OCSP_REQUEST_LIMIT:
         raise HTTPException(413, "request too large")
@@ -212,7 +202,7 @@ async def ocsp_get(encoded: str, request: Request) -> Response:
         request_der = base64.b64decode(urllib.parse.unquote(encoded), validate=True)
     except (binascii.Error, ValueError):
         return _ocsp_response(OcspAnswer(MALFORMED_REQUEST))
-    return await _answer_ocsp(request, request_der)
+    return await _answer_ocsp(request, request_der, services, client)
 
 
 @router.post(
@@ -224,14 +214,13 @@ async def ocsp_get(encoded: str, request: Request) -> Response:
         429: {"description": "too many time-stamp requests from this address"},
     },
 )
-async def tsa(request: Request) -> Response:
+async def tsa(request: Request, services: ServicesDep, limits: LimitsDep, client: ClientAddress) -> Response:
     """RFC 3161 §3.4: a DER TimeStampReq in, a DER TimeStampResp out (errors are TimeStampResp too).
 
     Every time-stamp is an HSM signature, so each client address gets ``GOVSIGN_TSA_RATE_PER_SECOND``
     (429 past it, as a busy HTTP server would answer; a TimeStampResp has no "try later" status)."""
-    limits: ClientLimits = request.app.state.limits
-    if not limits.tsa.allow(_client(request)):
+    if not limits.tsa.allow(client):
         raise HTTPException(429, "too many time-stamp requests from your address; try again in a second")
     body = await _body(request, TSA_REQUEST_LIMIT)
-    reply = await asyncio.to_thread(_services(request).tsa.respond, body)
+    reply = await asyncio.to_thread(services.tsa.respond, body)
     return Response(reply, media_type="application/timestamp-reply")

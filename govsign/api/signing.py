@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from govsign.access.accounts import authorise_certificate
-from govsign.config.settings import Settings
 from govsign.http.access import SigningCaller
+from govsign.http.deps import ClientAddress, ServicesDep, SettingsDep
 from govsign.http.signing import (
     ActivationOtpHeader,
     ActivationPinHeader,
@@ -39,7 +39,9 @@ router = APIRouter(prefix="/api/v1", tags=["signing"])
     responses={200: {"content": {"application/pdf": {}}, "description": "the signed PDF"}},
 )
 def sign_document(
-    request: Request,
+    services: ServicesDep,
+    settings: SettingsDep,
+    client: ClientAddress,
     caller: SigningCaller,
     file: Annotated[UploadFile, File(description="the PDF to sign")],
     form: Annotated[SigningRequest, Form()],
@@ -50,7 +52,6 @@ def sign_document(
     x_activation_otp: ActivationOtpHeader = None,
 ) -> FileResponse:
     """Sign the uploaded PDF with the caller's own certificate; the signed PDF is the response."""
-    settings: Settings = request.app.state.settings
     account = caller.signing_account
     serial = authorise_certificate(account, cert)
     proof = holder_proof(x_activation_pin, x_activation_otp)
@@ -59,7 +60,9 @@ def sign_document(
     folder = Path(tempfile.mkdtemp(prefix="sign-", dir=spool_root))
     try:
         source, digest = spool_upload(file, folder, settings.max_document_bytes)
-        signed = sign_as_account(request, account, serial, source, digest, form, proof)
+        signed = sign_as_account(
+            account, serial, source, digest, form, proof, services=services, settings=settings, client=client
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

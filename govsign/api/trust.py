@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
-from ca.authority import Authority
 from ca.errors import InvalidRequest
 from govsign.access.administrators import Role
 from govsign.access.controlled_actions import trust
@@ -22,20 +21,21 @@ from govsign.access.trust_anchors import (
 )
 from govsign.access.trust_store import parse_certificates
 from govsign.http.access import Caller, require
+from govsign.http.deps import AuthorityDep
 
 router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])
 MAX_CERTIFICATE_BYTES = 64 * 1024
 
 
 @router.get("")
-def list_anchors(request: Request) -> list[dict[str, Any]]:
+def list_anchors(authority: AuthorityDep) -> list[dict[str, Any]]:
     """Every third-party root and intermediate the validator trusts, besides our own root."""
-    return [entry.to_json() for entry in list_trusted_certificates(request.app.state.authority())]
+    return [entry.to_json() for entry in list_trusted_certificates(authority)]
 
 
 @router.post("", status_code=201)
 def add(
-    request: Request,
+    authority: AuthorityDep,
     caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
     certificate: Annotated[UploadFile, File(description="one certificate, PEM or DER")],
     name: Annotated[str, Form(description="the name reports show")],
@@ -44,7 +44,6 @@ def add(
     trusted_until: Annotated[dt.datetime | None, Form(description="... and made before")] = None,
 ) -> dict[str, Any]:
     """Trust another CA's root or intermediate (``ca_admin``; may wait for approvals: 202)."""
-    authority: Authority = request.app.state.authority()
     data = certificate.file.read(MAX_CERTIFICATE_BYTES + 1)
     if len(data) > MAX_CERTIFICATE_BYTES:
         raise InvalidRequest(f"a certificate file is at most {MAX_CERTIFICATE_BYTES // 1024} KiB")
@@ -66,9 +65,9 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 @router.delete("/{entry_id}")
 def remove(
-    request: Request,
+    authority: AuthorityDep,
     entry_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="id from the list")],
     caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
 ) -> dict[str, Any]:
     """Stop trusting a certificate (``ca_admin``)."""
-    return remove_trusted_certificate(request.app.state.authority(), entry_id, actor=caller.actor).to_json()
+    return remove_trusted_certificate(authority, entry_id, actor=caller.actor).to_json()

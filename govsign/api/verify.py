@@ -11,9 +11,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from pydantic import TypeAdapter
 
+from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, SettingsDep
 from govsign.http.validation import validation_report
 from signing.validation import REPORT_SCHEMA, ValidationReport
 
@@ -43,7 +44,12 @@ def report_schema() -> dict[str, Any]:
 
 @router.post("/verify")
 def verify(
-    request: Request, file: Annotated[UploadFile, File(description="the signed PDF")]
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientAddress,
+    file: Annotated[UploadFile, File(description="the signed PDF")],
 ) -> dict[str, Any]:
     """The EN 319 102-1 report on every signature and document time-stamp of the uploaded PDF."""
-    return validation_report(request, file).to_json()
+    report = validation_report(file, authority=authority, settings=settings, limits=limits, client=client)
+    return report.to_json()

@@ -23,7 +23,7 @@ import socket
 import threading
 from pathlib import Path
 
-from fastapi import Request, UploadFile
+from fastapi import UploadFile
 from sqlalchemy import select
 
 from ca.audit import AuditEvent, append
@@ -60,17 +60,19 @@ def owned_batch(database: Database, account: Account, batch_id: str) -> SigningB
 
 
 def start_batch(
-    request: Request,
     account: Account,
     serial: str,
     files: list[UploadFile],
     form: SigningRequest,
     proof: HolderProof,
+    *,
+    authority: Authority,
+    settings: Settings,
+    client: str,
 ) -> tuple[str, int]:
     """Spool the uploads, have the holder's proof activate the key once for exactly their digests, and
-    start the batch in the background; (batch id, number of documents). Shared by the API and the console."""
-    authority: Authority = request.app.state.authority()
-    settings: Settings = request.app.state.settings
+    start the batch in the background; (batch id, number of documents). Shared by the API and the console.
+    ``client`` is the address the activation's audit entry names."""
     subscriber_key(authority, serial)  # refuse a revoked or expired certificate before taking the files
     batch_id = secrets.token_hex(8)
     folder = _folder(settings, batch_id)
@@ -81,7 +83,6 @@ def start_batch(
         image = account_image(account, form.appearance, folder)
         options = form.options(image=image, max_bytes=settings.max_document_bytes)
         documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
-        client = request.client.host if request.client else "unknown"
         grant = authorise_documents(authority, account, serial, proof, documents, client=client).grant
         activation = HolderSecrets(sad=grant.sad, password=options.password)
         create_batch(

@@ -10,9 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Header, Request, UploadFile
+from fastapi import Header, UploadFile
 
-from ca.authority import Authority
 from ca.errors import InvalidRequest
 from ca.status import StatusServices
 from govsign.access.accounts import Account, require_pin
@@ -71,22 +70,23 @@ def account_image(account: Account, mode: AppearanceMode, folder: Path) -> Path 
 
 
 def sign_as_account(
-    request: Request,
     account: Account,
     serial: str,
     source: Path,
     digest: str,
     form: SigningRequest,
     proof: HolderProof,
+    *,
+    services: StatusServices,
+    settings: Settings,
+    client: str,
 ) -> SignedDocument:
     """The holder's ``proof`` activates the key for this one document (by its digest), which is signed
-    into ``signed.pdf`` beside it; shared by the API and the console."""
-    authority: Authority = request.app.state.authority()
-    settings: Settings = request.app.state.settings
+    into ``signed.pdf`` beside it; shared by the API and the console. ``services`` carries the Authority
+    the key lives in; ``client`` is the address the activation's audit entry names."""
     image = account_image(account, form.appearance, source.parent)
     options = form.options(image=image, max_bytes=settings.max_document_bytes)
-    services: StatusServices = request.app.state.services()
     document = bytes.fromhex(digest)
-    client = request.client.host if request.client else "unknown"
-    key = authorise_documents(authority, account, serial, proof, [document], client=client).key_for(document)
+    activation = authorise_documents(services.authority, account, serial, proof, [document], client=client)
+    key = activation.key_for(document)
     return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fastapi import HTTPException, Request, UploadFile
+from fastapi import HTTPException, UploadFile
 
 from ca.authority import Authority
 from govsign.access.trust_store import trust_store
@@ -19,13 +19,13 @@ from signing.validation import ValidationReport, validate_pdf
 __all__ = ["validation_report"]
 
 
-def validation_report(request: Request, file: UploadFile) -> ValidationReport:
-    """Rate-limit the client, spool the upload privately, validate it, remove the spool."""
-    settings: Settings = request.app.state.settings
-    limits: ClientLimits = request.app.state.limits
-    if not limits.verify.allow(request.client.host if request.client else "unknown"):
+def validation_report(
+    file: UploadFile, *, authority: Authority, settings: Settings, limits: ClientLimits, client: str
+) -> ValidationReport:
+    """Rate-limit the ``client`` address, spool the upload privately, validate it against ``authority``'s
+    trust store, remove the spool."""
+    if not limits.verify.allow(client):
         raise HTTPException(429, "too many validations from your address; try again in a few seconds")
-    authority: Authority = request.app.state.authority()
     spool = settings.home / "spool"
     spool.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))

@@ -32,6 +32,7 @@ from govsign.access.console_auth import ConsoleUser, sign_in, sign_out, user_for
 from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
 from govsign.config.settings import Settings
 from govsign.errors import DOMAIN_ERRORS, http_status
+from govsign.http.deps import AuthorityDep, ClientAddress, SettingsDep
 from govsign.web.texts import CONSOLE_TEXTS
 
 PREFIX = "/console"
@@ -67,8 +68,8 @@ def console_text(request: Request, key: str) -> str:
 def signed_in(allowed: Grants) -> Callable[..., ConsoleUser]:
     """A dependency: the signed-in user, if their role or account kind is one of ``allowed``."""
 
-    def dependency(request: Request) -> ConsoleUser:
-        user = user_for_session(request.app.state.authority(), request.cookies.get(COOKIE))
+    def dependency(request: Request, authority: AuthorityDep) -> ConsoleUser:
+        user = user_for_session(authority, request.cookies.get(COOKIE))
         if user.grant not in allowed:
             raise NotAuthorised("this page is not for your role")
         return user
@@ -80,8 +81,10 @@ def form_of(allowed: Grants) -> Callable[..., ConsoleUser]:
     """A dependency for form posts: :func:`signed_in`, and the form's CSRF token is the session's."""
     check = signed_in(allowed)
 
-    def dependency(request: Request, csrf: Annotated[str | None, Form()] = None) -> ConsoleUser:
-        user = check(request)
+    def dependency(
+        request: Request, authority: AuthorityDep, csrf: Annotated[str | None, Form()] = None
+    ) -> ConsoleUser:
+        user = check(request, authority)
         if not csrf or not secrets.compare_digest(csrf.encode(), user.csrf.encode()):
             raise NotAuthorised("the form is stale or came from elsewhere (CSRF token); reload the page")
         return user
@@ -103,10 +106,6 @@ def message_page(request: Request, user: ConsoleUser, message: str, status: int 
     return render(request, "console_message.html", user=user, message=message, status=status)
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 # -- signing in and out ---------------------------------------------------------------------------------
 
 
@@ -118,34 +117,39 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    client: ClientAddress,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     code: Annotated[str, Form()] = "",
 ) -> Response:
-    if not _login_attempts.allow(client_address(request)):
+    if not _login_attempts.allow(client):
         return render(request, "console_login.html", error=console_text(request, "slow_down"), status=429)
     try:
-        token, _ = sign_in(
-            request.app.state.authority(), username, password, code.strip(), client=client_address(request)
-        )
+        token, _ = sign_in(authority, username, password, code.strip(), client=client)
     except DOMAIN_ERRORS as error:
         return render(request, "console_login.html", error=str(error), status=http_status(error))
     response = RedirectResponse(f"{PREFIX}?lang={language(request)}", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path=PREFIX)
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, settings), path=PREFIX
+    )
     return response
 
 
-def _secure(request: Request) -> bool:
+def _secure(request: Request, settings: Settings) -> bool:
     """Secure cookies when the service is published over https (behind a TLS proxy too) or reached so."""
-    settings: Settings = request.app.state.settings
     return settings.public_url.startswith("https:") or request.url.scheme == "https"
 
 
 @router.post("/logout")
 def logout(
-    request: Request, _: Annotated[ConsoleUser, Depends(form_of(ADMINISTRATORS | SIGNERS))]
+    request: Request,
+    authority: AuthorityDep,
+    client: ClientAddress,
+    _: Annotated[ConsoleUser, Depends(form_of(ADMINISTRATORS | SIGNERS))],
 ) -> Response:
-    sign_out(request.app.state.authority(), request.cookies.get(COOKIE), client=client_address(request))
+    sign_out(authority, request.cookies.get(COOKIE), client=client)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response

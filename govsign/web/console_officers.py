@@ -14,13 +14,13 @@ from ca.errors import InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.profiles import CertificateKind
 from ca.reasons import reason_for_certificate
-from ca.status import StatusServices
 from ca.store import CertificateRecord
 from govsign.access import controlled_actions
 from govsign.access.approvals import ACTIONS, APPROVERS, decide, list_requests, view
 from govsign.access.console_auth import ConsoleUser
 from govsign.access.errors import NotAuthorised
 from govsign.config import runtime
+from govsign.http.deps import AuthorityDep, ServicesDep, SettingsDep
 from govsign.web.console import (
     ADMINISTRATORS,
     OFFICERS,
@@ -44,11 +44,13 @@ _FIELDS = {
 
 @router.get("", response_class=HTMLResponse)
 def home(
-    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS | SIGNERS))]
+    request: Request,
+    authority: AuthorityDep,
+    user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS | SIGNERS))],
 ) -> Response:
     if user.account_kind is not None:
         return render(request, "console_sign.html", user=user)
-    return certificates(request, user)
+    return certificates(request, authority, user)
 
 
 # -- administrators -------------------------------------------------------------------------------------
@@ -56,9 +58,11 @@ def home(
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificates(
-    request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))], q: str = ""
+    request: Request,
+    authority: AuthorityDep,
+    user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))],
+    q: str = "",
 ) -> Response:
-    authority: Authority = request.app.state.authority()
     query = select(CertificateRecord).order_by(CertificateRecord.id.desc()).limit(50)
     if q.strip():
         pattern = f"%{q.strip()}%"
@@ -86,14 +90,16 @@ def issue_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(
 
 
 @router.post("/issue", response_class=HTMLResponse)
-async def issue(request: Request, user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))]) -> Response:
+async def issue(
+    request: Request, authority: AuthorityDep, user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))]
+) -> Response:
     values = {key: value.strip() for key, value in (await request.form()).items() if isinstance(value, str)}
     # the HSM, the database and pkilint block: off the event loop, which also serves OCSP
-    message = await run_in_threadpool(_issue, request, user, values)
+    message = await run_in_threadpool(_issue, request, authority, user, values)
     return message_page(request, user, message)
 
 
-def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
+def _issue(request: Request, authority: Authority, user: ConsoleUser, values: dict[str, str]) -> str:
     try:
         kind = CertificateKind(values.get("profile", ""))
     except ValueError:
@@ -105,7 +111,7 @@ def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
     }
     key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048
     issued = controlled_actions.issue(
-        request.app.state.authority(), kind.value, data, csr=None, key_type=key_type, actor=user.actor
+        authority, kind.value, data, csr=None, key_type=key_type, actor=user.actor
     )
     message = f"{console_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
     if issued.setup_code is not None:
@@ -116,11 +122,11 @@ def _issue(request: Request, user: ConsoleUser, values: dict[str, str]) -> str:
 @router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
 def revoke(
     request: Request,
+    services: ServicesDep,
     serial: str,
     user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    services: StatusServices = request.app.state.services()
     why = reason_for_certificate(services.authority, serial, reason)
     record = controlled_actions.revoke(
         services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
@@ -129,22 +135,30 @@ def revoke(
 
 
 @router.get("/approvals", response_class=HTMLResponse)
-def approvals(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))]) -> Response:
-    items = list_requests(request.app.state.authority())
+def approvals(
+    request: Request,
+    authority: AuthorityDep,
+    user: Annotated[ConsoleUser, Depends(signed_in(ADMINISTRATORS))],
+) -> Response:
+    items = list_requests(authority)
     return render(request, "console_approvals.html", user=user, items=items, actions=ACTIONS)
 
 
 @router.post("/approvals/{approval_id}/{decision}", response_class=HTMLResponse)
 def vote(
-    request: Request, approval_id: str, decision: str, user: Annotated[ConsoleUser, Depends(form_of(VOTERS))]
+    request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    approval_id: str,
+    decision: str,
+    user: Annotated[ConsoleUser, Depends(form_of(VOTERS))],
 ) -> Response:
     if decision not in ("approve", "reject"):
         raise NotFound(f"no such decision {decision!r}: approve or reject")
-    authority: Authority = request.app.state.authority()
     if user.role not in APPROVERS[view(authority, approval_id).action]:
         raise NotAuthorised("your role does not vote on this action")
     approve = decision == "approve"
-    executors = runtime.approval_executors(request.app.state.settings)
+    executors = runtime.approval_executors(settings)
     outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=executors)
     return message_page(
         request,

@@ -27,11 +27,11 @@ from govsign.access.console_auth import ConsoleUser
 from govsign.access.errors import NotAuthorised
 from govsign.config.settings import Settings
 from govsign.http.batches import owned_batch, start_batch
+from govsign.http.deps import AuthorityDep, ClientAddress, ServicesDep, SettingsDep
 from govsign.http.signing import sign_as_account, spool_upload
 from govsign.web.console import (
     PREFIX,
     SIGNERS,
-    client_address,
     console_text,
     form_of,
     language,
@@ -57,17 +57,16 @@ def _uploads(settings: Settings) -> Path:
     return folder
 
 
-def _own_upload(request: Request, user: ConsoleUser, upload_id: str) -> Path:
+def _own_upload(settings: Settings, user: ConsoleUser, upload_id: str) -> Path:
     """The folder of an upload this user made (its name is random; the owner file must be theirs)."""
-    folder = _uploads(request.app.state.settings) / upload_id
+    folder = _uploads(settings) / upload_id
     owner = folder / "owner"
     if not _UPLOAD_ID.fullmatch(upload_id) or not owner.is_file() or owner.read_text() != user.actor:
         raise NotAuthorised("no such upload of yours")
     return folder
 
 
-def _account_of(request: Request, user: ConsoleUser) -> Account:
-    authority: Authority = request.app.state.authority()
+def _account_of(authority: Authority, user: ConsoleUser) -> Account:
     with authority.database.transaction() as session:
         account = session.get(Account, user.subject_id)
         assert account is not None
@@ -95,6 +94,8 @@ def pin_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(SI
 @router.post("/pin", response_class=HTMLResponse)
 def pin_change(
     request: Request,
+    authority: AuthorityDep,
+    client: ClientAddress,
     user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     current: Annotated[str, Form()] = "",
     new: Annotated[str, Form()] = "",
@@ -105,13 +106,16 @@ def pin_change(
     if new != again:
         raise InvalidRequest(console_text(request, "pin_mismatch"))
     given = require_pin(current, how=console_text(request, "pin_needed"))
-    change_pin(request.app.state.authority(), user.subject_id, given, new, client=client_address(request))
+    change_pin(authority, user.subject_id, given, new, client=client)
     return message_page(request, user, console_text(request, "pin_set"))
 
 
 @router.post("/sign/preview", response_class=HTMLResponse)
 def preview(
     request: Request,
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    client: ClientAddress,
     user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     files: Annotated[list[UploadFile] | None, File()] = None,
     appearance: Annotated[str, Form()] = "approval",
@@ -126,14 +130,16 @@ def preview(
     if not files:
         raise SigningError(console_text(request, "no_file"))
     if len(files) > 1:
-        account = _account_of(request, user)
+        account = _account_of(authority, user)
         serial = authorise_certificate(account, None)
         proof = HolderProof(
             require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
         )
-        batch_id, _ = start_batch(request, account, serial, files, _form(appearance, extra), proof)
+        form = _form(appearance, extra)
+        batch_id, _ = start_batch(
+            account, serial, files, form, proof, authority=authority, settings=settings, client=client
+        )
         return RedirectResponse(f"{PREFIX}/batches/{batch_id}?lang={language(request)}", status_code=303)
-    settings: Settings = request.app.state.settings
     folder = _uploads(settings) / secrets.token_hex(16)
     folder.mkdir(mode=0o700)
     try:
@@ -174,14 +180,17 @@ def _render_first_page(folder: Path) -> tuple[float, float]:
 
 @router.get("/sign/{upload_id}/page-1.png")
 def page_image(
-    request: Request, upload_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+    settings: SettingsDep, upload_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
 ) -> Response:
-    return FileResponse(_own_upload(request, user, upload_id) / "page-1.png", media_type="image/png")
+    return FileResponse(_own_upload(settings, user, upload_id) / "page-1.png", media_type="image/png")
 
 
 @router.post("/sign/{upload_id}")
 def sign(
     request: Request,
+    services: ServicesDep,
+    settings: SettingsDep,
+    client: ClientAddress,
     upload_id: str,
     user: Annotated[ConsoleUser, Depends(form_of(SIGNERS))],
     appearance: Annotated[str, Form()] = "approval",
@@ -191,8 +200,8 @@ def sign(
     copy_form: Annotated[str, Form()] = "SAO Y",
     pin: Annotated[str | None, Form()] = None,
 ) -> Response:
-    folder = _own_upload(request, user, upload_id)
-    account = _account_of(request, user)
+    folder = _own_upload(settings, user, upload_id)
+    account = _account_of(services.authority, user)
     extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
     form = _form(appearance, extra, box=box or None, page=1)
     source = folder / "input.pdf"
@@ -200,7 +209,10 @@ def sign(
     proof = HolderProof(
         require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
     )
-    signed = sign_as_account(request, account, serial, source, file_sha256(source), form, proof)
+    digest = file_sha256(source)
+    signed = sign_as_account(
+        account, serial, source, digest, form, proof, services=services, settings=settings, client=client
+    )
     return FileResponse(
         signed.target,
         media_type="application/pdf",
@@ -211,19 +223,26 @@ def sign(
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
 def batch_progress(
-    request: Request, batch_id: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+    request: Request,
+    authority: AuthorityDep,
+    batch_id: str,
+    user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))],
 ) -> Response:
     """Progress of a batch, refreshed every two seconds until it is finished; links to the signed files."""
-    database = request.app.state.authority().database
-    owned_batch(database, _account_of(request, user), batch_id)
+    database = authority.database
+    owned_batch(database, _account_of(authority, user), batch_id)
     return render(request, "console_batch.html", user=user, report=batch_report(database, batch_id))
 
 
 @router.get("/batches/{batch_id}/documents/{name}")
 def batch_document(
-    request: Request, batch_id: str, name: str, user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))]
+    request: Request,
+    authority: AuthorityDep,
+    batch_id: str,
+    name: str,
+    user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))],
 ) -> Response:
-    batch = owned_batch(request.app.state.authority().database, _account_of(request, user), batch_id)
+    batch = owned_batch(authority.database, _account_of(authority, user), batch_id)
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
         return message_page(request, user, f"{name}: not signed (yet)", status=404)

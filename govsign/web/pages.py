@@ -17,9 +17,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.authority import Authority
 from ca.signing_keys import service_seal_key
+from ca.status import StatusServices
 from govsign.config.settings import Settings
 from govsign.errors import DOMAIN_ERRORS, http_status
-from govsign.http.hardening import BodyRefused
+from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, ServicesDep, SettingsDep
+from govsign.http.hardening import BodyRefused, ClientLimits
 from govsign.http.validation import validation_report
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
@@ -63,12 +65,20 @@ def _page(lang: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-def _report_or_page(request: Request, file: UploadFile | None, lang: str) -> ValidationReport | HTMLResponse:
+def _report_or_page(
+    file: UploadFile | None,
+    lang: str,
+    *,
+    authority: Authority,
+    settings: Settings,
+    limits: ClientLimits,
+    client: str,
+) -> ValidationReport | HTMLResponse:
     """The report on the upload, or the page with the reason there is none."""
     if file is None:
         return _page(lang, error=TEXTS[lang]["no_file"], status=422)
     try:
-        return validation_report(request, file)
+        return validation_report(file, authority=authority, settings=settings, limits=limits, client=client)
     except DOMAIN_ERRORS as error:
         return _page(lang, error=str(error), status=http_status(error))
     except HTTPException as error:  # the per-address rate limit
@@ -82,9 +92,16 @@ def verify_page(lang: str | None = None) -> HTMLResponse:
 
 @router.post("/verify", response_class=HTMLResponse, responses=_PAGE_ERRORS)
 def verify_upload(
-    request: Request, file: Annotated[UploadFile | None, File()] = None, lang: str | None = None
+    authority: AuthorityDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientAddress,
+    file: Annotated[UploadFile | None, File()] = None,
+    lang: str | None = None,
 ) -> HTMLResponse:
-    outcome = _report_or_page(request, file, _language(lang))
+    outcome = _report_or_page(
+        file, _language(lang), authority=authority, settings=settings, limits=limits, client=client
+    )
     return outcome if isinstance(outcome, HTMLResponse) else _page(_language(lang), report=outcome)
 
 
@@ -97,35 +114,38 @@ def verify_upload(
     },
 )
 def verify_report_pdf(
-    request: Request, file: Annotated[UploadFile | None, File()] = None, lang: str | None = None
+    services: ServicesDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientAddress,
+    file: Annotated[UploadFile | None, File()] = None,
+    lang: str | None = None,
 ) -> Response:
     """The same report as a PDF to download (errors come back as the page)."""
-    outcome = _report_or_page(request, file, _language(lang))
+    outcome = _report_or_page(
+        file, _language(lang), authority=services.authority, settings=settings, limits=limits, client=client
+    )
     if isinstance(outcome, HTMLResponse):
         return outcome
     name = f"bao-cao-kiem-tra-{outcome.document_sha256[:12]}.pdf"
     return Response(
-        _sealed(request, report_pdf(outcome, _language(lang))),
+        _sealed(report_pdf(outcome, _language(lang)), services, settings),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
-def _sealed(request: Request, pdf: bytes) -> bytes:
+def _sealed(pdf: bytes, services: StatusServices, settings: Settings) -> bytes:
     """The report signed (PAdES B-LT) with the service's own seal, so that a printed or forwarded report
     can itself be verified; unsigned for a deployment whose ceremony recorded no seal."""
-    authority: Authority = request.app.state.authority()
-    key = service_seal_key(authority)
+    key = service_seal_key(services.authority)
     if key is None:
         return pdf
-    settings: Settings = request.app.state.settings
     spool = settings.home / "spool"
     spool.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=spool) as folder:
         source = Path(folder) / "report.pdf"
         source.write_bytes(pdf)
         options = SigningOptions(level=Level.B_LT)  # carries its own revocation data: checkable offline
-        signed = sign_pdf(
-            request.app.state.services(), key, source, Path(folder) / "sealed.pdf", options, actor=_SEALER
-        )
+        signed = sign_pdf(services, key, source, Path(folder) / "sealed.pdf", options, actor=_SEALER)
         return signed.target.read_bytes()
