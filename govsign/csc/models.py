@@ -8,12 +8,20 @@ description reads like the spec. Requests ignore fields they do not use (``clien
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ca.activation import MAX_HASHES
-from govsign.csc.service import CertificateSelection, CredentialDescription, IssuedSad
+from govsign.csc.service import (
+    Authorization,
+    CertificateSelection,
+    CredentialDescription,
+    HashSigning,
+    IssuedSad,
+    decode_base64,
+)
 
 __all__ = [
     "AuthorizeResponse",
@@ -22,11 +30,14 @@ __all__ = [
     "CredentialInfoCommon",
     "CredentialInfoRequest",
     "CscRequest",
+    "InfoResponse",
     "KeyInfo",
     "OtpInfo",
     "PinInfo",
     "SignHashResponse",
+    "authorization",
     "b64",
+    "hash_signing",
 ]
 
 SelectionName = Literal["none", "single", "chain"]
@@ -38,6 +49,44 @@ AUTH_TYPES = ["external"]  # the bearer token is an account's API token, issued 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def authorization(
+    credential_id: str,
+    num_signatures: int,
+    hashes: Sequence[str],
+    hash_oid: str | None,
+    pin: str | None,
+    otp: str | None,
+) -> Authorization:
+    """credentials/authorize as the domain takes it, whatever each version calls its fields."""
+    return Authorization(credential_id, num_signatures, decode_base64(hashes, "hash"), hash_oid, pin, otp)
+
+
+def hash_signing(
+    credential_id: str,
+    sad: str,
+    hashes: Sequence[str],
+    hash_oid: str | None,
+    sign_oid: str,
+    sign_params: str | None,
+) -> HashSigning:
+    """signatures/signHash as the domain takes it, whatever each version calls its fields."""
+    params = decode_base64([sign_params], "signAlgoParams")[0] if sign_params else None
+    return HashSigning(credential_id, sad, decode_base64(hashes, "hash"), hash_oid, sign_oid, params)
+
+
+class InfoResponse(BaseModel):
+    """info as both versions answer it; each version names its ``specs`` (and 2.0 adds algorithms)."""
+
+    specs: str
+    name: str = SERVICE_NAME
+    logo: str = ""
+    region: str = "VN"
+    lang: str = "vi"
+    description: str = SERVICE_DESCRIPTION
+    authType: list[str] = Field(default_factory=lambda: list(AUTH_TYPES))
+    methods: list[str] = Field(default_factory=lambda: list(METHODS))
 
 
 class CscRequest(BaseModel):

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from govsign.csc.models import (
-    AUTH_TYPES,
-    METHODS,
-    SERVICE_DESCRIPTION,
-    SERVICE_NAME,
     CredentialInfoCommon,
     CscRequest,
+    InfoResponse,
+    authorization,
+    hash_signing,
 )
-from govsign.csc.service import Authorization, HashSigning, decode_base64
+from govsign.csc.service import Authorization, HashSigning
 
 __all__ = [
     "AuthorizeRequestV1",
@@ -24,15 +23,8 @@ __all__ = [
 ]
 
 
-class InfoResponseV1(BaseModel):
+class InfoResponseV1(InfoResponse):
     specs: str = "1.0.4.0"
-    name: str = SERVICE_NAME
-    logo: str = ""
-    region: str = "VN"
-    lang: str = "vi"
-    description: str = SERVICE_DESCRIPTION
-    authType: list[str] = Field(default_factory=lambda: list(AUTH_TYPES))
-    methods: list[str] = Field(default_factory=lambda: list(METHODS))
 
 
 class ListRequestV1(CscRequest):
@@ -61,8 +53,9 @@ class AuthorizeRequestV1(CscRequest):
     description: str | None = Field(default=None, max_length=500)
 
     def to_domain(self) -> Authorization:
-        hashes = decode_base64(self.hash or [], "hash")
-        return Authorization(self.credentialID, self.numSignatures, hashes, self.hashAlgo, self.PIN, self.OTP)
+        return authorization(
+            self.credentialID, self.numSignatures, self.hash or [], self.hashAlgo, self.PIN, self.OTP
+        )
 
 
 class SignHashRequestV1(CscRequest):
@@ -74,6 +67,6 @@ class SignHashRequestV1(CscRequest):
     signAlgoParams: str | None = Field(default=None, description="base64 DER, e.g. RSASSA-PSS-params")
 
     def to_domain(self) -> HashSigning:
-        params = decode_base64([self.signAlgoParams], "signAlgoParams")[0] if self.signAlgoParams else None
-        hashes = decode_base64(self.hash, "hash")
-        return HashSigning(self.credentialID, self.SAD, hashes, self.hashAlgo, self.signAlgo, params)
+        return hash_signing(
+            self.credentialID, self.SAD, self.hash, self.hashAlgo, self.signAlgo, self.signAlgoParams
+        )

@@ -13,15 +13,14 @@ from pydantic import BaseModel, Field
 
 from govsign.csc.algorithms import HASH_OIDS, SIGN_ALGORITHMS
 from govsign.csc.models import (
-    AUTH_TYPES,
-    METHODS,
-    SERVICE_DESCRIPTION,
-    SERVICE_NAME,
     CertificateOptions,
     CredentialInfoCommon,
     CscRequest,
+    InfoResponse,
+    authorization,
+    hash_signing,
 )
-from govsign.csc.service import Authorization, CredentialDescription, HashSigning, decode_base64
+from govsign.csc.service import Authorization, CredentialDescription, HashSigning
 
 __all__ = [
     "AuthorizeRequestV2",
@@ -37,15 +36,8 @@ class SignAlgorithms(BaseModel):
     algos: list[str] = Field(default_factory=lambda: list(SIGN_ALGORITHMS))
 
 
-class InfoResponseV2(BaseModel):
+class InfoResponseV2(InfoResponse):
     specs: str = "2.0.0.2"
-    name: str = SERVICE_NAME
-    logo: str = ""
-    region: str = "VN"
-    lang: str = "vi"
-    description: str = SERVICE_DESCRIPTION
-    authType: list[str] = Field(default_factory=lambda: list(AUTH_TYPES))
-    methods: list[str] = Field(default_factory=lambda: list(METHODS))
     signAlgorithms: SignAlgorithms = Field(default_factory=SignAlgorithms)
     hashAlgorithms: list[str] = Field(default_factory=lambda: list(HASH_OIDS))
 
@@ -142,9 +134,10 @@ class AuthorizeRequestV2(CscRequest):
 
     def to_domain(self) -> Authorization:
         given = {item.id: item.value for item in self.authData or []}
-        hashes = decode_base64(self.hashes or [], "hash")
         pin, otp = self.PIN or given.get("PIN"), self.OTP or given.get("OTP")
-        return Authorization(self.credentialID, self.numSignatures, hashes, self.hashAlgorithmOID, pin, otp)
+        return authorization(
+            self.credentialID, self.numSignatures, self.hashes or [], self.hashAlgorithmOID, pin, otp
+        )
 
 
 class SignHashRequestV2(CscRequest):
@@ -157,6 +150,5 @@ class SignHashRequestV2(CscRequest):
     operationMode: Literal["S"] = Field(default="S", description="synchronous only")
 
     def to_domain(self) -> HashSigning:
-        params = decode_base64([self.signAlgoParams], "signAlgoParams")[0] if self.signAlgoParams else None
-        hashes = decode_base64(self.hashes, "hash")
-        return HashSigning(self.credentialID, self.SAD, hashes, self.hashAlgorithmOID, self.signAlgo, params)
+        algorithms = (self.hashAlgorithmOID, self.signAlgo, self.signAlgoParams)
+        return hash_signing(self.credentialID, self.SAD, self.hashes, *algorithms)

@@ -9,17 +9,26 @@ through :class:`CscRoute` as the spec's ``{"error", "error_description"}``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from ca.authority import Authority
 from govsign.csc import service
 from govsign.csc.errors import CscErrorBody, Version, csc_error, error_response
-from govsign.csc.models import AuthorizeResponse, CredentialInfoRequest, SignHashResponse
+from govsign.csc.models import (
+    AuthorizeResponse,
+    CredentialInfoCommon,
+    CredentialInfoRequest,
+    SignHashResponse,
+)
 from govsign.csc.models_v1 import (
     AuthorizeRequestV1,
     CredentialInfoResponseV1,
@@ -88,6 +97,76 @@ def _credentials(
     return [service.describe_credential(_authority(request), account, i, options.selection()) for i in ids]
 
 
+# -- what both versions do alike, declared with each version's JSON -----------------------------------
+
+AuthorizeRequest = AuthorizeRequestV1 | AuthorizeRequestV2
+SignHashRequest = SignHashRequestV1 | SignHashRequestV2
+
+
+@dataclass(frozen=True)
+class _Wire:
+    """One version's JSON for the operations both versions perform alike."""
+
+    version: Version
+    spec: str
+    credential_info: type[CredentialInfoResponseV1 | CredentialInfoResponseV2]
+    authorize: type[AuthorizeRequest]
+    sign_hash: type[SignHashRequest]
+
+
+def _authorize(request: Request, caller: SigningCaller, body: AuthorizeRequest) -> AuthorizeResponse:
+    """The holder's PIN (and OTP) for exactly the hashes given: a SAD that signs them once, for 5 minutes."""
+    authority, account = _authority(request), caller.signing_account
+    return AuthorizeResponse.of(service.authorize(authority, account, body.to_domain(), actor=caller.actor))
+
+
+def _sign_hash(request: Request, caller: SigningCaller, body: SignHashRequest) -> SignHashResponse:
+    """Raw signatures of hashes the SAD authorised; the SAD is spent."""
+    authority, account = _authority(request), caller.signing_account
+    return SignHashResponse.of(service.sign_hashes(authority, account, body.to_domain(), actor=caller.actor))
+
+
+def _with_body(endpoint: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
+    """``endpoint`` with its ``body`` declared as ``model``: FastAPI reads the signature to parse and
+    document the request, so each version's route takes (and its OpenAPI page shows) its own JSON."""
+
+    @functools.wraps(endpoint)
+    def route(**arguments: Any) -> Any:
+        return endpoint(**arguments)
+
+    signature = inspect.signature(endpoint)
+    params = [p.replace(annotation=model) if p.name == "body" else p for p in signature.parameters.values()]
+    route.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return route
+
+
+def _add_signing_routes(wire: _Wire) -> None:
+    """credentials/info, credentials/authorize and signatures/signHash of one version."""
+
+    def credential_info(
+        request: Request, caller: SigningCaller, body: CredentialInfoRequest
+    ) -> CredentialInfoCommon:
+        found = service.describe_credential(
+            _authority(request), caller.signing_account, body.credentialID, body.selection()
+        )
+        return wire.credential_info.of(found, body.certInfo)
+
+    routes = (
+        ("credentials/info", "credential_info", credential_info, wire.credential_info),
+        ("credentials/authorize", "authorize", _with_body(_authorize, wire.authorize), AuthorizeResponse),
+        ("signatures/signHash", "sign_hash", _with_body(_sign_hash, wire.sign_hash), SignHashResponse),
+    )
+    for operation, name, endpoint, answer in routes:
+        router.add_api_route(
+            f"/{wire.version}/{operation}",
+            endpoint,
+            methods=["POST"],
+            name=f"{name}_{wire.version}",
+            summary=f"{wire.spec} {operation}",
+            response_model=answer,
+        )
+
+
 # -- CSC 1.0.4 (pyHanko's CSCSigner) -----------------------------------------------------------------
 
 
@@ -103,28 +182,7 @@ def list_v1(request: Request, caller: SigningCaller, body: ListRequestV1) -> Lis
     return ListResponseV1(credentialIDs=service.list_credentials(_authority(request), caller.signing_account))
 
 
-@router.post("/v1/credentials/info", summary="CSC 1.0.4 credentials/info")
-def credential_info_v1(
-    request: Request, caller: SigningCaller, body: CredentialInfoRequest
-) -> CredentialInfoResponseV1:
-    found = service.describe_credential(
-        _authority(request), caller.signing_account, body.credentialID, body.selection()
-    )
-    return CredentialInfoResponseV1.of(found, body.certInfo)
-
-
-@router.post("/v1/credentials/authorize", summary="CSC 1.0.4 credentials/authorize")
-def authorize_v1(request: Request, caller: SigningCaller, body: AuthorizeRequestV1) -> AuthorizeResponse:
-    """The holder's PIN (and OTP) for exactly the hashes given: a SAD that signs them once, for 5 minutes."""
-    authority, account = _authority(request), caller.signing_account
-    return AuthorizeResponse.of(service.authorize(authority, account, body.to_domain(), actor=caller.actor))
-
-
-@router.post("/v1/signatures/signHash", summary="CSC 1.0.4 signatures/signHash")
-def sign_hash_v1(request: Request, caller: SigningCaller, body: SignHashRequestV1) -> SignHashResponse:
-    """Raw signatures of hashes the SAD authorised; the SAD is spent."""
-    authority, account = _authority(request), caller.signing_account
-    return SignHashResponse.of(service.sign_hashes(authority, account, body.to_domain(), actor=caller.actor))
+_add_signing_routes(_Wire("v1", "CSC 1.0.4", CredentialInfoResponseV1, AuthorizeRequestV1, SignHashRequestV1))
 
 
 # -- CSC 2.0 ---------------------------------------------------------------------------------------------
@@ -142,25 +200,4 @@ def list_v2(request: Request, caller: SigningCaller, body: ListRequestV2) -> Lis
     return ListResponseV2.of(_credentials(request, caller, body), body)
 
 
-@router.post("/v2/credentials/info", summary="CSC 2.0 credentials/info")
-def credential_info_v2(
-    request: Request, caller: SigningCaller, body: CredentialInfoRequest
-) -> CredentialInfoResponseV2:
-    found = service.describe_credential(
-        _authority(request), caller.signing_account, body.credentialID, body.selection()
-    )
-    return CredentialInfoResponseV2.of(found, body.certInfo)
-
-
-@router.post("/v2/credentials/authorize", summary="CSC 2.0 credentials/authorize")
-def authorize_v2(request: Request, caller: SigningCaller, body: AuthorizeRequestV2) -> AuthorizeResponse:
-    """The holder's PIN (and OTP) for exactly the hashes given: a SAD that signs them once, for 5 minutes."""
-    authority, account = _authority(request), caller.signing_account
-    return AuthorizeResponse.of(service.authorize(authority, account, body.to_domain(), actor=caller.actor))
-
-
-@router.post("/v2/signatures/signHash", summary="CSC 2.0 signatures/signHash")
-def sign_hash_v2(request: Request, caller: SigningCaller, body: SignHashRequestV2) -> SignHashResponse:
-    """Raw signatures of hashes the SAD authorised; the SAD is spent."""
-    authority, account = _authority(request), caller.signing_account
-    return SignHashResponse.of(service.sign_hashes(authority, account, body.to_domain(), actor=caller.actor))
+_add_signing_routes(_Wire("v2", "CSC 2.0", CredentialInfoResponseV2, AuthorizeRequestV2, SignHashRequestV2))
