@@ -90,14 +90,18 @@ def check_visible_text(value: str) -> str:
     return value
 
 
-def _refuse_foreign_digits(value: str, english_name: str, vietnamese_name: str) -> None:
-    """Name a digit other than 0-9 (Arabic-Indic, full-width...), so that the officer knows what to retype."""
+def _check_digits(value: str, pattern: str, name: tuple[str, str], shape: tuple[str, str]) -> None:
+    """Refuse a code whose characters are not ``pattern``: a digit other than 0-9 (Arabic-Indic,
+    full-width...) by name, so that the officer knows what to retype, else by its ``shape`` (English,
+    Vietnamese). The code's own rules (province, check digit...) come after."""
     foreign = [c for c in value if c.isdigit() and not "0" <= c <= "9"]
     if foreign:
         raise _refuse(
-            f"{english_name} uses {_codepoint(foreign[0])}; type its digits with 0-9 only",
-            f"{vietnamese_name} có chữ số {_codepoint(foreign[0])}; chỉ nhập các chữ số 0-9",
+            f"{name[0]} uses {_codepoint(foreign[0])}; type its digits with 0-9 only",
+            f"{name[1]} có chữ số {_codepoint(foreign[0])}; chỉ nhập các chữ số 0-9",
         )
+    if not re.fullmatch(pattern, value):
+        raise _refuse(f"{shape[0]}; got {value!r}", f"{shape[1]}; đã nhập {value!r}")
 
 
 def _non_empty(value: str) -> str:
@@ -113,12 +117,15 @@ def _non_empty(value: str) -> str:
 
 
 def _citizen_id(value: str) -> str:
-    _refuse_foreign_digits(value, "the citizen ID", "số định danh cá nhân")
-    if not re.fullmatch(r"[0-9]{12}", value):
-        raise _refuse(
-            f"a citizen ID (CCCD) is exactly 12 digits 0-9; got {value!r}",
-            f"số định danh cá nhân (CCCD) gồm đúng 12 chữ số 0-9; đã nhập {value!r}",
-        )
+    _check_digits(
+        value,
+        r"[0-9]{12}",
+        ("the citizen ID", "số định danh cá nhân"),
+        (
+            "a citizen ID (CCCD) is exactly 12 digits 0-9",
+            "số định danh cá nhân (CCCD) gồm đúng 12 chữ số 0-9",
+        ),
+    )
     if value[:3] not in PROVINCE_CODES:
         raise _refuse(
             f"the citizen ID {value} starts with {value[:3]}, which is no province code of Circular "
@@ -146,12 +153,15 @@ def tax_check_digit(first_nine: str) -> int | None:
 
 
 def _tax_code(value: str) -> str:
-    _refuse_foreign_digits(value, "the tax code", "mã số thuế")
-    if not re.fullmatch(r"[0-9]{10}(-[0-9]{3})?", value):
-        raise _refuse(
-            f"a tax code (MST) is 10 digits 0-9, or 10-3 for a branch; got {value!r}",
-            f"mã số thuế gồm 10 chữ số 0-9, hoặc 10-3 với chi nhánh; đã nhập {value!r}",
-        )
+    _check_digits(
+        value,
+        r"[0-9]{10}(-[0-9]{3})?",
+        ("the tax code", "mã số thuế"),
+        (
+            "a tax code (MST) is 10 digits 0-9, or 10-3 for a branch",
+            "mã số thuế gồm 10 chữ số 0-9, hoặc 10-3 với chi nhánh",
+        ),
+    )
     if tax_check_digit(value[:9]) != int(value[9]):
         raise _refuse(
             f"the tax code {value} fails its check digit (the tenth digit): it was mistyped",
@@ -166,12 +176,15 @@ def _tax_code(value: str) -> str:
 
 
 def _budget_code(value: str) -> str:
-    _refuse_foreign_digits(value, "the budget-relationship code", "mã quan hệ ngân sách")
-    if not re.fullmatch(r"[0-9]{7}", value):
-        raise _refuse(
-            f"a budget-relationship code (MNS) is exactly 7 digits 0-9; got {value!r}",
-            f"mã quan hệ ngân sách gồm đúng 7 chữ số 0-9; đã nhập {value!r}",
-        )
+    _check_digits(
+        value,
+        r"[0-9]{7}",
+        ("the budget-relationship code", "mã quan hệ ngân sách"),
+        (
+            "a budget-relationship code (MNS) is exactly 7 digits 0-9",
+            "mã quan hệ ngân sách gồm đúng 7 chữ số 0-9",
+        ),
+    )
     return value
 
 
