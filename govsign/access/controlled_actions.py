@@ -114,9 +114,13 @@ def trust(
     trusted_until: dt.datetime | None,
     actor: str,
 ) -> TrustedEntry:
-    """Trust another CA's certificate, unless that waits for approvals."""
+    """Trust another CA's certificate, unless that waits for approvals (the certificate is checked first
+    either way)."""
+    checked = check_trustable(certificate, name, trusted_from, trusted_until)
     window = {"trusted_from": trusted_from, "trusted_until": trusted_until}
-    _hold_trust(authority, certificate, name=name, role=role, actor=actor, **window)
+    payload = TrustPayload(certificate=certificate.dump(), name=checked, role=role, **window)
+    summary = f"trust {certificate.subject.human_friendly} as {role.value} {checked!r}"
+    hold_for_approval(authority, "trust.add", payload, summary, actor=actor)
     return add_trusted_certificate(authority, certificate, name=name, role=role, actor=actor, **window)
 
 
@@ -158,29 +162,6 @@ def _hold_issuance(
     name = request.get("name", "?")
     summary = f"issue a {kind.value} certificate for {name} ({request.get('requesting_agency', '?')})"
     hold_for_approval(authority, f"certificate.issue.{kind.value}", payload, summary, actor=actor)
-
-
-def _hold_trust(
-    authority: Authority,
-    certificate: asn1_x509.Certificate,
-    *,
-    name: str,
-    role: TrustRole,
-    trusted_from: dt.datetime | None,
-    trusted_until: dt.datetime | None,
-    actor: str,
-) -> None:
-    """Trusting another CA may need approvals; the certificate is checked first."""
-    name = check_trustable(certificate, name, trusted_from, trusted_until)
-    payload = TrustPayload(
-        certificate=certificate.dump(),
-        name=name,
-        role=role,
-        trusted_from=trusted_from,
-        trusted_until=trusted_until,
-    )
-    summary = f"trust {certificate.subject.human_friendly} as {role.value} {name!r}"
-    hold_for_approval(authority, "trust.add", payload, summary, actor=actor)
 
 
 def _revoke(authority: Authority, payload: RevocationPayload, actor: str) -> RevocationOutcome:
