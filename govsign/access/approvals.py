@@ -154,13 +154,13 @@ class RequestView:
 def hold_for_approval(
     authority: Authority,
     action: str,
-    payload: ActionPayload | Mapping[str, object],
+    payload: ActionPayload,
     summary: str,
     *,
     actor: str,
 ) -> None:
     """Return when ``action`` needs no approval (the caller then acts); otherwise store the request with
-    ``payload`` (what the action's executor needs: its model, or that model's fields) and raise
+    ``payload`` (what the action's executor needs, as its model) and raise
     :class:`PendingApproval`."""
     with authority.database.transaction() as session:
         policy = session.get(ApprovalPolicy, action)
@@ -174,7 +174,7 @@ def hold(
     session: Session,
     authority: Authority,
     action: str,
-    payload: ActionPayload | Mapping[str, object],
+    payload: ActionPayload,
     summary: str,
     policy: ApprovalPolicy,
     *,
@@ -182,10 +182,10 @@ def hold(
 ) -> ApprovalRequest:
     """Store (in the caller's transaction) a request for ``action`` under ``policy``'s approvals and hours;
     the requester is recorded as their administrator record when they have one, whichever face they used,
-    so the same person cannot approve it from another face. ``payload`` must fit the action's model
+    so the same person cannot approve it from another face. ``payload`` is the action's model
     (:data:`~govsign.access.approval_payloads.PAYLOADS`). The caller raises :class:`PendingApproval`
     once the transaction is committed."""
-    stored = PAYLOADS[action].model_validate(payload)
+    stored = PAYLOADS[action].model_validate(payload.model_dump())
     requester = administrator_of(session, actor)
     requested_by = actor_of(requester) if requester is not None else actor[:128]
     now = utc_now()

@@ -25,6 +25,7 @@ from ca.reasons import reason_for_certificate
 from ca.revocation import change_information, find_certificate, renew_certificate
 from ca.store import list_certificates
 from govsign.access import controlled_actions
+from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
 from govsign.cli.instants import parse_instant
 from govsign.cli.output import out, write_atomically
@@ -165,7 +166,7 @@ def ca_root_crl(
     """Ceremony command: publish the root's CRL (valid 12 months), signed with the root token."""
     settings = load_settings()
     authority = runtime.open_authority_from(settings)
-    hold_for_approval(authority, "ca.root-crl", {}, "publish the root CA's CRL", actor=OPERATOR)
+    hold_for_approval(authority, "ca.root-crl", RootCrlPayload(), "publish the root CA's CRL", actor=OPERATOR)
     published = runtime.publish_root_crl(settings, actor=OPERATOR)
     if out_path is not None:
         write_atomically(out_path, published.der)
