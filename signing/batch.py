@@ -49,31 +49,13 @@ from signing.batch_store import (
     ItemOutcome,
     SigningBatch,
     batch_report,
-    create_batch,
     options_from_json,
-    options_to_json,
-    pending_digests,
-    unfinished_batch,
 )
 from signing.documents import file_sha256
 from signing.errors import SigningError
 from signing.pades import sign_pdf
 
-__all__ = [
-    "NO_ACTIVATION",
-    "BatchItem",
-    "BatchReport",
-    "HolderSecrets",
-    "ItemOutcome",
-    "SigningBatch",
-    "batch_report",
-    "create_batch",
-    "options_from_json",
-    "options_to_json",
-    "pending_digests",
-    "run_batch",
-    "unfinished_batch",
-]
+__all__ = ["run_batch"]
 
 
 # -- running --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from signing.batch import BatchItem, SigningBatch
+from signing.batch_store import BatchItem, SigningBatch
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
 from tests.test_pades import assert_pdfsig_valid_and_trusted

@@ -27,7 +27,7 @@ from ca.activation import MAX_ATTEMPTS
 from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry, Database, utc_now
 from govsign.config.settings import DEFAULT_PKCS11_MODULE
-from signing.batch import BatchItem, SigningBatch, create_batch
+from signing.batch_store import BatchItem, SigningBatch, create_batch
 from signing.pades import Level, SigningOptions
 from tests.conftest import PROJECT, PUBLIC_URL, SOFTHSM_CONF, Deployment, issue_in_hsm, running_server
 from tests.pdf_samples import one_page_pdf, signature_png

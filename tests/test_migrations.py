@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 
 from ca.store import Base
 from govsign.access import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (their tables)
-from signing import batch  # noqa: F401
+from signing import batch_store  # noqa: F401
 from tests.conftest import Deployment
 
 

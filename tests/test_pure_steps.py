@@ -21,7 +21,7 @@ from ca.certificate_building import assemble_certificate, build_tbs, random_seri
 from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
 from signing.appearance import AppearanceMode, AppearanceRequest
-from signing.batch import options_from_json, options_to_json
+from signing.batch_store import options_from_json, options_to_json
 from signing.pades import Certification, Level, SigningOptions
 
 pytestmark = pytest.mark.pure

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry
 from govsign.config import runtime
-from signing.batch import create_batch, run_batch
+from signing.batch import run_batch
+from signing.batch_store import create_batch
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, running_server
 from tests.pdf_samples import one_page_pdf, seal_png, signature_png

@@ -19,7 +19,7 @@ from govsign.http.access import SigningCaller
 from govsign.http.batches import EXPIRED, owned_batch, start_batch
 from govsign.http.deps import AuthorityDep, ClientAddress, SettingsDep
 from govsign.http.signing import ActivationOtpHeader, ActivationPinHeader, holder_proof
-from signing.batch import batch_report
+from signing.batch_store import batch_report
 from signing.request import SigningRequest
 
 router = APIRouter(prefix="/api/v1/batches", tags=["signing"])

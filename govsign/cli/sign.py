@@ -29,13 +29,13 @@ from govsign.config import runtime
 from govsign.config.settings import load_settings
 from govsign.config.verification import fetch_policy
 from signing.appearance import AppearanceMode
-from signing.batch import (
+from signing.batch import run_batch
+from signing.batch_store import (
     HolderSecrets,
     ItemOutcome,
     batch_report,
     create_batch,
     pending_digests,
-    run_batch,
     unfinished_batch,
 )
 from signing.documents import file_sha256

@@ -36,7 +36,8 @@ from govsign.access.activation import HolderProof, authorise_documents
 from govsign.config import runtime
 from govsign.config.settings import Settings
 from govsign.http.signing import account_image, spool_upload
-from signing.batch import NO_ACTIVATION, HolderSecrets, SigningBatch, create_batch, run_batch
+from signing.batch import run_batch
+from signing.batch_store import NO_ACTIVATION, HolderSecrets, SigningBatch, create_batch
 from signing.request import SigningRequest
 
 log = logging.getLogger("govsign.batches")

@@ -39,7 +39,7 @@ from govsign.web.console import (
     render,
     signed_in,
 )
-from signing.batch import batch_report
+from signing.batch_store import batch_report
 from signing.documents import file_sha256
 from signing.errors import SigningError
 from signing.request import SigningRequest

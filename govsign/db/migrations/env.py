@@ -7,7 +7,7 @@ from sqlalchemy import create_engine
 
 from ca.store import Base
 from govsign.access import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (same schema)
-from signing import batch  # noqa: F401
+from signing import batch_store  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata
