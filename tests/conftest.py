@@ -49,6 +49,9 @@ from govsign.config import runtime  # noqa: E402
 from govsign.config.settings import Settings  # noqa: E402
 from signing.pades import SignedDocument, SigningOptions, sign_pdf  # noqa: E402
 
+# Fixtures shared by the validation modules (the SQLite deployment's services, a document, its trust store)
+pytest_plugins = ["tests.validation_fixtures"]
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govsign_test"
 
 

@@ -43,7 +43,6 @@ from signing.validation import (
 from tests.conftest import Deployment, as_holder, issue_in_hsm, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
-from tests.pdf_samples import one_page_pdf
 
 
 def _official(deployment: Deployment) -> SubscriberKey:
@@ -55,21 +54,6 @@ def sign_by_official(
 ) -> None:
     """``document`` signed at ``level`` into ``target`` by a new official's key in the HSM."""
     sign_as_holder(services, _official(deployment), document, target, SigningOptions(level=level), actor="t")
-
-
-@pytest.fixture(scope="module")
-def services(sqlite_deployment: Deployment) -> StatusServices:
-    return StatusServices(sqlite_deployment.authority)
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return one_page_pdf(tmp_path_factory.mktemp("validation") / "ket-qua.pdf")
-
-
-@pytest.fixture(scope="module")
-def trust(sqlite_deployment: Deployment) -> TrustStore:
-    return trust_store(sqlite_deployment.authority)
 
 
 def online(deployment: Deployment) -> FetchPolicy:

@@ -11,33 +11,15 @@ from pathlib import Path
 
 import httpx
 import jsonschema
-import pytest
 
 from ca.status import StatusServices
-from govsign.access.trust_store import trust_store
 from govsign.api.verify import report_schema
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level
 from signing.validation import TrustStore, validate_pdf
 from tests.conftest import Deployment, running_server
-from tests.pdf_samples import one_page_pdf
 from tests.test_validation import sign_by_official
-
-
-@pytest.fixture(scope="module")
-def services(sqlite_deployment: Deployment) -> StatusServices:
-    return StatusServices(sqlite_deployment.authority)
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return one_page_pdf(tmp_path_factory.mktemp("hostile") / "ket-qua.pdf")
-
-
-@pytest.fixture(scope="module")
-def trust(sqlite_deployment: Deployment) -> TrustStore:
-    return trust_store(sqlite_deployment.authority)
 
 
 def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(
