@@ -8,6 +8,7 @@ The oracles are not ours: python-pkcs11 driven directly with the PINs an operato
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,11 +158,23 @@ def test_two_hundred_officials_add_no_object_to_any_token(sqlite_deployment: Dep
     the keys token holds no private key at all, and nothing in either is extractable."""
     settings = sqlite_deployment.settings
 
+    environment = {"SOFTHSM2_CONF": str(SOFTHSM_CONF), "PATH": "/usr/bin:/bin"}
+    slots = subprocess.run(
+        ["pkcs11-tool", "--module", DEFAULT_PKCS11_MODULE, "--list-token-slots"],
+        capture_output=True, text=True, env=environment, check=True,
+    ).stdout  # fmt: skip
+
     def listing(label: str, pin_path: Path) -> str:
+        """The token's private keys, by pkcs11-tool. Its --token-label matches a prefix (service-sqlite
+        would find service-sqlite-keys too), so the slot is found by the exact label first."""
+        slot = re.search(
+            r"^Slot \d+ \((0x[0-9a-f]+)\):.*\n\s+token label\s+: " + re.escape(label) + r"\n", slots, re.M
+        )
+        assert slot is not None, slots
         result = subprocess.run(
-            ["pkcs11-tool", "--module", DEFAULT_PKCS11_MODULE, "--token-label", label, "--login",
+            ["pkcs11-tool", "--module", DEFAULT_PKCS11_MODULE, "--slot", slot.group(1), "--login",
              "--pin", _token_pin(pin_path), "--list-objects", "--type", "privkey"],
-            capture_output=True, text=True, env={"SOFTHSM2_CONF": str(SOFTHSM_CONF), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, env=environment,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout
