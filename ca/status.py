@@ -16,6 +16,7 @@ from asn1crypto import x509 as asn1_x509
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ca.activation.grants import forget_expired
 from ca.authority import Authority
 from ca.crl import PublishedCrl, publish_crl, published_crl
 from ca.issuance import GenerateServiceKey, complete_issuance, prepare_issuance, service_order
@@ -42,6 +43,7 @@ class MaintenanceReport:
     crl_number: int | None = None
     ocsp_signed: int = 0
     signer_renewed: str | None = None
+    grants_forgotten: int = 0  # expired SADs whose wrapped keys were deleted
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,6 +113,7 @@ class StatusServices:
         if self._crl_due():
             report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
         report.ocsp_signed = self.ocsp.refresh_due()
+        report.grants_forgotten = forget_expired(self.authority.database)
         report.signer_renewed = self._renew_signer_if_due()
         return report
 

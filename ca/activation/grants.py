@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
+
 from ca.activation.records import ActivationGrant, GrantKind
 from ca.activation.rules import SadRejected
-from ca.store import utc_now
+from ca.store import Database, utc_now
 
-__all__ = ["spend"]
+__all__ = ["forget_expired", "spend"]
 
 
 def spend(
@@ -35,3 +37,11 @@ def spend(
     if kind is GrantKind.HASHES or grant.remaining == 0:
         grant.remaining, grant.key_under_sad = 0, None
     return key_under_sad, grant.id
+
+
+def forget_expired(database: Database) -> int:
+    """Delete grants past their expiry: each keeps the wrapped key under its SAD, which nobody may use
+    any more; the maintenance loop calls this. Returns how many went."""
+    with database.transaction() as session:
+        result = session.execute(delete(ActivationGrant).where(ActivationGrant.expires_at < utc_now()))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

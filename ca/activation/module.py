@@ -79,11 +79,8 @@ class ActivationModule:
         key_id = secrets.token_hex(16)
         code = setup_code()
         salt = new_salt()
-        sealed = seal(
-            seal_key(self.vault, key_id, normalise_code(code), salt),
-            pair.wrapped,
-            associated(key_id, SealKind.SETUP_CODE),
-        )  # A3
+        opened_by = seal_key(self.vault, key_id, normalise_code(code), salt)
+        sealed = seal(opened_by, pair.wrapped, associated(key_id, SealKind.SETUP_CODE))  # A3
         public_der = pair.public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         with self.database.transaction() as session:
             session.add(
@@ -95,7 +92,6 @@ class ActivationModule:
                     seal=SealKind.SETUP_CODE.value,
                     salt=salt,
                     state=CredentialState.AWAITING_HOLDER.value,
-                    failed_attempts=0,
                 )
             )
             self._audit(session, actor, "credential.create", key_id, details={"algorithm": algorithm.value})
@@ -159,8 +155,8 @@ class ActivationModule:
                 "kind": kind.value,
                 "hash_algorithm": hash_algorithm,
                 "hashes": [h.hex() for h in wanted],
-                **({"client": client} if client else {}),
             }
+            details |= {"client": client} if client else {}
             self._audit(session, actor, "credential.authorize", key_id, details=details)
         return Grant(sad, expires, len(wanted))
 
@@ -212,7 +208,7 @@ class ActivationModule:
     def unlock(self, key_id: str, *, actor: str) -> None:
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
-            credential.failed_attempts = 0
+            credential.failed_attempts = credential.attempts_in_flight = 0
             credential.locked_at = None
             self._audit(session, actor, "credential.unlock", key_id)
 
@@ -233,12 +229,6 @@ class ActivationModule:
         key = load_der_public_key(der)
         KeyAlgorithm.of(key)
         return key  # type: ignore[return-value]  # KeyAlgorithm.of accepted it: RSA or EC
-
-    def purge_expired_grants(self) -> int:
-        """Forget grants past their expiry (the wrapped key under each SAD goes with them)."""
-        with self.database.transaction() as session:
-            result = session.execute(delete(ActivationGrant).where(ActivationGrant.expires_at < utc_now()))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- the steps' insides --------------------------------------------------------------------------
 
@@ -261,18 +251,22 @@ class ActivationModule:
             raise attempt
         try:
             key = seal_key(self.vault, key_id, secret, attempt.salt)
+        except BaseException:  # the HSM failed: the attempt was not judged, and counts for nothing
+            self._settle(key_id)
+            raise
+        try:
             wrapped = open_seal(key, attempt.sealed_key, associated(key_id, kind))
         except Unsealed:
             raise self._failure(key_id, actor, action, kind, client) from None
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
-            if credential.sealed_key != attempt.sealed_key:
-                raise StateConflict(
-                    "the credential changed meanwhile (PIN changed or key destroyed); try again"
-                )
+            credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
+            changed = credential.sealed_key != attempt.sealed_key
             locked = credential.locked_at is not None  # guesses in flight locked it: the lock wins
-            if not locked:
+            if not (locked or changed):
                 credential.failed_attempts = 0
+        if changed:
+            raise StateConflict("the credential changed meanwhile (PIN changed or key destroyed); try again")
         if locked:
             self._refused(key_id, actor, action, client, reason="CredentialLocked")
             raise CredentialLocked(
@@ -288,10 +282,14 @@ class ActivationModule:
             if credential.state == CredentialState.DESTROYED or credential.sealed_key is None:
                 return StateConflict("this signing key was destroyed (revoked); it can no longer sign")
             if credential.locked_at is not None or credential.failed_attempts >= MAX_ATTEMPTS:
-                # the attempts are spent (some may still be in flight): no more guesses, however parallel
                 credential.locked_at = credential.locked_at or utc_now()
                 return CredentialLocked(
                     "this credential is locked after too many wrong PINs; ask an administrator to unlock it"
+                )
+            if credential.failed_attempts + credential.attempts_in_flight >= MAX_ATTEMPTS:
+                # the attempts left are all being judged right now: wait for them, however parallel
+                return StateConflict(
+                    "other activations of this credential are being checked; try again shortly"
                 )
             if SealKind(credential.seal) is not kind:
                 return StateConflict(
@@ -299,8 +297,14 @@ class ActivationModule:
                     if kind is SealKind.PIN
                     else "this credential already has its holder's PIN; the set-up code is spent"
                 )
-            credential.failed_attempts += 1
+            credential.attempts_in_flight += 1
             return _Attempt(credential.id, key_id, credential.sealed_key, kind, credential.salt)
+
+    def _settle(self, key_id: str) -> None:
+        """An attempt that ended without a judgement (the HSM failed) gives its place back."""
+        with self.database.transaction() as session:
+            credential = self._credential(session, key_id)
+            credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
 
     def _refused(self, key_id: str, actor: str, action: str, client: str, *, reason: str) -> None:
         with self.database.transaction() as session:
@@ -311,6 +315,8 @@ class ActivationModule:
         """Record a wrong PIN or code (locking at the last attempt); the error to raise."""
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
+            credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
+            credential.failed_attempts += 1
             left = MAX_ATTEMPTS - credential.failed_attempts
             if left <= 0:
                 credential.locked_at = utc_now()

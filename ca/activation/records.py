@@ -47,7 +47,10 @@ class SigningCredential(Base):
     seal: Mapped[str] = mapped_column(String(16))
     salt: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(16))
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong PINs or codes in a row
+    # attempts begun and not yet judged: with the failures, never more than the attempts allowed, so that
+    # parallel guesses cannot overtake the lock, while the holder's parallel requests lock nothing
+    attempts_in_flight: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     destroyed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
