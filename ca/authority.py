@@ -52,6 +52,7 @@ class Authority:
     options: ProfileOptions
     activation: ActivationModule | None = field(default=None, repr=False)
     _issuing: CaKey | None = field(default=None, repr=False)
+    _chain: tuple[x509.Certificate, ...] | None = field(default=None, repr=False)
 
     def activation_module(self) -> ActivationModule:
         """The signature activation module; subscriber keys neither come to be nor sign without it."""
@@ -64,7 +65,7 @@ class Authority:
     def issuing_ca(self) -> CaKey:
         """The issuing CA whose key is in the service token (cached for the process)."""
         if self._issuing is None:
-            with self.database.transaction() as session:
+            with self.database.reading() as session:
                 record = (
                     session.execute(
                         select(CaRecord).where(CaRecord.kind == "issuing-ca").order_by(CaRecord.id.desc())
@@ -79,22 +80,25 @@ class Authority:
 
     def ca_certificate(self, name: str) -> bytes | None:
         """DER of the CA certificate published as /pki/ca/{name}.crt, if there is such a CA."""
-        with self.database.transaction() as session:
+        with self.database.reading() as session:
             record = session.execute(select(CaRecord).where(CaRecord.name == name)).scalar_one_or_none()
             return None if record is None else record.der
 
     def chain(self) -> list[x509.Certificate]:
-        """The issuing CA's certificate followed by its root's."""
-        with self.database.transaction() as session:
-            records = session.execute(select(CaRecord).order_by(CaRecord.id)).scalars().all()
-        by_id = {record.id: record for record in records}
-        issuing = self.issuing_ca()
-        chain = [issuing.certificate]
-        parent_id = by_id[issuing.id].parent_id
-        while parent_id is not None:
-            chain.append(x509.load_der_x509_certificate(by_id[parent_id].der))
-            parent_id = by_id[parent_id].parent_id
-        return chain
+        """The issuing CA's certificate followed by its root's (cached with the issuing CA: a CA record
+        never changes once written, and every signature's chain needs it)."""
+        if self._chain is None:
+            with self.database.reading() as session:
+                records = session.execute(select(CaRecord).order_by(CaRecord.id)).scalars().all()
+            by_id = {record.id: record for record in records}
+            issuing = self.issuing_ca()
+            chain = [issuing.certificate]
+            parent_id = by_id[issuing.id].parent_id
+            while parent_id is not None:
+                chain.append(x509.load_der_x509_certificate(by_id[parent_id].der))
+                parent_id = by_id[parent_id].parent_id
+            self._chain = tuple(chain)
+        return list(self._chain)
 
 
 @dataclass(frozen=True)

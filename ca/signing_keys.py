@@ -103,7 +103,7 @@ def subscriber_key(authority: Authority, serial: str, *, at: dt.datetime | None 
     not yet valid.
     """
     moment = at or utc_now()
-    with authority.database.transaction() as session:
+    with authority.database.reading() as session:
         record = find_certificate(session, serial)
         credential = (
             None

@@ -9,8 +9,6 @@ processes never both read the same audit head.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,14 +22,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
-    event,
     select,
 )
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from ca import clock
+from ca.sqlite_engine import READ_ONLY_OPTION, sqlite_engine
 
 __all__ = [
     "AuditEntry",
@@ -48,7 +45,6 @@ __all__ = [
     "OcspResponse",
     "acquire_lease",
     "certificate_by_serial",
-    "keep_sqlite_files_private",
     "list_certificates",
     "normalise_serial",
     "utc_now",
@@ -268,51 +264,6 @@ class Lease(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # let the begin event below issue BEGIN itself
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
-
-
-def keep_sqlite_files_private(url: str) -> None:
-    """Create a SQLite database file owner-only (0600) before SQLite does, and tighten one made earlier.
-
-    The file holds the audit log, account hashes and every certificate request; SQLite would create it,
-    and its -wal and -shm, with the umask's mode (0644 under the usual 022). SQLite gives the -wal, -shm
-    and -journal files the mode of the database file, so creating that one right is enough for new
-    files; existing ones readable by others are narrowed here.
-    """
-    path = make_url(url).database if url.startswith("sqlite") else None
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty file: empty database
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        return  # no folder yet: SQLite reports that itself
-    for suffix in _SQLITE_COMPANIONS:
-        try:
-            mode = os.stat(path + suffix).st_mode
-            if mode & 0o077:
-                os.chmod(path + suffix, stat.S_IMODE(mode) & 0o600)
-        except (FileNotFoundError, PermissionError):
-            continue  # absent, or another user's file: SQLite and the operator decide
-
-
 class Database:
     """An engine and a session factory for one database URL."""
 
@@ -320,17 +271,26 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            keep_sqlite_files_private(url)
-            self.engine = create_engine(url, connect_args={"timeout": 30})
-            _configure_sqlite(self.engine)
+            self.engine = sqlite_engine(url)
+            reading = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            reading = self.engine.execution_options(postgresql_readonly=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reading_sessions = sessionmaker(reading, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits at the end of the block, or rolls back on any exception."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction: one consistent snapshot that waits for no writer and that no writer
+        waits for (on SQLite it skips the writers' turn and BEGIN IMMEDIATE). Any write in it fails, so
+        a check made here must be made again where the write happens if it must hold at that moment."""
+        with self._reading_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -206,7 +206,7 @@ def authenticate(authority: Authority, token: str | None) -> Account:
     """The account an API token belongs to."""
     if not token:
         raise NotAuthenticated("sign in with your API token (Authorization: Bearer ...)")
-    with authority.database.transaction() as session:
+    with authority.database.reading() as session:
         account = session.execute(
             select(Account).where(Account.token_sha256 == hash_token(token))
         ).scalar_one_or_none()

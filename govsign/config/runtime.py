@@ -24,7 +24,8 @@ from ca.errors import ConfigurationError
 from ca.hsm import Token, open_token, open_token_as
 from ca.hsm.vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
-from ca.store import CaRecord, Database, keep_sqlite_files_private
+from ca.sqlite_engine import keep_sqlite_files_private
+from ca.store import CaRecord, Database
 from govsign.access.approvals import Executor
 from govsign.access.controlled_actions import executors
 from govsign.config.settings import Settings, load_settings, read_secret_file, write_secret_file
