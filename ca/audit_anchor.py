@@ -11,21 +11,29 @@ would guard against nobody the token does not already keep out. What the anchor 
 rollback of the token's own storage (a SoftHSM2 token folder copied back together with the database):
 there the protection is only as good as the file system; a vendor HSM keeps its objects inside itself.
 
-When it moves: at the commit of every transaction that appended entries (a ``before_commit`` hook), after
-the session's last flush and before COMMIT, while the transaction still holds the head row's lock (FOR
-UPDATE on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite). So the writes follow the commits'
-order across processes, the anchor only moves forward, and no committed entry is ever unanchored: an
-action is reported done only after its anchor write. Entries appended and then rolled back never touch
-the anchor. If the HSM fails at that point the transaction rolls back: the action fails rather than happen
-unanchored. The one false alarm left is a database that refuses the COMMIT itself once every statement
-has succeeded (disk full, connection lost): the anchor then counts entries that never existed, and
-`audit verify` reports them missing until the operator acknowledges them.
+When it moves: every transaction that appended entries decides, at its commit (a ``before_commit`` hook,
+after the session's last flush and while it still holds the head row's lock: FOR UPDATE on PostgreSQL,
+the writers' turn and BEGIN IMMEDIATE on SQLite), whether the log still continues the anchored entry. If
+it does, the anchor moves up to the new head right after the COMMIT (``after_commit``), before the action
+is reported done; if it does not (a restore or a cut), the anchor is frozen inside the transaction itself.
+Entries appended and then rolled back never touch the anchor.
 
-The price: one small token write per committing transaction (a transaction's several appends cost one),
-next to the HMAC the append already makes. On SoftHSM2 the write takes 0.5 ms on an idle machine and
-~5 ms on a loaded 2-core one, where 300 audited commits took ~8 ms each without the anchor and ~12-15 ms
-with it. Moving the anchor only every N entries or seconds would save that but leave the newest entries
-deletable unseen, so there is no lag.
+Why after the COMMIT and not before it: the anchor write is a SoftHSM2 object rewrite that holds the
+token store exclusively, so it waits for every PKCS#11 call in flight in every process (the signatures
+of other requests). Made before the COMMIT, that wait happened inside the database's one global lock
+and set the pace of every audited action: with 8 CSC clients on 2 cores it was most of each signHash's
+time in that lock. After the COMMIT the wait holds up only its own request, and commits that raced each
+other need one write, not one each: the move reads the anchor and writes under the same exclusive lock
+and only ever raises it (same epoch, not frozen, higher entry), so the anchor never goes back whatever
+order the writes land in.
+
+What that costs: between a COMMIT and its anchor move (a millisecond, or until the next commit if the
+HSM failed just then, which is logged) the newest entries are not yet vouched for by the anchor; a cut of
+exactly those entries in that moment, or a crash in it, is not seen. Every entry that was anchored stays
+protected, and the anchor itself stays monotone. The one false alarm left is a database that refuses the
+COMMIT itself once every statement has succeeded (disk full, connection lost) while a frozen anchor was
+written inside it: the anchor then counts entries that never existed, and `audit verify` reports them
+missing until the operator acknowledges them.
 
 When the database falls behind the anchor (a restore, or a cut), the anchor freezes where it was and
 remembers where the log went back to (``fork``), so the count of lost entries survives new entries that
@@ -67,6 +75,7 @@ ANCHOR_APPLICATION = "govsign-audit-anchor"
 RESTORE_ACKNOWLEDGED = "audit.restore-acknowledged"
 _FORMAT = "v1"
 _PENDING = "govsign.audit_anchor"
+_ADVANCE = "govsign.audit_anchor.advance"
 
 
 @dataclass(frozen=True)
@@ -210,16 +219,37 @@ def _anchor_at_commit(session: Session) -> None:
         )
     elif _continues(session, anchor, pending.start_seq, pending.start_hash):
         if head.seq > anchor.seq:
-            _write(pending.token, replace(current, epoch=anchor.epoch, since=anchor.since))
+            session.info[_ADVANCE] = (pending.token, replace(current, epoch=anchor.epoch, since=anchor.since))
     else:
         _write(pending.token, replace(anchor, fork=pending.start_seq))
         log.error("audit log behind its HSM anchor (%s)", Gap(anchor.seq, pending.start_seq).describe())
+
+
+@event.listens_for(Session, "after_commit")
+def _advance_after_commit(session: Session) -> None:
+    """Move the anchor up to the entries just committed, unless a later commit has moved it further."""
+    advance: tuple[Token, Anchor] | None = session.info.pop(_ADVANCE, None)
+    if advance is None:
+        return
+    token, target = advance
+
+    def forward(text: str | None) -> str | None:
+        anchor = None if text is None else Anchor.decode(text)
+        if anchor is None or anchor.epoch != target.epoch or anchor.fork is not None:
+            return None  # re-anchored or frozen since our commit decided: that decision stands
+        return target.encode() if target.seq > anchor.seq else None
+
+    try:
+        token.revise_tagged_text(ANCHOR_APPLICATION, forward)
+    except HsmError as error:  # committed already: the next entry's commit carries the anchor past it
+        log.error("audit anchor not moved to entry %s (%s); the next entry moves it", target.seq, error)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_on_rollback(session: Session, previous: SessionTransaction) -> None:
     if previous.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_ADVANCE, None)
 
 
 def check_anchor(database: Database, token: Token) -> AnchorCheck | None:

@@ -329,12 +329,21 @@ class Token:
     def write_tagged_text(self, application: str, text: str) -> None:
         """Replace the text of the data object tagged ``application``, creating it (private: CKA_PRIVATE,
         so only a session logged in with the user PIN sees or changes it) the first time."""
+        self.revise_tagged_text(application, lambda _current: text)
 
-        def write(local: ThreadSession) -> None:
+    def revise_tagged_text(self, application: str, revise: Callable[[str | None], str | None]) -> bool:
+        """Read the text tagged ``application`` and write ``revise(text)`` unless that is None, with no
+        other process's write in between (both under the token store's exclusive lock), so that writers
+        racing each other can keep a value that only moves forward. True when it wrote."""
+
+        def write(local: ThreadSession) -> bool:
             found = self._tagged_data(local, application)
+            text = revise(None if found is None else str(found[Attribute.LABEL]))
+            if text is None:
+                return False
             if found is not None:
                 found[Attribute.LABEL] = text
-                return
+                return True
             local.objects[(int(ObjectClass.DATA), application)] = local.session.create_object(
                 {
                     Attribute.CLASS: ObjectClass.DATA,
@@ -346,8 +355,9 @@ class Token:
                     Attribute.VALUE: b"",
                 }
             )
+            return True
 
-        self._run(write, rewrites=True)
+        return self._run(write, rewrites=True)
 
 
 _owner_pid = os.getpid()
