@@ -18,7 +18,7 @@ from ca.status import StatusServices
 from signing.appearance import AppearanceMode, AppearanceRequest
 from signing.errors import DocumentRefused
 from signing.pades import Level, SigningOptions
-from tests.conftest import DEMO, Deployment, issue_in_hsm, sign_as_holder
+from tests.conftest import DEMO, HOLDER_PIN, Deployment, issue_in_hsm, sign_as_holder
 from tests.decree30_pages import decision_pdf, landscape_pdf, letterhead_pdf, scanned_pdf
 from tests.page_pixels import DPI, Widget, colour_extent, ink_pixels, pixel_box, render, signature_widgets
 
@@ -227,3 +227,39 @@ def test_approval_without_box_or_printed_name_is_refused_with_the_reason(
     with pytest.raises(DocumentRefused, match=r"page 1: 'Nguyễn Văn Ánh' is not printed on the page.*box"):
         sign(services, official, pages["scan"], target, request)
     assert not target.exists()
+
+
+def test_cli_signs_above_the_anchor_line_and_refuses_a_missing_one(
+    sqlite_deployment: Deployment, pages: dict[str, Path], tmp_path: Path
+) -> None:
+    """`govsign sign --anchor`: the same place as found from the name; a line not on the page is exit 5
+    with the reason and no output."""
+    serial = issue_in_hsm(sqlite_deployment)
+    common = ("--cert", serial, "--appearance", "approval", "--image", str(SIGNATURE), "--level", "B-B")
+
+    def sign_cli(target: Path, anchor: str) -> subprocess.CompletedProcess[str]:
+        return sqlite_deployment.cli(
+            "sign",
+            str(pages["decision"]),
+            "-o",
+            str(target),
+            *common,
+            "--anchor",
+            anchor,
+            check=False,
+            stdin=HOLDER_PIN + "\n",
+        )
+
+    signed = sign_cli(tmp_path / "out.pdf", "PHÓ GIÁM ĐỐC")
+    assert signed.returncode == 0, signed.stderr
+    title, name = (
+        poppler_line(pages["decision"], "PHÓ GIÁM ĐỐC"),
+        poppler_line(pages["decision"], "Nguyễn Văn Ánh"),
+    )
+    _, y0, _, y1 = signature_widgets(tmp_path / "out.pdf")[0].rect
+    assert name[3] < y0 and y1 < title[1]
+    refused = sign_cli(tmp_path / "refused.pdf", "CHÁNH THANH TRA")
+    assert refused.returncode == 5 and "'CHÁNH THANH TRA' is not printed on the page" in refused.stderr, (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr and not (tmp_path / "refused.pdf").exists()
