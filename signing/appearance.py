@@ -248,8 +248,8 @@ def _place(
     lines: list[str],
 ) -> tuple[float, float, float, float]:
     """Where Decree 30 puts the signature on the page ``page_index``, read from the page (x, y, w, h)."""
-    ink = read_page(writer.prev.stream, page_index, password)
     mode = request.mode
+    ink = read_page(writer.prev.stream, page_index, password, lines=mode is AppearanceMode.APPROVAL)
     try:
         if mode is AppearanceMode.APPROVAL:
             assert request.image is not None

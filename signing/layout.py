@@ -42,7 +42,7 @@ def top_right_box(ink: PageInk, width: float, height: float) -> Rect:
             return found
         top -= 1
     raise DocumentRefused(
-        _NO_ROOM.format(what="the mark", width=width, height=height, where="the right half of")
+        _NO_ROOM.format(what="the mark", width=width, height=height, where="the right half of the page")
     )
 
 
@@ -56,11 +56,13 @@ def free_box(ink: PageInk, width: float, height: float) -> Rect:
         if found is not None:
             return found
         bottom += 1
-    raise DocumentRefused(_NO_ROOM.format(what="the text block", width=width, height=height, where=""))
+    raise DocumentRefused(
+        _NO_ROOM.format(what="the text block", width=width, height=height, where="the page")
+    )
 
 
 _NO_ROOM = (
-    "{where} the page has no free place of {width:.0f} x {height:.0f} pt for {what} without covering "
+    "{where} has no free place of {width:.0f} x {height:.0f} pt for {what} without covering "
     "its text or images; give the signature's box (x,y,w,h in points)"
 )
 

@@ -49,7 +49,9 @@ def signature_widgets(pdf: Path) -> list[Widget]:
     """Every signature field's widget, in the order of the form."""
     found = []
     with pikepdf.open(pdf) as document:
-        pages = {page.objgen: index for index, page in enumerate(document.pages)}
+        pages: dict[tuple[int, int], int] = {
+            page.obj.objgen: index for index, page in enumerate(document.pages)
+        }
         for field in document.Root.AcroForm.Fields:
             if field.get("/FT") != "/Sig":
                 continue

@@ -174,17 +174,24 @@ def assert_set_at_ten_points(signed: Path) -> None:
     """The mark's text is drawn at 10 pt: Tf 10 and no scaling on the way to it."""
     with pikepdf.open(signed) as document:
         field = next(field for field in document.Root.AcroForm.Fields if str(field.T).startswith("govsign"))
-        sizes, scales = [], []
+        sizes: list[float] = []
+        scales: list[float] = []
         _walk_appearance(field.AP.N, 1.0, sizes, scales)
     assert sizes and set(sizes) == {10.0}, sizes
     assert scales and all(abs(scale - 1) < 1e-6 for scale in scales), scales
 
 
 def _walk_appearance(form: pikepdf.Object, scale: float, sizes: list[float], scales: list[float]) -> None:
-    for operands, operator in pikepdf.parse_content_stream(form):
-        if str(operator) == "cm":
+    saved: list[float] = []
+    for instruction in pikepdf.parse_content_stream(form):
+        operator, operands = str(instruction.operator), instruction.operands
+        if operator == "q":
+            saved.append(scale)
+        elif operator == "Q" and saved:
+            scale = saved.pop()
+        elif operator == "cm":
             scale *= float(operands[0])
-        elif str(operator) == "Tf":
+        elif operator == "Tf":
             sizes.append(float(operands[1]))
             scales.append(scale)
         elif str(operator) == "Do":
