@@ -18,6 +18,7 @@ corner of the page; pages are numbered from 1.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,15 +27,17 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from PIL import Image, UnidentifiedImageError
-from pyhanko.pdf_utils import layout
+from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign.fields import SigFieldSpec, enumerate_sig_fields
 from pyhanko.stamp import BaseStampStyle, StaticStampStyle, TextStampStyle
 
+from signing import layout as decree30
 from signing.errors import DocumentRefused, InvalidDocument
-from signing.fonts import font_engine_factory
+from signing.fonts import font_engine_factory, text_width
+from signing.page_ink import Rect, read_page
 
 __all__ = [
     "AppearanceMode",
@@ -48,11 +51,11 @@ __all__ = [
 VIETNAM_TIME = dt.timezone(dt.timedelta(hours=7), "ICT")
 CopyForm = Literal["SAO Y", "SAO LỤC", "TRÍCH SAO"]
 
-_MARGIN = 36.0  # half an inch from the page edge
-_TEXT_BOX = (216.0, 64.0)  # width, height of the text block
-_TOP_RIGHT_BOX = (200.0, 46.0)
-_IMAGE_BOX = (170.0, 70.0)
+_FONT_SIZE = 10  # Decree 30: the text of appendix and copy signatures is 10 pt
+_LEADING = 12
+_TEXT_PADDING = 2  # points between the text and its box
 _SEAL_DIAMETER = 102.0  # 36 mm, the usual seal, when the PNG does not say its resolution
+_SIGNATURE_HEIGHT = 57.6  # 20 mm, a handwritten signature's height when the PNG does not say its resolution
 _FIELD_PREFIX = "govsign"
 
 
@@ -76,6 +79,7 @@ class AppearanceRequest:
     doc_number: str | None = None  # appendix: the document's number and symbol
     copy_form: CopyForm = "SAO Y"
     agency: str | None = None  # appendix and copy: default the certificate's organisation
+    anchor: str | None = None  # approval: the printed line it goes above; default the signer's name (CN)
 
     def __post_init__(self) -> None:
         if self.mode in (AppearanceMode.APPROVAL, AppearanceMode.ISSUE) and self.image is None:
@@ -103,27 +107,30 @@ def plan_appearance(
     certificate: x509.Certificate,
     signing_time: dt.datetime,
     field_name: str,
+    *,
+    password: str | None = None,
 ) -> PlannedAppearance:
-    """Lay out the signature ``field_name`` of ``certificate`` on the document behind ``writer``."""
+    """Lay out the signature ``field_name`` of ``certificate`` on the document behind ``writer``
+    (``password`` opens it again to read the page where the signature goes)."""
     mode = request.mode
     if mode is AppearanceMode.NONE:
         return PlannedAppearance(SigFieldSpec(field_name), None)
-    page_count = int(writer.root["/Pages"]["/Count"])
+    lines = _text_lines(request, certificate, signing_time)
     if mode is AppearanceMode.ISSUE:
         page_index, box = _seal_placement(request, writer)
     else:
+        page_count = int(writer.root["/Pages"]["/Count"])
         default_page = 1 if mode in (AppearanceMode.APPENDIX, AppearanceMode.COPY) else page_count
         page_index = (request.page or default_page) - 1
         if page_index >= page_count:
             raise InvalidDocument(
                 f"the document has {page_count} pages; page {page_index + 1} does not exist"
             )
-        box = request.box or _default_box(mode, _page_size(writer, page_index))
+        box = request.box or _place(request, writer, page_index, password, certificate, lines)
     x, y, width, height = box
-    field = SigFieldSpec(
-        field_name, on_page=page_index, box=(int(x), int(y), int(x + width), int(y + height))
-    )
-    return PlannedAppearance(field, _style(request, certificate, signing_time))
+    corners = (math.floor(x), math.floor(y), math.ceil(x + width), math.ceil(y + height))
+    field = SigFieldSpec(field_name, on_page=page_index, box=corners)
+    return PlannedAppearance(field, _style(request, lines))
 
 
 def field_name_for(mode: AppearanceMode, serial: str, taken: set[str]) -> str:
@@ -143,9 +150,32 @@ def existing_field_names(writer: IncrementalPdfFileWriter) -> set[str]:
 # -- styles ---------------------------------------------------------------------------------------------
 
 
-def _style(request: AppearanceRequest, certificate: x509.Certificate, moment: dt.datetime) -> BaseStampStyle:
+def _text_lines(request: AppearanceRequest, certificate: x509.Certificate, moment: dt.datetime) -> list[str]:
+    """The lines of a text, appendix or copy signature (none for the image modes)."""
     mode = request.mode
     if mode in (AppearanceMode.APPROVAL, AppearanceMode.ISSUE):
+        return []
+    local = moment.astimezone(VIETNAM_TIME)
+    organisation = request.agency or _attribute(certificate, NameOID.ORGANIZATION_NAME)
+    if mode is AppearanceMode.TEXT:
+        return [
+            f"Ký bởi: {_attribute(certificate, NameOID.COMMON_NAME)}",
+            f"Email: {_email(certificate)}",
+            f"Cơ quan: {organisation}",
+            f"Thời gian ký: {local:%d.%m.%Y %H:%M:%S} +07:00",
+        ]
+    heading = request.doc_number if mode is AppearanceMode.APPENDIX else request.copy_form
+    return [str(heading), organisation, local.isoformat(timespec="seconds")]
+
+
+def _text_size(lines: list[str]) -> tuple[float, float]:
+    """The box that holds ``lines`` at 10 pt without scaling them (pyHanko rounds each line's width)."""
+    width = max(round(text_width(line, _FONT_SIZE)) for line in lines)
+    return width + 2 * _TEXT_PADDING + 1, _LEADING * len(lines) + 2 * _TEXT_PADDING
+
+
+def _style(request: AppearanceRequest, lines: list[str]) -> BaseStampStyle:
+    if request.mode in (AppearanceMode.APPROVAL, AppearanceMode.ISSUE):
         assert request.image is not None
         return StaticStampStyle(
             background=PdfImage(_load_png(request.image)),
@@ -156,22 +186,26 @@ def _style(request: AppearanceRequest, certificate: x509.Certificate, moment: dt
             ),
             border_width=0,
         )
-    local = moment.astimezone(VIETNAM_TIME)
-    organisation = request.agency or _attribute(certificate, NameOID.ORGANIZATION_NAME)
-    if mode is AppearanceMode.TEXT:
-        lines = [
-            f"Ký bởi: {_attribute(certificate, NameOID.COMMON_NAME)}",
-            f"Email: {_email(certificate)}",
-            f"Cơ quan: {organisation}",
-            f"Thời gian ký: {local:%d.%m.%Y %H:%M:%S} +07:00",
-        ]
-    else:
-        heading = request.doc_number if mode is AppearanceMode.APPENDIX else request.copy_form
-        lines = [str(heading), organisation, local.isoformat(timespec="seconds")]
     text = "\n".join(lines)
     return TextStampStyle(
         stamp_text=text.replace("%", "%%"),
-        text_box_style=TextBoxStyle(font=font_engine_factory(text, 10), font_size=10),
+        text_box_style=TextBoxStyle(
+            font=font_engine_factory(text, _FONT_SIZE),
+            font_size=_FONT_SIZE,
+            leading=_LEADING,
+            box_layout_rule=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MIN,
+                y_align=layout.AxisAlignment.ALIGN_MIN,
+                margins=layout.Margins.uniform(0),  # type: ignore[no-untyped-call]
+            ),
+        ),
+        # Top left in its box, shrunk only when a box the caller gave is too small: a box laid out
+        # here is made to the text's measure, so the text keeps its 10 pt.
+        inner_content_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MIN,
+            y_align=layout.AxisAlignment.ALIGN_MAX,
+            margins=layout.Margins.uniform(_TEXT_PADDING),  # type: ignore[no-untyped-call]
+        ),
         border_width=0,
         background=None,
     )
@@ -205,73 +239,97 @@ def _email(certificate: x509.Certificate) -> str:
 # -- placement ------------------------------------------------------------------------------------------
 
 
-def _page_size(writer: IncrementalPdfFileWriter, page_index: int) -> tuple[float, float, float, float]:
-    """The visible area of the page (CropBox, else MediaBox, both inheritable) as x0, y0, x1, y1."""
-    page_ref, _ = writer.find_page_for_modification(page_index)  # type: ignore[no-untyped-call]
-    node = page_ref.get_object()
-    while node is not None:
-        # Indexing (not .get) resolves references and decrypts, as encrypted files need.
-        for name in ("/CropBox", "/MediaBox"):
-            if name in node:
-                x0, y0, x1, y1 = (float(v) for v in node[name])
-                return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
-        node = node["/Parent"] if "/Parent" in node else None  # noqa: SIM401 (.get would not resolve)
-    return 0.0, 0.0, 595.0, 842.0  # A4, for a broken file that names no box at all
-
-
-def _default_box(
-    mode: AppearanceMode, page: tuple[float, float, float, float]
+def _place(
+    request: AppearanceRequest,
+    writer: IncrementalPdfFileWriter,
+    page_index: int,
+    password: str | None,
+    certificate: x509.Certificate,
+    lines: list[str],
 ) -> tuple[float, float, float, float]:
-    _, y0, x1, y1 = page
-    if mode in (AppearanceMode.APPENDIX, AppearanceMode.COPY):
-        width, height = _TOP_RIGHT_BOX
-        return x1 - _MARGIN - width, y1 - _MARGIN - height, width, height
-    width, height = _IMAGE_BOX if mode is AppearanceMode.APPROVAL else _TEXT_BOX
-    return x1 - _MARGIN - width, y0 + 2 * _MARGIN, width, height
+    """Where Decree 30 puts the signature on the page ``page_index``, read from the page (x, y, w, h)."""
+    mode = request.mode
+    ink = read_page(writer.prev.stream, page_index, password, lines=mode is AppearanceMode.APPROVAL)
+    try:
+        if mode is AppearanceMode.APPROVAL:
+            assert request.image is not None
+            anchor = request.anchor or _attribute(certificate, NameOID.COMMON_NAME)
+            rect = decree30.approval_box(ink, anchor, _real_size(request.image, _SIGNATURE_HEIGHT))
+        elif mode is AppearanceMode.TEXT:
+            rect = decree30.free_box(ink, *_text_size(lines))
+        else:
+            rect = decree30.top_right_box(ink, *_text_size(lines))
+    except DocumentRefused as error:
+        raise DocumentRefused(f"page {page_index + 1}: {error}") from None
+    return rect.x0, rect.y0, rect.width, rect.height
 
 
 def _seal_placement(
     request: AppearanceRequest, writer: IncrementalPdfFileWriter
 ) -> tuple[int, tuple[float, float, float, float]]:
-    """The seal's page and box: over the left third of the official's approval signature."""
-    approval = _approval_widget(writer)
+    """The seal's page and box: over the left third of the official's approval signature image."""
+    approval = _approval_image(writer)
     if approval is None:
         raise DocumentRefused(
             "the agency seal ('issue') goes on a document the competent official has signed "
             "('approval'); this document has no approval signature"
         )
-    page_index, (x0, y0, x1, y1) = approval
+    page_index, image = approval
     if request.box is not None:
         return (request.page - 1 if request.page else page_index), request.box
     assert request.image is not None
-    diameter = _real_size(request.image)
-    centre_x, centre_y = x0 + (x1 - x0) / 6, (y0 + y1) / 2
-    return page_index, (centre_x - diameter / 2, centre_y - diameter / 2, diameter, diameter)
+    diameter = _real_size(request.image, _SEAL_DIAMETER)[0]
+    seal = decree30.seal_box(image, diameter)
+    return page_index, (seal.x0, seal.y0, seal.width, seal.height)
 
 
-def _real_size(path: Path) -> float:
-    """The seal's printed size in points from the PNG's resolution, else the usual 36 mm."""
+def _real_size(path: Path, default_height: float) -> tuple[float, float]:
+    """An image's printed width and height in points from the PNG's resolution; without one, the height
+    ``default_height`` at the image's proportions."""
     image = _load_png(path)
     dpi = image.info.get("dpi")
-    if dpi and float(dpi[0]) > 1:
-        return float(image.width) / float(dpi[0]) * 72
-    return _SEAL_DIAMETER
+    if dpi and float(dpi[0]) > 1 and float(dpi[1]) > 1:
+        return float(image.width) / float(dpi[0]) * 72, float(image.height) / float(dpi[1]) * 72
+    return default_height * image.width / image.height, default_height
 
 
-def _approval_widget(
-    writer: IncrementalPdfFileWriter,
-) -> tuple[int, tuple[float, float, float, float]] | None:
-    """Page index and rectangle of the last approval signature govsign put on the document."""
+def _approval_image(writer: IncrementalPdfFileWriter) -> tuple[int, Rect] | None:
+    """Page index and drawn image rectangle of the last approval signature govsign put on the document."""
     found = None
     for name, value, field_ref in enumerate_sig_fields(writer, filled_status=True):
         if not name.startswith(f"{_FIELD_PREFIX}-{AppearanceMode.APPROVAL.value}-") or value is None:
             continue
         widget = field_ref.get_object()
-        rect = [float(v) for v in widget["/Rect"]]
+        x0, y0, x1, y1 = (float(v) for v in widget["/Rect"])
         page_ref = widget.get_value_as_reference("/P") if "/P" in widget else None
-        corners = (min(rect[0], rect[2]), min(rect[1], rect[3]), max(rect[0], rect[2]), max(rect[1], rect[3]))
-        found = (_page_index(writer, page_ref), corners)
+        rect = Rect(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        found = (_page_index(writer, page_ref), _drawn_image(widget, rect))
     return found
+
+
+def _drawn_image(widget: generic.DictionaryObject, rect: Rect) -> Rect:
+    """Where the signature image is drawn in the widget: centred and at its own proportions, as
+    :func:`_style` draws it; the whole rectangle when the appearance holds no image."""
+    size = _image_size(widget["/AP"]["/N"], depth=3) if "/AP" in widget and "/N" in widget["/AP"] else None
+    if size is None:
+        return rect
+    scale = min(rect.width / size[0], rect.height / size[1])
+    return Rect.around(*rect.centre, size[0] * scale, size[1] * scale)
+
+
+def _image_size(xobject: generic.PdfObject, depth: int) -> tuple[float, float] | None:
+    """Width and height of the first image in an appearance's XObjects, looking ``depth`` forms deep."""
+    if not isinstance(xobject, generic.StreamObject) or depth == 0:
+        return None
+    if xobject.get("/Subtype") == "/Image":
+        return float(xobject["/Width"]), float(xobject["/Height"])
+    resources = xobject["/Resources"] if "/Resources" in xobject else None  # noqa: SIM401 (.get would not resolve)
+    children = resources["/XObject"] if resources is not None and "/XObject" in resources else {}
+    for name in children:
+        size = _image_size(children[name], depth - 1)
+        if size is not None:
+            return size
+    return None
 
 
 def _page_index(writer: IncrementalPdfFileWriter, page_ref: Any) -> int:

@@ -27,7 +27,7 @@ from pyhanko.pdf_utils.font.api import FontEngineFactory
 from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
-__all__ = ["SOURCE_FONT", "appearance_font", "font_engine_factory"]
+__all__ = ["SOURCE_FONT", "appearance_font", "font_engine_factory", "text_width"]
 
 SOURCE_FONT = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 _PDF_EM = 1000
@@ -53,6 +53,21 @@ def font_engine_factory(text: str, size: int) -> FontEngineFactory:
     if set(text) <= _VIETNAMESE:
         return _PresubsetFactory(_vietnamese_program(), size)
     return GlyphAccumulatorFactory(str(appearance_font()), font_size=size)
+
+
+def text_width(text: str, size: float) -> float:
+    """How wide ``text`` is set at ``size`` points, as pyHanko sets it: the sum of the glyphs' advances
+    (the appearance font carries no kerning), so that a box can be made to the text's measure."""
+    advances, widths = _advances()
+    return sum(widths.get(ord(character), advances) for character in text) * size / _PDF_EM
+
+
+@cache
+def _advances() -> tuple[int, dict[int, int]]:
+    """The missing glyph's advance, and every character's advance, on the 1000-unit em."""
+    font = TTFont(appearance_font())
+    metrics = font["hmtx"].metrics
+    return metrics[".notdef"][0], {code: metrics[name][0] for code, name in font.getBestCmap().items()}
 
 
 @cache

@@ -216,7 +216,9 @@ def _run_pyhanko(
     bytes_reserved: int | None = None,
 ) -> None:
     level = options.level
-    plan = plan_appearance(options.appearance, document.writer, key.certificate, utc_now(), field_name)
+    plan = plan_appearance(
+        options.appearance, document.writer, key.certificate, utc_now(), field_name, password=options.password
+    )
     metadata = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",

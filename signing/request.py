@@ -38,6 +38,9 @@ class SigningRequest(BaseModel):
     doc_number: str | None = Field(None, description="appendix: the document's number and symbol")
     copy_form: CopyForm = Field("SAO Y", description='copy: "SAO Y", "SAO LỤC" or "TRÍCH SAO"')
     agency: str | None = Field(None, description="appendix/copy: the agency's name")
+    anchor: str | None = Field(
+        None, description="approval: the printed line the signature goes above (default: the signer's name)"
+    )
     password: str | None = Field(None, description="the PDF's user password")
     repair: bool = Field(False, description="rewrite a damaged, unsigned PDF before signing")
     pss: bool = Field(False, description="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")
@@ -64,6 +67,7 @@ class SigningRequest(BaseModel):
                 doc_number=self.doc_number,
                 copy_form=self.copy_form,
                 agency=self.agency,
+                anchor=self.anchor,
             ),
             pss=self.pss,
             certify=self.certify,

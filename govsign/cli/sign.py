@@ -58,6 +58,10 @@ ImageOption = Annotated[Path | None, typer.Option(help="signature image or seal 
 DocNumberOption = Annotated[str | None, typer.Option(help="appendix: document number and symbol")]
 CopyFormOption = Annotated[str, typer.Option(help='copy: "SAO Y", "SAO LỤC" or "TRÍCH SAO"')]
 AgencyOption = Annotated[str | None, typer.Option(help="appendix/copy: the agency's name")]
+AnchorOption = Annotated[
+    str | None,
+    typer.Option(help="approval: the printed line the signature goes above (default: the signer's name)"),
+]
 PasswordOption = Annotated[str | None, typer.Option(help="the PDF's user password")]
 RepairOption = Annotated[bool, typer.Option(help="rewrite a damaged, unsigned PDF before signing")]
 PssOption = Annotated[bool, typer.Option(help="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")]
@@ -110,6 +114,7 @@ def sign(
     doc_number: DocNumberOption = None,
     copy_form: CopyFormOption = "SAO Y",
     agency: AgencyOption = None,
+    anchor: AnchorOption = None,
     password: PasswordOption = None,
     repair: RepairOption = False,
     pss: PssOption = False,
@@ -140,6 +145,7 @@ def sign_batch(
     doc_number: DocNumberOption = None,
     copy_form: CopyFormOption = "SAO Y",
     agency: AgencyOption = None,
+    anchor: AnchorOption = None,
     password: PasswordOption = None,
     repair: RepairOption = False,
     pss: PssOption = False,
