@@ -6,159 +6,36 @@ with the reason; `govsign fields` shows the form; every refusal is one clear lin
 
 from __future__ import annotations
 
-import datetime as dt
+import io
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-import pikepdf
+import httpx
+import pyotp
 import pytest
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pdf_fields
-from pyhanko.sign import signers
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import read_certification_data, validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from signing.fields import read_fields
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
-from tests.pdf_samples import one_page_pdf, signature_png
+from tests.field_forms import PREPARED, PREPARED_BOX, build_forms
+from tests.pdf_samples import signature_png
 from tests.test_pades import ARTEFACTS, pdfsig, root_asn1
 from tests.test_signing_api import Credential, post_sign
 from tests.test_signing_api import _account as signing_account
 
-PREPARED = "PDFTronApprovalSig"
-PREPARED_BOX = (330, 120, 510, 192)
-
-
-# -- forms as other systems make them -------------------------------------------------------------------
-
-
-def _test_certifier(folder: Path) -> tuple[signers.SimpleSigner, x509.Certificate]:
-    """A software key with a self-signed certificate: the form system that certifies its forms (a CA of
-    its own, since NSS trusts only CA certificates as anchors)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hệ thống biểu mẫu thử nghiệm")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, True, False, False, False), critical=True
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem, certificate_pem = folder / "certifier-key.pem", folder / "certifier.pem"
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    certificate_pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    signer = signers.SimpleSigner.load(str(key_pem), str(certificate_pem))  # type: ignore[no-untyped-call]
-    assert signer is not None
-    return signer, certificate
-
-
-def _form_with_a_text_field(path: Path) -> Path:
-    """One page with a text field ``HoTen`` (the name of the person the form is about)."""
-    one_page_pdf(path)
-    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
-        page = pdf.pages[0].obj
-        text_field = pdf.make_indirect(
-            pikepdf.Dictionary(
-                FT=pikepdf.Name.Tx,
-                T="HoTen",
-                Type=pikepdf.Name.Annot,
-                Subtype=pikepdf.Name.Widget,
-                Rect=[72, 700, 300, 720],
-                F=4,
-                P=page,
-            )
-        )
-        page.Annots = pdf.make_indirect(pikepdf.Array([text_field]))
-        pdf.Root.AcroForm = pdf.make_indirect(pikepdf.Dictionary(Fields=pikepdf.Array([text_field])))
-        pdf.save(path)
-    return path
-
-
-def _prepare(
-    source: Path,
-    target: Path,
-    specs: list[pdf_fields.SigFieldSpec],
-    *,
-    signer: signers.SimpleSigner,
-    sign_field: str,
-    certify: bool,
-    read_only: tuple[str, ...] = (),
-) -> Path:
-    """Add the empty signature fields of ``specs`` and sign ``sign_field`` with the form system's key, all
-    in one update (certifying with DocMDP P=2 when asked)."""
-    with source.open("rb") as stream, target.open("wb") as output:
-        writer = IncrementalPdfFileWriter(stream)
-        for spec in specs:
-            pdf_fields.append_signature_field(writer, spec)
-        for name in read_only:
-            _, _, reference = next(pdf_fields.enumerate_sig_fields(writer, with_name=name))
-            reference.get_object()["/Ff"] = generic.NumberObject(1)  # type: ignore[no-untyped-call]
-            writer.mark_update(reference)
-        metadata = signers.PdfSignatureMetadata(
-            field_name=sign_field,
-            certify=certify,
-            docmdp_permissions=pdf_fields.MDPPerm.FILL_FORMS,
-            subfilter=pdf_fields.SigSeedSubFilter.PADES,
-        )
-        signers.PdfSigner(metadata, signer).sign_pdf(writer, output=output)
-    return target
-
 
 @pytest.fixture(scope="module")
 def forms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``certified``: certified with P=2, one empty visible field prepared for the official.
-    ``locked``: approved in ``First``, whose lock covers ``Second``; ``ReadOnly`` is read-only, ``Hidden``
-    invisible, ``HoTen`` a text field."""
-    folder = tmp_path_factory.mktemp("forms")
-    signer, certificate = _test_certifier(folder)
-    (folder / "certifier.der").write_bytes(certificate.public_bytes(serialization.Encoding.DER))
-    base = _form_with_a_text_field(folder / "form.pdf")
-    certified = _prepare(
-        base,
-        folder / "certified.pdf",
-        [pdf_fields.SigFieldSpec(PREPARED, on_page=0, box=PREPARED_BOX)],
-        signer=signer,
-        sign_field="Certification",
-        certify=True,
-    )
-    lock_second = pdf_fields.FieldMDPSpec(pdf_fields.FieldMDPAction.INCLUDE, ["Second"])
-    locked = _prepare(
-        base,
-        folder / "locked.pdf",
-        [
-            pdf_fields.SigFieldSpec("First", on_page=0, box=(60, 120, 240, 192), field_mdp_spec=lock_second),
-            pdf_fields.SigFieldSpec("Second", on_page=0, box=(330, 120, 510, 192)),
-            pdf_fields.SigFieldSpec("ReadOnly", on_page=0, box=(330, 220, 510, 292)),
-            pdf_fields.SigFieldSpec("Hidden"),
-        ],
-        signer=signer,
-        sign_field="First",
-        certify=False,
-        read_only=("ReadOnly",),
-    )
-    return {"certified": certified, "locked": locked, "certifier": folder / "certifier.der"}
+    return build_forms(tmp_path_factory.mktemp("forms"))
 
 
 # -- the listing ----------------------------------------------------------------------------------------
@@ -380,3 +257,36 @@ def test_the_api_signs_in_the_prepared_field_and_refuses_a_new_visible_one(
     signed = post_sign(public_server, api_official, certified, appearance="approval", field=PREPARED)
     assert signed.status_code == 200, signed.text
     assert signed.headers["x-signature-field"] == PREPARED
+
+
+def test_the_console_offers_the_prepared_field_and_signs_in_it(
+    sqlite_deployment: Deployment, public_server: str, api_official: Credential, forms: dict[str, Path]
+) -> None:
+    password = "mật khẩu của cán bộ ký ô"
+    enrolled = sqlite_deployment.cli(
+        "console", "enrol", "--username", "ky-o-co-san", "--account", str(api_official.account_id),
+        stdin=password + "\n",
+    )  # fmt: skip
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    upload = {"files": ("bieu-mau.pdf", forms["certified"].read_bytes(), "application/pdf")}
+    with httpx.Client(base_url=public_server, timeout=120) as browser:
+        browser.post(
+            "/console/login",
+            data={"username": "ky-o-co-san", "password": password, "code": pyotp.TOTP(secret).now()},
+        )
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console").text)
+        assert csrf is not None
+        preview = browser.post(
+            "/console/sign/preview", data={"csrf": csrf.group(1), "appearance": "text"}, files=upload
+        )
+        assert f'<option value="{PREPARED}">{PREPARED} · trang 1</option>' in preview.text, preview.text
+        action = re.search(r'action="(/console/sign/[0-9a-f]{32})', preview.text)
+        assert action is not None
+        chosen = {"csrf": csrf.group(1), "appearance": "text", "pin": HOLDER_PIN}
+        refused = browser.post(action.group(1), data=chosen)
+        assert refused.status_code == 409 and "would add a new signature field" in refused.text
+        signed = browser.post(action.group(1), data={**chosen, "field": PREPARED})
+        assert signed.status_code == 200 and signed.headers["content-type"] == "application/pdf", signed.text
+    reader = PdfFileReader(io.BytesIO(signed.content))
+    names = [signature.field_name for signature in reader.embedded_regular_signatures]
+    assert names == ["Certification", PREPARED]
