@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import cast
 
 import httpx
-import pyotp
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +27,7 @@ from signing.fields import read_fields
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.field_forms import PREPARED, PREPARED_BOX, build_forms
 from tests.pdf_samples import signature_png
+from tests.test_console_auth import signed_in_csrf
 from tests.test_pades import ARTEFACTS, pdfsig, root_asn1
 from tests.test_signing_api import Credential, post_sign
 from tests.test_signing_api import _account as signing_account
@@ -270,19 +270,14 @@ def test_the_console_offers_the_prepared_field_and_signs_in_it(
     secret = enrolled.stdout.strip().splitlines()[-1]
     upload = {"files": ("bieu-mau.pdf", forms["certified"].read_bytes(), "application/pdf")}
     with httpx.Client(base_url=public_server, timeout=120) as browser:
-        browser.post(
-            "/console/login",
-            data={"username": "ky-o-co-san", "password": password, "code": pyotp.TOTP(secret).now()},
-        )
-        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console").text)
-        assert csrf is not None
+        csrf = signed_in_csrf(browser, "ky-o-co-san", password, secret)
         preview = browser.post(
-            "/console/sign/preview", data={"csrf": csrf.group(1), "appearance": "text"}, files=upload
+            "/console/sign/preview", data={"csrf": csrf, "appearance": "text"}, files=upload
         )
         assert f'<option value="{PREPARED}">{PREPARED} · trang 1</option>' in preview.text, preview.text
         action = re.search(r'action="(/console/sign/[0-9a-f]{32})', preview.text)
         assert action is not None
-        chosen = {"csrf": csrf.group(1), "appearance": "text", "pin": HOLDER_PIN}
+        chosen = {"csrf": csrf, "appearance": "text", "pin": HOLDER_PIN}
         refused = browser.post(action.group(1), data=chosen)
         assert refused.status_code == 409 and "would add a new signature field" in refused.text
         signed = browser.post(action.group(1), data={**chosen, "field": PREPARED})
