@@ -109,19 +109,17 @@ def _prepare(
 
 
 def build_forms(folder: Path) -> dict[str, Path]:
-    """In ``folder``: ``certified``, certified with P=2 and one empty visible field prepared for the
-    official; ``locked``, approved in ``First``, whose lock covers ``Second``, with ``ReadOnly`` read-only,
-    ``Hidden`` invisible and ``HoTen`` a text field; ``certifier``, the form system's certificate (DER)."""
+    """In ``folder``: ``certified`` (and ``another-certified``), certified with P=2 and one empty
+    visible field prepared for the official; ``locked``, approved in ``First``, whose lock covers
+    ``Second``, with ``ReadOnly`` read-only, ``Hidden`` invisible and ``HoTen`` a text field; ``bare``,
+    certified with P=2 and no empty field; ``certifier``, the form system's certificate (DER)."""
     signer, certificate = _test_certifier(folder)
     (folder / "certifier.der").write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     base = _form_with_a_text_field(folder / "form.pdf")
-    certified = _prepare(
-        base,
-        folder / "certified.pdf",
-        [pdf_fields.SigFieldSpec(PREPARED, on_page=0, box=PREPARED_BOX)],
-        signer=signer,
-        sign_field="Certification",
-        certify=True,
+    prepared = [pdf_fields.SigFieldSpec(PREPARED, on_page=0, box=PREPARED_BOX)]
+    certified, another = (  # two certifications, two different files (ECDSA draws a new nonce)
+        _prepare(base, folder / name, prepared, signer=signer, sign_field="Certification", certify=True)
+        for name in ("certified.pdf", "another-certified.pdf")
     )
     lock_second = pdf_fields.FieldMDPSpec(pdf_fields.FieldMDPAction.INCLUDE, ["Second"])
     locked = _prepare(
@@ -138,4 +136,11 @@ def build_forms(folder: Path) -> dict[str, Path]:
         certify=False,
         read_only=("ReadOnly",),
     )
-    return {"certified": certified, "locked": locked, "certifier": folder / "certifier.der"}
+    bare = _prepare(base, folder / "bare.pdf", [], signer=signer, sign_field="Certification", certify=True)
+    return {
+        "certified": certified,
+        "another-certified": another,
+        "locked": locked,
+        "bare": bare,
+        "certifier": folder / "certifier.der",
+    }

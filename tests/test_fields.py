@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,8 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import read_certification_data, validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from signing.fields import read_fields
+from signing.errors import DocumentRefused
+from signing.fields import read_fields, target_field
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.field_forms import PREPARED, PREPARED_BOX, build_forms
 from tests.pdf_samples import signature_png
@@ -59,6 +61,17 @@ def test_the_listing_shows_each_fields_page_rectangle_state_and_locks(forms: dic
     assert locked["Second"].locked_by == ("First",) and not locked["Second"].signed
     assert locked["ReadOnly"].read_only and locked["ReadOnly"].locked_by == ()
     assert not locked["Hidden"].visible and locked["Hidden"].page == 1
+
+
+@pytest.mark.pure
+def test_a_certified_form_without_an_empty_field_takes_only_an_invisible_signature(
+    forms: dict[str, Path],
+) -> None:
+    with forms["bare"].open("rb") as stream:
+        reader = PdfFileReader(stream)
+        assert target_field(reader, None, visible=False) is None
+        with pytest.raises(DocumentRefused, match=r"no empty signature field, so sign it invisibly"):
+            target_field(reader, None, visible=True)
 
 
 def test_govsign_fields_prints_the_table(sqlite_deployment: Deployment, forms: dict[str, Path]) -> None:
@@ -184,6 +197,22 @@ def test_without_a_field_a_visible_signature_on_the_certified_form_is_refused_wi
     assert "would add a new signature field, which that certification forbids" in result.stderr
     assert f"its empty signature fields: {PREPARED}" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out.pdf").exists()
+
+
+def test_a_batch_of_certified_forms_is_signed_in_their_prepared_fields(
+    sqlite_deployment: Deployment, official: str, forms: dict[str, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    for name, form in (("a.pdf", "certified"), ("b.pdf", "another-certified")):
+        shutil.copyfile(forms[form], tmp_path / "in" / name)
+    sqlite_deployment.cli(
+        "sign-batch", str(tmp_path / "in"), str(tmp_path / "out"), "--cert", official,
+        "--field", PREPARED, "--appearance", "text", "--processes", "1",
+        stdin=HOLDER_PIN + "\n", timeout=300,
+    )  # fmt: skip
+    for name in ("a.pdf", "b.pdf"):
+        signed = read_fields(tmp_path / "out" / name, password=None).named(PREPARED)
+        assert signed is not None and signed.signed
 
 
 # (document, options, exit code, HTTP status, words of the refusal)
