@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.crypt.api import AuthStatus
@@ -112,12 +113,20 @@ def read_fields(source: Path, *, password: str | None) -> DocumentFields:
             return fields_of(reader)
     except OSError as error:
         raise InvalidDocument(f"{source.name} cannot be read: {error.strerror}") from None
-    except (PdfError, FormFillingError, KeyError, TypeError) as error:
-        raise InvalidDocument(f"the PDF's form cannot be read ({type(error).__name__}: {error})") from None
+    except PdfError as error:
+        raise InvalidDocument(f"the file cannot be read as a PDF ({error})") from None
 
 
 def fields_of(reader: PdfFileReader) -> DocumentFields:
-    """The signature fields of an opened (and, if encrypted, authenticated) document."""
+    """The signature fields of an opened (and, if encrypted, authenticated) document; InvalidDocument
+    when its form is malformed (a loop, a lock naming no action, a field that is no dictionary)."""
+    try:
+        return _fields_of(reader)
+    except (PdfError, KeyError, TypeError, ValueError) as error:
+        raise InvalidDocument(f"the PDF's form cannot be read ({type(error).__name__}: {error})") from None
+
+
+def _fields_of(reader: PdfFileReader) -> DocumentFields:
     found = list(enumerate_sig_fields(reader))
     locks = [
         (name, lock)
@@ -158,7 +167,6 @@ def target_field(reader: PdfFileReader, name: str | None, *, visible: bool) -> S
     field = document.named(name)
     if field is None:
         _refuse_missing(reader, name, document)
-    assert field is not None
     if field.signed:
         raise DocumentRefused(f"the signature field '{name}' is already signed; {_alternatives(document)}")
     if field.locked_by:
@@ -176,7 +184,7 @@ def target_field(reader: PdfFileReader, name: str | None, *, visible: bool) -> S
     return field
 
 
-def _refuse_missing(reader: PdfFileReader, name: str, document: DocumentFields) -> None:
+def _refuse_missing(reader: PdfFileReader, name: str, document: DocumentFields) -> NoReturn:
     try:
         next(enumerate_sig_fields(reader, with_name=name), None)
     except FormFillingError:
