@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ __all__ = [
     "AppearanceMode",
     "AppearanceRequest",
     "PlannedAppearance",
+    "appearance_style",
     "existing_field_names",
     "field_name_for",
     "plan_appearance",
@@ -131,6 +132,16 @@ def plan_appearance(
     corners = (math.floor(x), math.floor(y), math.ceil(x + width), math.ceil(y + height))
     field = SigFieldSpec(field_name, on_page=page_index, box=corners)
     return PlannedAppearance(field, _style(request, lines))
+
+
+def appearance_style(
+    request: AppearanceRequest, certificate: x509.Certificate, signing_time: dt.datetime
+) -> BaseStampStyle:
+    """How the signature looks in a field already on the page, whose rectangle is the box: the look asked
+    for, or the text block when none was (the field shows on the page; it must not stay blank)."""
+    if request.mode is AppearanceMode.NONE:
+        request = replace(request, mode=AppearanceMode.TEXT)
+    return _style(request, _text_lines(request, certificate, signing_time))
 
 
 def field_name_for(mode: AppearanceMode, serial: str, taken: set[str]) -> str:

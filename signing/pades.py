@@ -35,10 +35,18 @@ from ca.audit import AuditEvent, record
 from ca.signing_keys import SubscriberKey
 from ca.status import StatusServices
 from ca.store import utc_now
-from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
+from signing.appearance import (
+    AppearanceMode,
+    AppearanceRequest,
+    appearance_style,
+    existing_field_names,
+    field_name_for,
+    plan_appearance,
+)
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.documents import OpenedDocument, file_sha256, open_for_signing
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
+from signing.fields import target_field
 from signing.trust_services import InProcessTimeStamper, validation_context
 
 __all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "SigningOptions", "sign_pdf"]
@@ -81,6 +89,14 @@ class SigningOptions:
     reason: str | None = None
     location: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    field: str | None = None  # an existing empty signature field to sign in; None: a new field
+
+    def __post_init__(self) -> None:
+        if self.field is not None and (self.appearance.box is not None or self.appearance.page is not None):
+            raise InvalidDocument(
+                f"a signature in the field '{self.field}' takes that field's page and rectangle; "
+                "give no page or box with it"
+            )
 
 
 @dataclass(frozen=True)
@@ -172,7 +188,13 @@ def _sign_into(
     scratch: Path,
 ) -> str:
     """Run pyHanko once, or twice when the signature turned out larger than the room reserved for it."""
-    field_name = field_name_for(options.appearance.mode, key.serial, existing_field_names(document.writer))
+    visible = options.appearance.mode is not AppearanceMode.NONE
+    existing = target_field(document.writer.prev, options.field, visible=visible)
+    field_name = (
+        existing.name
+        if existing is not None
+        else field_name_for(options.appearance.mode, key.serial, existing_field_names(document.writer))
+    )
     sign = partial(_run_pyhanko, services, key, options=options, field_name=field_name)
     try:
         _write_atomically(target, partial(sign, document))
@@ -216,9 +238,18 @@ def _run_pyhanko(
     bytes_reserved: int | None = None,
 ) -> None:
     level = options.level
-    plan = plan_appearance(
-        options.appearance, document.writer, key.certificate, utc_now(), field_name, password=options.password
-    )
+    if options.field is None:
+        plan = plan_appearance(
+            options.appearance,
+            document.writer,
+            key.certificate,
+            utc_now(),
+            field_name,
+            password=options.password,
+        )
+        style, new_field = plan.style, plan.field
+    else:
+        style, new_field = appearance_style(options.appearance, key.certificate, utc_now()), None
     metadata = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
@@ -236,12 +267,17 @@ def _run_pyhanko(
         metadata,
         signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss)),
         timestamper=InProcessTimeStamper(services) if level.rank >= Level.B_T.rank else None,
-        stamp_style=plan.style,
-        new_field_spec=plan.field,
+        stamp_style=style,
+        new_field_spec=new_field,
     )
     reserved = bytes_reserved or _reservation(key, level, services)
     try:
-        signer.sign_pdf(document.writer, bytes_reserved=reserved, output=output)
+        signer.sign_pdf(
+            document.writer,
+            existing_fields_only=options.field is not None,
+            bytes_reserved=reserved,
+            output=output,
+        )
     except PyhankoSigningError as error:
         needed = _PAYLOAD_TOO_LARGE.search(str(error))
         if needed and bytes_reserved is None:

@@ -12,7 +12,7 @@ from signing.appearance import AppearanceMode, AppearanceRequest, CopyForm
 from signing.errors import InvalidDocument
 from signing.pades import Certification, Level, SigningOptions
 
-__all__ = ["SigningRequest", "parse_box"]
+__all__ = ["SigningRequest", "invalid_value", "parse_box"]
 
 
 def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -24,6 +24,13 @@ def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         raise InvalidDocument(f"the box wants four numbers x,y,w,h in points, not {text!r}") from None
     return x, y, width, height
+
+
+def invalid_value(error: ValidationError) -> InvalidDocument:
+    """The first value a request refused, named as the caller gave it."""
+    problem = error.errors()[0]
+    field = ".".join(str(part) for part in problem["loc"])
+    return InvalidDocument(f"{field}: {problem['msg']}")
 
 
 class SigningRequest(BaseModel):
@@ -45,6 +52,11 @@ class SigningRequest(BaseModel):
     repair: bool = Field(False, description="rewrite a damaged, unsigned PDF before signing")
     pss: bool = Field(False, description="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")
     certify: Certification | None = Field(None, description="certify with DocMDP P=1, 2 or 3")
+    field: str | None = Field(
+        None,
+        min_length=1,
+        description="sign in this existing empty signature field, drawn in its rectangle (no page or box)",
+    )
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> SigningRequest:
@@ -52,9 +64,7 @@ class SigningRequest(BaseModel):
         try:
             return cls.model_validate(dict(values))
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"])
-            raise InvalidDocument(f"{field}: {problem['msg']}") from None
+            raise invalid_value(error) from None
 
     def options(self, *, image: Path | None, max_bytes: int) -> SigningOptions:
         return SigningOptions(
@@ -74,4 +84,5 @@ class SigningRequest(BaseModel):
             password=self.password,
             repair=self.repair,
             max_bytes=max_bytes,
+            field=self.field,
         )

@@ -46,6 +46,15 @@ def _sign_in(base: str, username: str, password: str, code: str) -> httpx.Respon
     )
 
 
+def signed_in_csrf(browser: httpx.Client, username: str, password: str, secret: str) -> str:
+    """Sign ``browser`` in with the password and the current TOTP code; the session's CSRF token."""
+    login = {"username": username, "password": password, "code": pyotp.TOTP(secret).now()}
+    assert browser.post("/console/login", data=login).status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console").text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
 def test_a_code_signs_in_once_and_the_cookie_is_strict(deployment: Deployment, server: str) -> None:
     secret = _officer(deployment, "hoa")
     code = pyotp.TOTP(secret).now()
@@ -183,15 +192,10 @@ def test_several_files_become_a_batch_with_a_progress_page(
     secret = enrolled.stdout.strip().splitlines()[-1]
     documents = [one_page_pdf(tmp_path / f"ban-{n}.pdf", text=f"Ban {n}").read_bytes() for n in range(3)]
     with httpx.Client(base_url=server, timeout=60) as browser:
-        browser.post(
-            "/console/login",
-            data={"username": "tung", "password": PASSWORD, "code": pyotp.TOTP(secret).now()},
-        )
-        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console").text)
-        assert csrf is not None
+        csrf = signed_in_csrf(browser, "tung", PASSWORD, secret)
         started = browser.post(
             "/console/sign/preview",
-            data={"csrf": csrf.group(1), "appearance": "none", "pin": HOLDER_PIN},
+            data={"csrf": csrf, "appearance": "none", "pin": HOLDER_PIN},
             files=[("files", (f"ban-{n}.pdf", data, "application/pdf")) for n, data in enumerate(documents)],
         )
         assert started.status_code == 303, started.text

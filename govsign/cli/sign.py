@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from ca.authority import Authority
 from ca.errors import InvalidRequest
@@ -25,10 +26,17 @@ from ca.signing_keys import SubscriberKey, activate_for_documents, service_seal_
 from ca.status import StatusServices
 from ca.store import Database
 from govsign.access.trust_store import trust_store
+from govsign.cli.output import out
+from govsign.cli.signing_options import (
+    CertOption,
+    PasswordOption,
+    PinFileOption,
+    SigningChoices,
+    with_signing_choices,
+)
 from govsign.config import runtime
 from govsign.config.settings import load_settings
 from govsign.config.verification import fetch_policy
-from signing.appearance import AppearanceMode
 from signing.batch import run_batch
 from signing.batch_store import (
     HolderSecrets,
@@ -41,35 +49,11 @@ from signing.batch_store import (
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.extend import extend_pdf
-from signing.pades import Certification, Level, sign_pdf
-from signing.request import SigningRequest
+from signing.fields import SignatureField, read_fields
+from signing.pades import Level, sign_pdf
 from signing.validation import ValidationReport, validate_pdf
 
-__all__ = ["extend", "sign", "sign_batch", "verify"]
-
-
-# The options `sign` and `sign-batch` share, declared once.
-CertOption = Annotated[str, typer.Option("--cert", help="serial (hex) of the signing certificate")]
-LevelOption = Annotated[Level, typer.Option(help="PAdES baseline level")]
-AppearanceOption = Annotated[AppearanceMode, typer.Option(help="how the signature looks")]
-PageOption = Annotated[int | None, typer.Option(help="page of the signature, from 1")]
-BoxOption = Annotated[str | None, typer.Option(help="x,y,w,h in points from the lower left")]
-ImageOption = Annotated[Path | None, typer.Option(help="signature image or seal (PNG)")]
-DocNumberOption = Annotated[str | None, typer.Option(help="appendix: document number and symbol")]
-CopyFormOption = Annotated[str, typer.Option(help='copy: "SAO Y", "SAO LỤC" or "TRÍCH SAO"')]
-AgencyOption = Annotated[str | None, typer.Option(help="appendix/copy: the agency's name")]
-AnchorOption = Annotated[
-    str | None,
-    typer.Option(help="approval: the printed line the signature goes above (default: the signer's name)"),
-]
-PasswordOption = Annotated[str | None, typer.Option(help="the PDF's user password")]
-RepairOption = Annotated[bool, typer.Option(help="rewrite a damaged, unsigned PDF before signing")]
-PssOption = Annotated[bool, typer.Option(help="RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")]
-CertifyOption = Annotated[Certification | None, typer.Option(help="certify with DocMDP P=1, 2 or 3")]
-PinFileOption = Annotated[
-    Path | None,
-    typer.Option(help="a file holding the holder's PIN (default: asked for, or read from standard input)"),
-]
+__all__ = ["extend", "fields", "sign", "sign_batch", "verify"]
 
 
 def holder_pin(pin_file: Path | None) -> str:
@@ -102,23 +86,12 @@ def _document_key(authority: Authority, cert: str, source: Path, pin_file: Path 
     return activation.key_for(digest)
 
 
+@with_signing_choices
 def sign(
     source: Annotated[Path, typer.Argument(help="the PDF to sign")],
     output: Annotated[Path, typer.Option("-o", "--output", help="where to write the signed PDF")],
     cert: CertOption,
-    level: LevelOption = Level.B_T,
-    appearance: AppearanceOption = AppearanceMode.NONE,
-    page: PageOption = None,
-    box: BoxOption = None,
-    image: ImageOption = None,
-    doc_number: DocNumberOption = None,
-    copy_form: CopyFormOption = "SAO Y",
-    agency: AgencyOption = None,
-    anchor: AnchorOption = None,
-    password: PasswordOption = None,
-    repair: RepairOption = False,
-    pss: PssOption = False,
-    certify: CertifyOption = None,
+    choices: SigningChoices,
     pin_file: PinFileOption = None,
 ) -> None:
     """Sign IN.pdf into OUT.pdf with the key of certificate SERIAL (its holder's PIN is asked for); prints
@@ -126,30 +99,19 @@ def sign(
     if not source.is_file():
         raise InvalidDocument(f"{source} does not exist or is not a file")
     settings = load_settings()
-    options = SigningRequest.of(locals()).options(image=image, max_bytes=settings.max_document_bytes)
+    options = choices.request.options(image=choices.image, max_bytes=settings.max_document_bytes)
     authority = runtime.open_authority_from(settings)
     key = _document_key(authority, cert, source, pin_file)
     signed = sign_pdf(StatusServices(authority), key, source, output, options, actor=runtime.OPERATOR)
     typer.echo(f"{signed.field_name}{' (repaired before signing)' if signed.repaired else ''}")
 
 
+@with_signing_choices
 def sign_batch(
     in_dir: Annotated[Path, typer.Argument(help="folder of PDFs to sign")],
     out_dir: Annotated[Path, typer.Argument(help="folder for the signed PDFs (same file names)")],
     cert: CertOption,
-    level: LevelOption = Level.B_T,
-    appearance: AppearanceOption = AppearanceMode.NONE,
-    page: PageOption = None,
-    box: BoxOption = None,
-    image: ImageOption = None,
-    doc_number: DocNumberOption = None,
-    copy_form: CopyFormOption = "SAO Y",
-    agency: AgencyOption = None,
-    anchor: AnchorOption = None,
-    password: PasswordOption = None,
-    repair: RepairOption = False,
-    pss: PssOption = False,
-    certify: CertifyOption = None,
+    choices: SigningChoices,
     processes: Annotated[int, typer.Option(help="worker processes")] = max(2, os.cpu_count() or 2),
     pin_file: PinFileOption = None,
 ) -> None:
@@ -165,8 +127,8 @@ def sign_batch(
         raise InvalidDocument("the output folder must differ from the input folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
-    request = SigningRequest.of(locals())
-    options = request.options(image=image.resolve() if image else None, max_bytes=settings.max_document_bytes)
+    image = choices.image.resolve() if choices.image else None
+    options = choices.request.options(image=image, max_bytes=settings.max_document_bytes)
     authority = runtime.open_authority_from(settings)
     key = subscriber_key(authority, cert)  # refuse a revoked or unknown certificate before starting
     database = authority.database
@@ -185,7 +147,7 @@ def sign_batch(
     documents = pending_digests(database, batch_id)
     actor = f"{runtime.OPERATOR} with the holder's PIN"
     grant = activate_for_documents(authority, key, holder_pin(pin_file), documents, actor=actor).grant
-    activation = HolderSecrets(sad=grant.sad, password=password)
+    activation = HolderSecrets(sad=grant.sad, password=options.password)
     failures: list[str] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("signing", total=len(sources))
@@ -227,6 +189,47 @@ def extend(
     authority = runtime.open_authority_from(load_settings())
     extended = extend_pdf(StatusServices(authority), source, output, level, actor=runtime.OPERATOR)
     typer.echo(f"{extended.level}{' (archive time-stamp renewed)' if extended.renewed else ''}")
+
+
+def fields(
+    source: Annotated[Path, typer.Argument(help="the PDF")],
+    password: PasswordOption = None,
+) -> None:
+    """List the signature fields of FILE.pdf (name, page, rectangle x,y,w,h, signed or empty, locks) and
+    its certification; an empty field that is not locked takes a signature with `sign --field NAME`."""
+    if not source.is_file():
+        raise InvalidDocument(f"{source} does not exist or is not a file")
+    document = read_fields(source, password=password)
+    if not document.fields:
+        out.print(f"{source.name}: no signature field; {document.describe_certification()}", markup=False)
+        return
+    table = Table(title=f"{source.name}: {document.describe_certification()}")
+    for column in ("field", "page", "rectangle", "state", "locks"):
+        table.add_column(column, overflow="fold")
+    for field in document.fields:
+        table.add_row(
+            field.name,
+            str(field.page) if field.page else "-",
+            ",".join(f"{value:g}" for value in _box(field)) if field.visible else "invisible",
+            "signed" if field.signed else "empty",
+            _locks(field),
+        )
+    out.print(table)
+
+
+def _box(field: SignatureField) -> tuple[float, float, float, float]:
+    assert field.rect is not None
+    x0, y0, x1, y1 = field.rect
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _locks(field: SignatureField) -> str:
+    locks = [f"locked by {name}" for name in field.locked_by]
+    if field.read_only:
+        locks.append("read-only")
+    if field.lock is not None:
+        locks.append(f"signing it {field.lock.describe()}")
+    return "; ".join(locks) or "-"
 
 
 def verify(

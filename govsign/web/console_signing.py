@@ -42,6 +42,7 @@ from govsign.web.console import (
 from signing.batch_store import batch_report
 from signing.documents import file_sha256
 from signing.errors import SigningError
+from signing.fields import read_fields
 from signing.request import SigningRequest
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -146,6 +147,7 @@ def preview(
         (folder / "owner").write_text(user.actor)
         _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
         width, height = _render_first_page(folder)
+        document = read_fields(folder / "input.pdf", password=None)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -160,6 +162,7 @@ def preview(
         appearance=appearance,
         extra=extra,
         filename=files[0].filename or "document.pdf",
+        empty_fields=document.empty,
     )
 
 
@@ -198,12 +201,16 @@ def sign(
     doc_number: Annotated[str, Form()] = "",
     agency: Annotated[str, Form()] = "",
     copy_form: Annotated[str, Form()] = "SAO Y",
+    field: Annotated[str, Form()] = "",
     pin: Annotated[str | None, Form()] = None,
 ) -> Response:
+    """Sign the upload in the prepared field chosen, else in the box dragged on page 1 (or its default)."""
     folder = _own_upload(settings, user, upload_id)
     account = _account_of(services.authority, user)
     extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
-    form = _form(appearance, extra, box=box or None, page=1)
+    form = (
+        _form(appearance, extra, field=field) if field else _form(appearance, extra, box=box or None, page=1)
+    )
     source = folder / "input.pdf"
     serial = authorise_certificate(account, None)
     proof = HolderProof(
