@@ -91,8 +91,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def postgres_url() -> str:
-    """A scratch PostgreSQL database, emptied; skip (or, in CI, fail) when there is no server."""
+    """A scratch PostgreSQL database, emptied; skip (or, in CI, fail) when there is no server. Each
+    pytest-xdist worker (``-n 2``) gets a database of its own, named after it."""
     url = os.environ.get("GOVSIGN_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = make_url(url).set(database=f"{make_url(url).database}_{worker}").render_as_string(False)
     try:
         server = make_url(url).set(database="postgres")
         engine = create_engine(server, isolation_level="AUTOCOMMIT")
