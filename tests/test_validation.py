@@ -3,10 +3,10 @@ verdicts checked against poppler's pdfsig. The CLI, the API and the pages: test_
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -18,9 +18,12 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sqlalchemy import func, select
 
+from ca import clock
 from ca.reasons import RevocationReason
 from ca.status import StatusServices
+from ca.store import CertificateRecord
 from govsign.access.trust_store import trust_store
 from govsign.config.verification import fetch_policy
 from signing.cms_signer import HsmSigner, signature_algorithm_for
@@ -118,6 +121,20 @@ def test_a_page_added_after_signing_is_reported_and_not_passed(
     assert pdfsig_integrity(modified) == [True]  # the signed bytes themselves are intact
 
 
+def _seconds_ago(deployment: Deployment, seconds: float) -> dt.datetime:
+    """``seconds`` before now, where a test moves govsign's clock back to so that a revocation or an expiry
+    already lies in the past when pyHanko judges on the real clock. The deployment's time-stamping
+    certificate (its youngest) must be valid by then: only a test run alone, straight after the
+    deployment's ceremony, ever waits for that."""
+    with deployment.authority.database.transaction() as session:
+        certified = session.scalar(
+            select(func.max(CertificateRecord.not_before)).where(CertificateRecord.profile == "tsa")
+        )
+    assert certified is not None, "the ceremony certifies a time-stamping key"
+    time.sleep(max(0.0, (certified + dt.timedelta(seconds=seconds) - clock.now()).total_seconds()))
+    return clock.now() - dt.timedelta(seconds=seconds)
+
+
 def test_revocation_without_and_with_proof_of_the_signing_time(
     services: StatusServices,
     sqlite_deployment: Deployment,
@@ -126,12 +143,15 @@ def test_revocation_without_and_with_proof_of_the_signing_time(
     public_server: str,
     tmp_path: Path,
 ) -> None:
-    """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can."""
-    key = official_key(sqlite_deployment)
-    plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
-    sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
-    sign_as_holder(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
-    time.sleep(1.5)  # revocation times are whole seconds: let the revocation come a second after signing
+    """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can.
+
+    Revocation times are whole seconds: issued and signed a second ago on govsign's clock, revoked now, the
+    revocation comes at least a whole second after the time-stamp, without waiting for it."""
+    with clock.frozen(_seconds_ago(sqlite_deployment, 1)):
+        key = official_key(sqlite_deployment)
+        plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
+        sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
+        sign_as_holder(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
     services.revoke(key.serial, RevocationReason.CESSATION_OF_OPERATION, actor="t")
     assert only(validate_pdf(plain, trust, online(sqlite_deployment))) == (
         Indication.INDETERMINATE,
@@ -163,25 +183,27 @@ def test_an_expired_certificate_passes_on_a_b_lta_signature_made_while_it_was_va
     services: StatusServices, sqlite_deployment: Deployment, document: Path, tmp_path: Path
 ) -> None:
     """The time-stamp proves the signature came before the expiry; the same certificate's B-B signature,
-    with no such proof, is OUT_OF_BOUNDS_NO_POE."""
-    lifetime = timedelta(seconds=4)
-    ca = partner_ca(leaf_lifetime=lifetime)  # its CRL travels in the documents
-    expires = time.monotonic() + lifetime.total_seconds()
-    stamper = InProcessTimeStamper(services)
-    plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
-    plain.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
-    ours = trust_store(sqlite_deployment.authority)
-    stamped = partner_signed(
-        document.read_bytes(), ca, embed_crl=True, timestamper=stamper, timestamper_trust=ours
-    )
-    time.sleep(max(0.0, expires - time.monotonic()) + 1.5)
-    with archived.open("wb") as output:
-        signers.PdfTimeStamper(stamper).timestamp_pdf(
-            IncrementalPdfFileWriter(io.BytesIO(stamped)),
-            "sha256",
-            validation_context=chain_validation_context(services, []),
-            output=output,
+    with no such proof, is OUT_OF_BOUNDS_NO_POE.
+
+    Three seconds ago on govsign's clock, a leaf that lives one second signs; the clock moves on past its
+    expiry for the archive time-stamp, and pyHanko judges it all on the real clock, where it has expired."""
+    with clock.frozen(_seconds_ago(sqlite_deployment, 3)) as earlier:
+        ca = partner_ca(leaf_lifetime=dt.timedelta(seconds=1))  # its CRL travels in the documents
+        stamper = InProcessTimeStamper(services)
+        plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
+        plain.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
+        ours = trust_store(sqlite_deployment.authority)
+        stamped = partner_signed(
+            document.read_bytes(), ca, embed_crl=True, timestamper=stamper, timestamper_trust=ours
         )
+        earlier.advance(dt.timedelta(seconds=1.5))
+        with archived.open("wb") as output:
+            signers.PdfTimeStamper(stamper).timestamp_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(stamped)),
+                "sha256",
+                validation_context=chain_validation_context(services, []),
+                output=output,
+            )
     root_file = tmp_path / "foreign-root.pem"
     root_file.write_bytes(ca.root_pem)
     trusted = trust_store(sqlite_deployment.authority, [root_file])
