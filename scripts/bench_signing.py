@@ -18,14 +18,11 @@ since that is what every face of the service does now.
 from __future__ import annotations
 
 import cProfile
-import functools
-import hashlib
 import io
 import json
 import multiprocessing
 import os
 import pstats
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,140 +31,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_status import _free_port, _wait_for
+from bench_official import (
+    PIN,
+    _account,
+    _authority,
+    _issue_official,
+    _load,
+    _median_ms,
+    _one_page,
+    _server,
+    _Signing,
+)
+from bench_validation import _validation_rows
+
+# scripts/bench_activation.py takes the official, their account and the server from here.
+__all__ = ["PIN", "_account", "_authority", "_issue_official", "_server", "signing_rows"]
 
 ROUNDS = 60
-PIN = "135790"  # the PIN the bench official chooses with the set-up code from registration
 SCAN_PAGES = 56  # about 3.6 MB of noise per page: a 200 MB file
-OFFICIAL = {
-    "requesting_agency": "Sở Tư pháp thành phố Hà Nội",
-    "request_ref": "BENCH-SIGN",
-    "full_name": "Nguyễn Văn Ánh",
-    "personal_id": "001085012345",
-    "email": "nvanh@sotuphap.hanoi.gov.vn",
-    "organisation": "Sở Tư pháp thành phố Hà Nội",
-    "province": "Hà Nội",
-}
-
-
-def _authority(env: dict[str, str]) -> Any:
-    os.environ.update(env)
-    from govsign.config import runtime
-    from govsign.config.settings import load_settings
-
-    return runtime.open_authority_from(load_settings())
-
-
-def _issue_official(authority: Any, algorithm: str) -> str:
-    """A new official's certificate, its key made in the HSM, whose holder has taken control with ``PIN``."""
-    from ca.hsm import KeyAlgorithm
-    from ca.issuance import GenerateInHsm, issue_certificate
-    from ca.profiles import CertificateKind, parse_request
-    from ca.signing_keys import subscriber_key
-
-    request = parse_request("individual", OFFICIAL)
-    issued = issue_certificate(
-        authority, CertificateKind.INDIVIDUAL, request, GenerateInHsm(KeyAlgorithm(algorithm)), actor="bench"
-    )
-    key_id = subscriber_key(authority, issued.serial_hex).key_id
-    authority.activation_module().take_control(key_id, issued.setup_code, PIN, actor="bench holder")
-    return str(issued.serial_hex)
-
-
-def _one_page(path: Path) -> Path:
-    import pikepdf
-
-    pdf = pikepdf.new()
-    font = pdf.make_indirect(
-        pikepdf.Dictionary(
-            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica
-        )
-    )
-    content = pdf.make_stream(b"BT /F1 18 Tf 72 760 Td (Phieu ly lich tu phap) Tj ET")
-    page = pikepdf.Dictionary(
-        Type=pikepdf.Name.Page,
-        MediaBox=[0, 0, 595, 842],
-        Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)),
-        Contents=content,
-    )
-    pdf.pages.append(pikepdf.Page(page))
-    pdf.save(path)
-    return path
-
-
-def _median_ms(function: Any, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
-
-
-class _Signing:
-    """One official's key, our signing path and raw pyHanko's, on the same document."""
-
-    def __init__(self, env: dict[str, str], work: Path, serial: str | None = None) -> None:
-        from ca.signing_keys import subscriber_key
-        from ca.status import StatusServices
-
-        self.authority = _authority(env)
-        self.services = StatusServices(self.authority)
-        self.serial = serial or _issue_official(self.authority, "rsa2048")
-        self.key = subscriber_key(self.authority, self.serial)
-        self.env = env
-        self.work = work
-        self.source = _one_page(work / f"one-page-{os.getpid()}.pdf")
-        self.data = self.source.read_bytes()
-        self.document_sha256 = hashlib.sha256(self.data).digest()
-
-    @functools.cached_property
-    def raw_signer(self) -> Any:
-        """pyHanko's PKCS11Signer on a persistent RSA-2048 key in the service token. Subscriber keys are no
-        longer token objects, so the baseline gets a key of its own and borrows the official's certificate
-        as signing_cert: its signatures do not match that certificate and are for timing only."""
-        from asn1crypto import x509 as asn1_x509
-        from cryptography.hazmat.primitives.serialization import Encoding
-        from pyhanko.sign.pkcs11 import PKCS11Signer
-
-        from ca import hsm
-        from ca.hsm import KeyAlgorithm
-
-        token = self.authority.token
-        pair = token.generate_key_pair(KeyAlgorithm.RSA2048, "bench-raw-pyhanko-baseline")
-        session = hsm.library_for(token.module_path).get_token(token_label=token.label).open()
-        return PKCS11Signer(
-            session,
-            key_id=pair.key_id,
-            signing_cert=asn1_x509.Certificate.load(self.key.certificate.public_bytes(Encoding.DER)),
-            other_certs_to_pull=None,
-        )
-
-    def activated(self, document: Path | None = None) -> Any:
-        """The official's key opened by their PIN for ``document`` (default: the one-page PDF), as every
-        face of the service does: one activation, one signature."""
-        from ca.signing_keys import activate_for_documents
-
-        digest = self.document_sha256 if document is None else hashlib.sha256(document.read_bytes()).digest()
-        return activate_for_documents(self.authority, self.key, PIN, [digest], actor="bench").key_for(digest)
-
-    def raw(self) -> None:
-        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-        from pyhanko.sign import fields, signers
-
-        writer = IncrementalPdfFileWriter(io.BytesIO(self.data))
-        metadata = signers.PdfSignatureMetadata(
-            field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256"
-        )
-        signers.sign_pdf(writer, metadata, self.raw_signer, output=io.BytesIO())
-
-    def ours(self, level: str = "B-B", appearance: str = "none") -> None:
-        from signing.appearance import AppearanceMode, AppearanceRequest
-        from signing.pades import Level, SigningOptions, sign_pdf
-
-        options = SigningOptions(level=Level(level), appearance=AppearanceRequest(AppearanceMode(appearance)))
-        target = self.work / f"out-{os.getpid()}.pdf"
-        sign_pdf(self.services, self.activated(), self.source, target, options, actor="bench")
 
 
 def _throughput_worker(
@@ -339,38 +220,6 @@ def _big_file_rows(env: dict[str, str], work: Path, serial: str) -> list[tuple[s
     return rows
 
 
-@functools.cache
-def _account_token(env_json: str, serial: str) -> str:
-    created = subprocess.run(
-        [sys.executable, "-m", "govsign", "account", "create-official", "--cert", serial],
-        env={**os.environ, **json.loads(env_json)},
-        capture_output=True,
-        text=True,
-    )
-    if created.returncode != 0:
-        raise RuntimeError(f"govsign account create-official failed: {created.stderr.strip()}")
-    return created.stdout.strip().splitlines()[-1]
-
-
-def _account(env: dict[str, str], serial: str) -> str:
-    """The API token of the official's account (a certificate has one account: made once per run); the
-    holder chose the PIN already, in :func:`_issue_official`."""
-    return _account_token(json.dumps(env, sort_keys=True), serial)
-
-
-def _server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "govsign", "serve", "--port", str(port), "--workers", str(workers)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    _wait_for(f"{base}/healthz", process)
-    return process, base
-
-
 def _peak_rss_mb(pid: int) -> float:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     peaks = []
@@ -423,121 +272,6 @@ def _api_latency(
     finally:
         process.terminate()
         process.wait()
-
-
-def _load(request: Any, seconds: float, clients: int = 8) -> tuple[float, float, float]:
-    """``clients`` threads repeating ``request(session)`` for ``seconds``: (p50 ms, p99 ms, requests/s);
-    any answer other than 2xx stops the benchmark."""
-    import httpx
-
-    latencies: list[float] = []
-    stop = time.monotonic() + seconds
-
-    def client() -> None:
-        with httpx.Client(timeout=120) as session:
-            while time.monotonic() < stop:
-                began = time.perf_counter()
-                request(session).raise_for_status()
-                latencies.append((time.perf_counter() - began) * 1000)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    ordered = sorted(latencies)
-    return ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)], len(ordered) / elapsed
-
-
-def _validation_rows(signing: _Signing) -> list[tuple[str, str]]:
-    """govsign's report against pyHanko's own validate_pdf_signature on the same one-page files (B-B, and
-    B-LT and B-LTA offline), a document with five signatures, and the public API under load."""
-    from asn1crypto import x509 as asn1_x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
-    from pyhanko.sign.validation.errors import NoDSSFoundError
-    from pyhanko_certvalidator import ValidationContext
-
-    from govsign.access.trust_store import trust_store
-    from signing.fetch_policy import FetchPolicy
-    from signing.pades import Level, SigningOptions, sign_pdf
-    from signing.validation import validate_pdf
-
-    trust = trust_store(signing.authority)
-    root = asn1_x509.Certificate.load(signing.key.chain[-1].public_bytes(Encoding.DER))
-    offline = FetchPolicy(enabled=False)
-
-    def signed_at(level: Level) -> Path:
-        target = signing.work / f"validate-{level.value}.pdf"
-        key, options = signing.activated(), SigningOptions(level=level)
-        sign_pdf(signing.services, key, signing.source, target, options, actor="b")
-        return target
-
-    def pyhanko_alone(path: Path) -> None:
-        with path.open("rb") as stream:
-            reader = PdfFileReader(stream)
-            settings: dict[str, Any] = {"trust_roots": [root], "allow_fetching": False}
-            try:
-                context = DocumentSecurityStore.read_dss(reader).as_validation_context(settings)
-            except NoDSSFoundError:
-                context = ValidationContext(**settings)
-            validate_pdf_signature(reader.embedded_regular_signatures[0], context, context)
-
-    rows = []
-    for level in (Level.B_B, Level.B_LT, Level.B_LTA):
-        path = signed_at(level)
-        ours = _median_ms(lambda path=path: validate_pdf(path, trust, offline), 20)
-        theirs = _median_ms(lambda path=path: pyhanko_alone(path), 20)
-        rows.append(
-            (
-                f"validation of a one-page {level.value}, offline: govsign report / pyHanko "
-                "validate_pdf_signature (ms, validations/s)",
-                f"{ours:.0f} / {theirs:.0f} ms; {1000 / ours:.1f} / {1000 / theirs:.1f} per s",
-            )
-        )
-    five = signing.source
-    for number in range(5):
-        target = signing.work / f"five-{number}.pdf"
-        key = signing.activated(five)
-        sign_pdf(signing.services, key, five, target, SigningOptions(level=Level.B_LT), actor="b")
-        five = target
-    five_ms = _median_ms(lambda: validate_pdf(five, trust, offline), 5)
-    rows.append(("validation of a document with 5 B-LT signatures, offline", f"{five_ms:.0f} ms"))
-    p50, p99, rate = _verify_latency(signing.env, signing.work / "validate-B-LT.pdf")
-    rows.append(
-        (
-            "POST /api/v1/verify, one-page B-LT, 8 clients, 2 workers: p50 / p99 / req/s",
-            f"{p50:.0f} ms / {p99:.0f} ms / {rate:.1f}",
-        )
-    )
-    return rows
-
-
-def _verify_latency(env: dict[str, str], document: Path, seconds: float = 20) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, requests/s) of the public validation API; the per-address limit is lifted, since
-    the 8 clients share one address here."""
-    process, base = _server(
-        {**env, "GOVSIGN_VERIFY_RATE_PER_SECOND": "10000", "GOVSIGN_VERIFY_BURST": "10000"}, 2
-    )
-    try:
-        return _load(
-            lambda session: session.post(
-                f"{base}/api/v1/verify",
-                files={"file": ("b-lt.pdf", document.read_bytes(), "application/pdf")},
-            ),
-            seconds,
-        )
-    finally:
-        process.terminate()
-        process.wait()
-
-
-def validation_rows(env: dict[str, str]) -> list[tuple[str, str]]:
-    """The validation rows alone (bench.py --only validation)."""
-    return _validation_rows(_Signing(env, Path(tempfile.mkdtemp(prefix="govsign-bench-validation-"))))
 
 
 def signing_rows(env: dict[str, str], keys: int) -> list[tuple[str, str]]:

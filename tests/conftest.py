@@ -50,7 +50,8 @@ from govsign.config.settings import Settings  # noqa: E402
 from signing.pades import SignedDocument, SigningOptions, sign_pdf  # noqa: E402
 
 # Fixtures shared by the validation modules (the SQLite deployment's services, a document, its trust store)
-pytest_plugins = ["tests.validation_fixtures"]
+# and by the status-service modules (two servers on each deployment) and the dual-control ones (a deployment)
+pytest_plugins = ["tests.validation_fixtures", "tests.status_servers", "tests.dual_control_fixtures"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govsign_test"
 

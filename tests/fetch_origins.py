@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from asn1crypto import crl as asn1_crl
@@ -33,6 +33,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from ca import clock
 from govsign.access.trust_store import trust_store
 from signing.validation import TrustAnchor, TrustStore
 from tests.conftest import Deployment
@@ -60,7 +61,7 @@ class PartnerCa:
         return asn1_x509.Certificate.load(self.root.public_bytes(serialization.Encoding.DER))
 
     def crl(self) -> bytes:
-        now = datetime.now(UTC)
+        now = clock.now()
         return (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.root.subject)
@@ -84,8 +85,9 @@ def partner_ca(
     crl_url: str | None = None, ocsp_url: str | None = None, leaf_lifetime: timedelta = timedelta(days=365)
 ) -> PartnerCa:
     """A fresh partner CA; its leaf names ``crl_url`` and ``ocsp_url`` when given, and nothing else to
-    check revocation with."""
-    now = datetime.now(UTC)
+    check revocation with. Its times are govsign's clock's, so a test that moves the clock back gets a leaf
+    that has already expired on the real clock."""
+    now = clock.now()
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -172,13 +174,16 @@ def partner_signed(
 ) -> bytes:
     """``document`` signed (PAdES) by the partner's leaf; with ``embed_crl``, the root's CRL goes into the
     DSS so the signature carries its own revocation data (``timestamper_trust``: the time-stamping
-    authority's chain, which pyHanko checks before it embeds)."""
+    authority's chain, which pyHanko checks before it embeds). pyHanko checks them at govsign's clock's
+    time, which a test may have moved back to sign while a short-lived leaf was valid."""
     extra = timestamper_trust or TrustStore(anchors=())
+    moment = clock.now()
     context = ValidationContext(
-        trust_roots=[ca.anchor, *extra.roots_at(None)],
+        trust_roots=[ca.anchor, *extra.roots_at(moment)],
         other_certs=list(extra.intermediates),
         crls=[asn1_crl.CertificateList.load(ca.crl())],
         allow_fetching=False,
+        moment=moment,
     )
     meta = signers.PdfSignatureMetadata(
         field_name="Partner",

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from tests.conftest import DEMO, HOLDER_PIN, Deployment, issue_in_hsm, make_deployment, running_server
 from tests.pdf_samples import one_page_pdf
-from tests.test_validation import pdfsig_integrity
+from tests.validation_fixtures import pdfsig_integrity
 
 PASSWORD = "một mật khẩu đủ dài"
 

@@ -1,19 +1,15 @@
 """The validation report against documents the tests craft, with the indication each must get; integrity
-verdicts checked against poppler's pdfsig; the CLI's exit code and the public API."""
+verdicts checked against poppler's pdfsig. The CLI, the API and the pages: test_validation_faces.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-import json
-import subprocess
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import httpx
-import jsonschema
 import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -22,66 +18,27 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sqlalchemy import func, select
 
+from ca import clock
 from ca.reasons import RevocationReason
-from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
+from ca.store import CertificateRecord
 from govsign.access.trust_store import trust_store
 from govsign.config.verification import fetch_policy
 from signing.cms_signer import HsmSigner, signature_algorithm_for
-from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
-from signing.validation import (
-    Indication,
-    SubIndication,
-    TrustAnchor,
-    TrustStore,
-    ValidationReport,
-    validate_pdf,
-)
-from tests.conftest import Deployment, as_holder, issue_in_hsm, sign_as_holder
+from signing.validation import Indication, SubIndication, TrustAnchor, TrustStore, validate_pdf
+from tests.conftest import Deployment, as_holder, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
-
-
-def _official(deployment: Deployment) -> SubscriberKey:
-    return subscriber_key(deployment.authority, issue_in_hsm(deployment))
-
-
-def sign_by_official(
-    services: StatusServices, deployment: Deployment, document: Path, target: Path, level: Level
-) -> None:
-    """``document`` signed at ``level`` into ``target`` by a new official's key in the HSM."""
-    sign_as_holder(services, _official(deployment), document, target, SigningOptions(level=level), actor="t")
-
-
-def online(deployment: Deployment) -> FetchPolicy:
-    return fetch_policy(deployment.settings)
-
-
-def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication, str | None]:
-    verdicts = [v for v in report.signatures if v.kind == kind]
-    assert len(verdicts) == 1, report
-    return verdicts[0].indication, verdicts[0].sub_indication
+from tests.validation_fixtures import official_key, online, only, pdfsig_integrity, sign_by_official, tamper
 
 
 def test_every_sub_indication_pyhanko_can_report_has_its_etsi_name_in_the_report() -> None:
     names = {problem.name for problem in [*AdESFailure, *AdESIndeterminate]}
     assert names == {sub.value for sub in SubIndication}
-
-
-def tamper(data: bytes) -> bytes:
-    """One byte changed inside the first signed range: the page's width, 595 -> 596 points."""
-    assert data.count(b"595") >= 1
-    return data.replace(b"595", b"596", 1)
-
-
-def pdfsig_integrity(path: Path) -> list[bool]:
-    """pdfsig's own verdict on each signature's integrity (not on trust)."""
-    report = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False).stdout
-    blocks = [b for b in report.split("Signature #")[1:] if "Signature Type: unknown" not in b]
-    return ["Signature is Valid." in block for block in blocks]
 
 
 @pytest.mark.parametrize("level", list(Level))
@@ -164,6 +121,20 @@ def test_a_page_added_after_signing_is_reported_and_not_passed(
     assert pdfsig_integrity(modified) == [True]  # the signed bytes themselves are intact
 
 
+def _seconds_ago(deployment: Deployment, seconds: float) -> dt.datetime:
+    """``seconds`` before now, where a test moves govsign's clock back to so that a revocation or an expiry
+    already lies in the past when pyHanko judges on the real clock. The deployment's time-stamping
+    certificate (its youngest) must be valid by then: only a test run alone, straight after the
+    deployment's ceremony, ever waits for that."""
+    with deployment.authority.database.transaction() as session:
+        certified = session.scalar(
+            select(func.max(CertificateRecord.not_before)).where(CertificateRecord.profile == "tsa")
+        )
+    assert certified is not None, "the ceremony certifies a time-stamping key"
+    time.sleep(max(0.0, (certified + dt.timedelta(seconds=seconds) - clock.now()).total_seconds()))
+    return clock.now() - dt.timedelta(seconds=seconds)
+
+
 def test_revocation_without_and_with_proof_of_the_signing_time(
     services: StatusServices,
     sqlite_deployment: Deployment,
@@ -172,12 +143,15 @@ def test_revocation_without_and_with_proof_of_the_signing_time(
     public_server: str,
     tmp_path: Path,
 ) -> None:
-    """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can."""
-    key = _official(sqlite_deployment)
-    plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
-    sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
-    sign_as_holder(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
-    time.sleep(1.5)  # revocation times are whole seconds: let the revocation come a second after signing
+    """Revoked after signing: a B-B signature cannot prove it came first (REVOKED_NO_POE); a B-T one can.
+
+    Revocation times are whole seconds: issued and signed a second ago on govsign's clock, revoked now, the
+    revocation comes at least a whole second after the time-stamp, without waiting for it."""
+    with clock.frozen(_seconds_ago(sqlite_deployment, 1)):
+        key = official_key(sqlite_deployment)
+        plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
+        sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
+        sign_as_holder(services, key, document, stamped, SigningOptions(level=Level.B_T), actor="t")
     services.revoke(key.serial, RevocationReason.CESSATION_OF_OPERATION, actor="t")
     assert only(validate_pdf(plain, trust, online(sqlite_deployment))) == (
         Indication.INDETERMINATE,
@@ -209,25 +183,27 @@ def test_an_expired_certificate_passes_on_a_b_lta_signature_made_while_it_was_va
     services: StatusServices, sqlite_deployment: Deployment, document: Path, tmp_path: Path
 ) -> None:
     """The time-stamp proves the signature came before the expiry; the same certificate's B-B signature,
-    with no such proof, is OUT_OF_BOUNDS_NO_POE."""
-    lifetime = timedelta(seconds=4)
-    ca = partner_ca(leaf_lifetime=lifetime)  # its CRL travels in the documents
-    expires = time.monotonic() + lifetime.total_seconds()
-    stamper = InProcessTimeStamper(services)
-    plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
-    plain.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
-    ours = trust_store(sqlite_deployment.authority)
-    stamped = partner_signed(
-        document.read_bytes(), ca, embed_crl=True, timestamper=stamper, timestamper_trust=ours
-    )
-    time.sleep(max(0.0, expires - time.monotonic()) + 1.5)
-    with archived.open("wb") as output:
-        signers.PdfTimeStamper(stamper).timestamp_pdf(
-            IncrementalPdfFileWriter(io.BytesIO(stamped)),
-            "sha256",
-            validation_context=chain_validation_context(services, []),
-            output=output,
+    with no such proof, is OUT_OF_BOUNDS_NO_POE.
+
+    Three seconds ago on govsign's clock, a leaf that lives one second signs; the clock moves on past its
+    expiry for the archive time-stamp, and pyHanko judges it all on the real clock, where it has expired."""
+    with clock.frozen(_seconds_ago(sqlite_deployment, 3)) as earlier:
+        ca = partner_ca(leaf_lifetime=dt.timedelta(seconds=1))  # its CRL travels in the documents
+        stamper = InProcessTimeStamper(services)
+        plain, archived = tmp_path / "b-b.pdf", tmp_path / "b-lta.pdf"
+        plain.write_bytes(partner_signed(document.read_bytes(), ca, embed_crl=True))
+        ours = trust_store(sqlite_deployment.authority)
+        stamped = partner_signed(
+            document.read_bytes(), ca, embed_crl=True, timestamper=stamper, timestamper_trust=ours
         )
+        earlier.advance(dt.timedelta(seconds=1.5))
+        with archived.open("wb") as output:
+            signers.PdfTimeStamper(stamper).timestamp_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(stamped)),
+                "sha256",
+                validation_context=chain_validation_context(services, []),
+                output=output,
+            )
     root_file = tmp_path / "foreign-root.pem"
     root_file.write_bytes(ca.root_pem)
     trusted = trust_store(sqlite_deployment.authority, [root_file])
@@ -249,117 +225,6 @@ def test_an_unknown_root_is_no_certificate_chain_found(
     elsewhere = TrustStore(anchors=(TrustAnchor("someone else", asn1_x509.Certificate.load(der)),))
     report = validate_pdf(signed, elsewhere, fetch_policy(sqlite_deployment.settings, offline=True))
     assert only(report) == (Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND")
-
-
-def test_cli_exit_code_and_the_public_api(
-    services: StatusServices,
-    sqlite_deployment: Deployment,
-    document: Path,
-    public_server: str,
-    tmp_path: Path,
-) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    passed = sqlite_deployment.cli("verify", str(signed), "--json", "--offline")
-    assert json.loads(passed.stdout)["all_passed"] is True
-    tampered = tmp_path / "tampered.pdf"
-    tampered.write_bytes(tamper(signed.read_bytes()))
-    failed = sqlite_deployment.cli("verify", str(tampered), check=False)
-    assert failed.returncode == 1 and "TOTAL_FAILED/HASH_FAILURE" in failed.stdout
-    with signed.open("rb") as stream:
-        answer = httpx.post(f"{public_server}/api/v1/verify", files={"file": ("s.pdf", stream)}, timeout=60)
-    assert answer.status_code == 200 and answer.json()["schema"] == "govsign-validation/1"
-    assert answer.json()["signatures"][0]["signer"]["common_name"] == "Nguyễn Văn Ánh"
-    schema = httpx.get(f"{public_server}/api/v1/verify/schema").json()
-    jsonschema.validate(answer.json(), schema)
-    failed_json = sqlite_deployment.cli("verify", str(tampered), "--json", check=False).stdout
-    jsonschema.validate(json.loads(failed_json), schema)
-    garbage = httpx.post(
-        f"{public_server}/api/v1/verify", files={"file": ("x.pdf", b"not a pdf")}, timeout=60
-    )
-    assert garbage.status_code == 422 and "cannot be read" in garbage.json()["detail"]
-
-
-def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_english(
-    services: StatusServices,
-    sqlite_deployment: Deployment,
-    document: Path,
-    public_server: str,
-    tmp_path: Path,
-) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    page = httpx.get(f"{public_server}/verify")
-    assert page.status_code == 200 and 'type="file"' in page.text and "Kiểm tra chữ ký số" in page.text
-    for lang, verdict in (
-        ("vi", "Hợp lệ — tài liệu không bị thay đổi sau khi ký."),
-        ("en", "Valid — the document"),
-    ):
-        with signed.open("rb") as stream:
-            answer = httpx.post(
-                f"{public_server}/verify?lang={lang}", files={"file": ("s.pdf", stream)}, timeout=60
-            )
-        assert answer.status_code == 200
-        assert "Nguyễn Văn Ánh" in answer.text and verdict in answer.text and "TOTAL_PASSED" in answer.text
-    vietnamese = httpx.post(
-        f"{public_server}/verify", files={"file": ("s.pdf", signed.read_bytes())}, timeout=60
-    )
-    assert "toàn vẹn của phần được ký: đạt" in vietnamese.text
-    assert "chỉ thêm dữ liệu kiểm tra (DSS) hoặc dấu thời gian tài liệu: được phép" in vietnamese.text
-    tampered = tmp_path / "tampered.pdf"
-    tampered.write_bytes(tamper(signed.read_bytes()))
-    with tampered.open("rb") as stream:
-        answer = httpx.post(f"{public_server}/verify", files={"file": ("t.pdf", stream)}, timeout=60)
-    assert (
-        "Không hợp lệ — nội dung đã bị thay đổi sau khi ký." in answer.text and "TOTAL_FAILED" in answer.text
-    )
-    refused = httpx.post(f"{public_server}/verify", files={"file": ("x.pdf", b"GIF89a")}, timeout=60)
-    assert refused.status_code == 422 and "cannot be read" in refused.text
-
-
-def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
-    services: StatusServices,
-    sqlite_deployment: Deployment,
-    document: Path,
-    public_server: str,
-    tmp_path: Path,
-) -> None:
-    """The downloadable report: a well-formed PDF (qpdf), its font embedded (pdffonts), its text the
-    page's (pdftotext), in Vietnamese or English, sealed by the service (our validator and pdfsig)."""
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
-    for lang, sentence, check in (
-        ("vi", "Hợp lệ — tài liệu không bị thay đổi sau khi ký.", "toàn vẹn của phần được ký: đạt"),
-        ("en", "Valid — the document has not been changed since it", "integrity of the signed bytes: passed"),
-    ):
-        answer = httpx.post(
-            f"{public_server}/verify/report.pdf?lang={lang}",
-            files={"file": ("s.pdf", signed.read_bytes())},
-            timeout=60,
-        )
-        assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
-        assert "attachment" in answer.headers["content-disposition"]
-        report = tmp_path / f"report-{lang}.pdf"
-        report.write_bytes(answer.content)
-        subprocess.run(["qpdf", "--check", str(report)], check=True, capture_output=True)
-        fonts = subprocess.run(["pdffonts", str(report)], check=True, capture_output=True, text=True).stdout
-        assert "LiberationSerif" in fonts and " yes yes yes " in fonts
-        text = " ".join(
-            subprocess.run(
-                ["pdftotext", str(report), "-"], check=True, capture_output=True, text=True
-            ).stdout.split()
-        )
-        for expected in (sentence, check, "Nguyễn Văn Ánh", "TOTAL_PASSED", "PAdES B-LTA", "govsign root CA"):
-            assert expected in text, (expected, text)
-        sealed = validate_pdf(report, trust_store(sqlite_deployment.authority), FetchPolicy(enabled=False))
-        assert only(sealed) == (Indication.TOTAL_PASSED, None), sealed  # the report is itself signed
-        seal = sealed.signatures[0].signer
-        assert seal is not None and seal.common_name == "Ban Cơ yếu Chính phủ - govsign"
-        assert pdfsig_integrity(report) == [True]
-    refused = httpx.post(
-        f"{public_server}/verify/report.pdf", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
-    )
-    assert refused.status_code == 422 and "cannot be read" in refused.text
 
 
 def test_sha1_is_a_crypto_constraints_failure(
@@ -387,7 +252,7 @@ def test_a_leaf_only_signature_passes_when_its_aia_gives_the_issuer(
 ) -> None:
     """Real Vietnamese files often carry the signer's certificate alone: the issuing CA comes from the
     AIA caIssuers URL (our own public URL, which the fetch policy allows)."""
-    key = as_holder(sqlite_deployment.authority, _official(sqlite_deployment), document)
+    key = as_holder(sqlite_deployment.authority, official_key(sqlite_deployment), document)
     signer = HsmSigner(key, signature_algorithm_for(key, pss=False))
     # test only: a CMS that carries the leaf alone. pyhanko-certvalidator leaves the constructor unannotated.
     signer._cert_registry = cast(Callable[[], SimpleCertificateStore], SimpleCertificateStore)()

@@ -19,7 +19,7 @@ from signing.fetch_policy import FetchPolicy
 from signing.pades import Level
 from signing.validation import TrustStore, validate_pdf
 from tests.conftest import Deployment, running_server
-from tests.test_validation import sign_by_official
+from tests.validation_fixtures import sign_by_official
 
 
 def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(

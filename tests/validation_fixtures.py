@@ -1,19 +1,35 @@
-"""Fixtures the validation test modules share: the SQLite deployment's status services, a one-page
-document, and the deployment's trust store. Modules use them with ``pytest_plugins``-free imports."""
+"""Fixtures the validation test modules share (the SQLite deployment's status services, a one-page document,
+the deployment's trust store; registered in tests/conftest.py's ``pytest_plugins``), and their helpers: an
+official's key, a document they signed, the single verdict of a report, a tampered copy, pdfsig's verdict."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
 from govsign.access.trust_store import trust_store
-from signing.validation import TrustStore
-from tests.conftest import Deployment
+from govsign.config.verification import fetch_policy
+from signing.fetch_policy import FetchPolicy
+from signing.pades import Level, SigningOptions
+from signing.validation import Indication, TrustStore, ValidationReport
+from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_samples import one_page_pdf
 
-__all__ = ["document", "services", "trust"]
+__all__ = [
+    "document",
+    "official_key",
+    "online",
+    "only",
+    "pdfsig_integrity",
+    "services",
+    "sign_by_official",
+    "tamper",
+    "trust",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +45,39 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trust(sqlite_deployment: Deployment) -> TrustStore:
     return trust_store(sqlite_deployment.authority)
+
+
+def official_key(deployment: Deployment) -> SubscriberKey:
+    return subscriber_key(deployment.authority, issue_in_hsm(deployment))
+
+
+def sign_by_official(
+    services: StatusServices, deployment: Deployment, document: Path, target: Path, level: Level
+) -> None:
+    """``document`` signed at ``level`` into ``target`` by a new official's key in the HSM."""
+    sign_as_holder(
+        services, official_key(deployment), document, target, SigningOptions(level=level), actor="t"
+    )
+
+
+def online(deployment: Deployment) -> FetchPolicy:
+    return fetch_policy(deployment.settings)
+
+
+def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication, str | None]:
+    verdicts = [v for v in report.signatures if v.kind == kind]
+    assert len(verdicts) == 1, report
+    return verdicts[0].indication, verdicts[0].sub_indication
+
+
+def tamper(data: bytes) -> bytes:
+    """One byte changed inside the first signed range: the page's width, 595 -> 596 points."""
+    assert data.count(b"595") >= 1
+    return data.replace(b"595", b"596", 1)
+
+
+def pdfsig_integrity(path: Path) -> list[bool]:
+    """pdfsig's own verdict on each signature's integrity (not on trust)."""
+    report = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False).stdout
+    blocks = [b for b in report.split("Signature #")[1:] if "Signature Type: unknown" not in b]
+    return ["Signature is Valid." in block for block in blocks]

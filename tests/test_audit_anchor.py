@@ -1,0 +1,190 @@
+"""The audit head anchored in the HSM: `govsign audit verify` fails on a log cut short or restored from an
+older copy until the restore is acknowledged, and the anchor only moves forward under concurrent appenders."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ca.audit import AuditEvent, record, verify_log
+from ca.audit_anchor import ANCHOR_APPLICATION, Anchor, read_anchor
+from tests.audit_tables import copy_audit_tables, restore_audit_tables
+from tests.conftest import Deployment
+
+
+def _audited_actions(deployment: Deployment, count: int, label: str) -> None:
+    """``count`` audited actions, each committed in a transaction of its own as the service does."""
+    for number in range(count):
+        record(
+            deployment.authority.database,
+            deployment.authority.token,
+            AuditEvent("anchor-test", "test.event", f"{label}:{number}"),
+        )
+
+
+def _verify_fails_saying(deployment: Deployment, expected: str) -> None:
+    result = deployment.cli("audit", "verify", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stderr, result.stderr
+
+
+def _acknowledge_and_verify(deployment: Deployment, lost: str) -> None:
+    """The ceremony records the gap; later verifies pass and still show it."""
+    epoch = _anchor(deployment).epoch
+    acknowledged = deployment.cli(
+        "audit", "acknowledge-restore", "--reason", "khôi phục từ bản sao lưu đêm qua"
+    )
+    assert lost in acknowledged.stdout, acknowledged.stdout
+    assert _anchor(deployment).epoch == epoch + 1
+    _audited_actions(deployment, 1, "after-acknowledgement")
+    verified = deployment.cli("audit", "verify")
+    assert "audit log intact" in verified.stdout
+    shown = [line for line in verified.stdout.splitlines() if "acknowledged restore" in line]
+    assert any(lost in line and "reason: khôi phục từ bản sao lưu đêm qua" in line for line in shown), shown
+    again = deployment.cli("audit", "acknowledge-restore", "--reason", "again", check=False)
+    assert again.returncode != 0 and "no restore to acknowledge" in again.stderr
+
+
+def _anchor(deployment: Deployment) -> Anchor:
+    anchor = read_anchor(deployment.authority.token)
+    assert anchor is not None
+    return anchor
+
+
+def test_cutting_the_newest_entries_and_writing_back_an_older_head_row_fails_verify(
+    deployment: Deployment,
+) -> None:
+    """The older head row carries a valid HMAC of its own: only the HSM anchor shows the three lost."""
+    engine = deployment.authority.database.engine
+    with engine.begin() as connection:
+        older = copy_audit_tables(connection)
+    _audited_actions(deployment, 3, "cut")
+    with engine.begin() as connection:
+        newer = copy_audit_tables(connection)
+        connection.execute(text("DELETE FROM audit_log WHERE seq > :s"), {"s": older.head["seq"]})
+        connection.execute(text("DELETE FROM audit_checkpoints WHERE seq > :s"), {"s": older.head["seq"]})
+        connection.execute(
+            text("UPDATE audit_head SET seq = :seq, entry_hash = :entry_hash, mac = :mac WHERE id = 1"),
+            older.head,
+        )
+    try:
+        _verify_fails_saying(deployment, "3 entries are missing")
+    finally:
+        restore_audit_tables(engine, newer)
+    assert deployment.cli("audit", "verify").returncode == 0
+
+
+def _sqlite_copy(source: str, destination: str) -> None:
+    """SQLite's online backup: a consistent copy of a live database (WAL included), or a restore into one."""
+    with closing(sqlite3.connect(source)) as origin, closing(sqlite3.connect(destination)) as target:
+        origin.backup(target)
+
+
+def test_restoring_an_older_copy_of_the_sqlite_database_fails_verify_until_acknowledged(
+    sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    database_file = make_url(sqlite_deployment.authority.database.url).database
+    assert database_file
+    backup = str(tmp_path / "govsign-backup.db")
+    _sqlite_copy(database_file, backup)
+    _audited_actions(sqlite_deployment, 2, "after-backup")
+    sqlite_deployment.cli("audit", "export", "--from", "1", "--to", "2", "--out", str(tmp_path / "a.json"))
+    _sqlite_copy(backup, database_file)
+    _verify_fails_saying(sqlite_deployment, "3 entries are missing")
+    _acknowledge_and_verify(sqlite_deployment, "3 entries are missing")
+
+
+def test_a_restore_of_the_audit_tables_keeps_its_count_under_new_entries_until_acknowledged(
+    deployment: Deployment,
+) -> None:
+    """New entries reuse the lost numbers; the anchor stays frozen with the count until the ceremony."""
+    engine = deployment.authority.database.engine
+    with engine.begin() as connection:
+        older = copy_audit_tables(connection)
+    _audited_actions(deployment, 4, "before-restore")
+    restore_audit_tables(engine, older)
+    _verify_fails_saying(deployment, "4 entries are missing")
+    _audited_actions(deployment, 5, "after-restore")
+    _verify_fails_saying(deployment, "4 entries are missing")
+    _acknowledge_and_verify(deployment, "4 entries are missing")
+
+
+_APPENDER = """
+import os, sys
+from ca.audit import AuditEvent, record
+from govsign.config import runtime
+from govsign.config.settings import load_settings
+settings = load_settings()
+database, token = runtime.database(settings), runtime.service_token(settings)
+for number in range(int(sys.argv[1])):
+    record(database, token, AuditEvent(f"pid-{os.getpid()}", "test.event", f"concurrent:{number}"))
+"""
+
+
+def test_the_anchor_only_moves_forward_under_two_concurrent_appenders(deployment: Deployment) -> None:
+    per_process = 40
+    start = _anchor(deployment)
+    appenders = [
+        subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, str(per_process)], env=deployment.env, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    seen = [start]
+    while any(appender.poll() is None for appender in appenders):
+        seen.append(_anchor(deployment))
+    for appender in appenders:
+        assert appender.wait() == 0, appender.stderr.read() if appender.stderr else ""
+    seen.append(_anchor(deployment))
+    positions = [(anchor.epoch, anchor.seq) for anchor in seen]
+    assert positions == sorted(positions) and len(set(positions)) > 2, positions
+    with deployment.authority.database.engine.begin() as connection:
+        head = connection.execute(text("SELECT seq, entry_hash FROM audit_head")).one()
+    assert (seen[-1].seq, seen[-1].entry_hash) == (head.seq, head.entry_hash)
+    assert seen[-1].seq == start.seq + 2 * per_process
+    verification = verify_log(deployment.authority.database, deployment.authority.token)
+    assert verification.intact, verification.problems
+
+
+def _remove_anchor(deployment: Deployment) -> None:
+    """Make the service token look like a deployment's from before the anchor existed."""
+    from pkcs11 import Attribute, ObjectClass
+
+    from ca import hsm
+
+    token = deployment.authority.token
+    read_anchor(token)  # logged in, so the raw session below sees private objects
+    session = hsm.library_for(token.module_path).get_token(token_label=token.label).open(rw=True)
+    try:
+        template = {Attribute.CLASS: ObjectClass.DATA, Attribute.APPLICATION: ANCHOR_APPLICATION}
+        for found in list(session.get_objects(template)):
+            found.destroy()
+    finally:
+        session.close()
+
+
+def test_a_deployment_from_before_the_anchor_gets_one_at_its_first_verify_and_is_then_protected(
+    sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    _remove_anchor(sqlite_deployment)
+    first = sqlite_deployment.cli("audit", "verify")
+    assert "had no HSM anchor yet; created it at entry" in first.stdout, first.stdout
+    assert "had no HSM anchor" not in sqlite_deployment.cli("audit", "verify").stdout
+    engine = sqlite_deployment.authority.database.engine
+    with engine.begin() as connection:
+        older = copy_audit_tables(connection)
+    sqlite_deployment.cli("audit", "export", "--from", "1", "--to", "1", "--out", str(tmp_path / "a.json"))
+    with engine.begin() as connection:
+        newer = copy_audit_tables(connection)
+    restore_audit_tables(engine, older)
+    try:
+        _verify_fails_saying(sqlite_deployment, "1 entry is missing")
+    finally:
+        restore_audit_tables(engine, newer)
+    assert sqlite_deployment.cli("audit", "verify").returncode == 0
