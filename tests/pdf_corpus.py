@@ -22,7 +22,7 @@ import re
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -82,6 +82,7 @@ class CorpusPdf:
     reason: str
     password: str | None = None
     note: str = ""
+    field: str | None = None  # the empty signature field a visible signature must go in (certified files)
 
 
 @dataclass(frozen=True)
@@ -931,4 +932,5 @@ def _certified_fill_forms(folder: Path, ca: _ForeignCa) -> CorpusPdf:
         subfilter=fields.SigSeedSubFilter.PADES,
     )
     data = pyhanko_sign(_to_bytes(_form_doc(name, note)), ca, meta)
-    return _bytes_entry(folder, name, data, "sign", "", note)
+    # a new visible field would break the certification: the signature goes in the prepared one
+    return replace(_bytes_entry(folder, name, data, "sign", "", note), field="Approval")
