@@ -29,5 +29,7 @@ say "mypy --strict"
 mypy
 say "lint-imports (the rooms' arrows)"
 lint-imports
-say "pytest"
-exec python -m pytest -q -p no:cacheprovider "$@"
+# Two workers (pytest-xdist), each with its own tokens, databases and servers, a test module kept on one
+# worker: much of the suite waits on servers and subprocesses, so two cores carry two streams of it.
+say "pytest (${GOVSIGN_TEST_WORKERS:-2} workers)"
+exec python -m pytest -q -p no:cacheprovider -n "${GOVSIGN_TEST_WORKERS:-2}" --dist loadfile "$@"
