@@ -2,8 +2,9 @@
 
 A batch and its items live in the database before any signing starts. The coordinating process claims
 items and hands them to a pool of worker processes (started with ``spawn``; each opens PKCS#11 itself);
-a worker signs one document, checks the result with pyHanko's validator (intact, valid, trusted by our
-root) and only then renames it into the output folder. One bad document fails alone with its reason.
+a worker signs one document and checks what it wrote (:mod:`signing.self_check`: intact, made by the key,
+its time-stamp intact), removing it when it does not verify. One bad document fails alone with its reason.
+The pool stays up between batches of the same process, so a batch does not wait for workers to start.
 A batch interrupted by a crash or a restart is resumed by running it again: items left "running" by a
 dead coordinator are signed again, and since every output is written by an atomic rename, each input
 ends with exactly one signed output.
@@ -14,6 +15,7 @@ refuses any document whose digest is not the approved one.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import secrets
@@ -23,22 +25,18 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import func, select
 
 from ca.activation import ActivationError
 from ca.authority import Authority
 from ca.errors import CaError, NotFound
-from ca.signing_keys import SubscriberKey, key_for_document, subscriber_key
+from ca.signing_keys import key_for_document, subscriber_key
 from ca.status import StatusServices
 from ca.store import Database, utc_now
 from signing.batch_store import (
@@ -54,6 +52,7 @@ from signing.batch_store import (
 from signing.documents import file_sha256
 from signing.errors import SigningError
 from signing.pades import sign_pdf
+from signing.self_check import check_own_signature
 
 __all__ = ["run_batch"]
 
@@ -95,14 +94,9 @@ def run_batch(
             .all()
         )
     _remove_leftovers(target_dir)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        processes,
-        mp_context=context,
-        initializer=_worker_start,
-        initargs=(worker_environment, open_authority, os.getpid()),
-    ) as pool:
-        waiting: set[Future[ItemOutcome]] = set()
+    pool = _warm_pool(processes, worker_environment, open_authority)
+    waiting: set[Future[ItemOutcome]] = set()
+    try:
         queue = list(todo)
         while queue or waiting:
             while queue and len(waiting) < 2 * processes:
@@ -121,6 +115,13 @@ def run_batch(
                     finished_at=utc_now(),
                 )
                 on_item(outcome)
+    except BrokenProcessPool:
+        _discard_pool(pool)  # a worker died (killed, out of memory): the next batch starts a new pool
+        raise
+    except BaseException:
+        for future in waiting:  # the pool outlives this batch: leave it nothing of ours to sign
+            future.cancel()
+        raise
     with database.transaction() as session:
         remaining = session.scalar(
             select(func.count())
@@ -133,6 +134,45 @@ def run_batch(
             batch.state = "finished"
             batch.finished_at = utc_now()
     return batch_report(database, batch_id)
+
+
+# Worker pools live as long as the process that runs batches (the server, or one CLI command): starting
+# two spawned workers (PKCS#11, pyHanko, a database pool) took seconds, longer than signing a few dozen
+# documents. One pool per set of workers' settings; a broken one is dropped and made again.
+_pools: dict[tuple[object, ...], ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _warm_pool(
+    processes: int, worker_environment: dict[str, str], open_authority: Callable[[], Authority]
+) -> ProcessPoolExecutor:
+    key = (processes, tuple(sorted(worker_environment.items())), open_authority)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ProcessPoolExecutor(
+                processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(worker_environment, open_authority, os.getpid()),
+            )
+        return pool
+
+
+def _discard_pool(pool: ProcessPoolExecutor) -> None:
+    with _pools_lock:
+        for key in [key for key, kept in _pools.items() if kept is pool]:
+            del _pools[key]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@atexit.register
+def _shut_pools() -> None:
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _remove_leftovers(target_dir: Path) -> None:
@@ -216,26 +256,7 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
             authority, subscriber_key(authority, serial), holder.sad, bytes.fromhex(approved), actor=actor
         )
         signed = sign_pdf(_worker_services(), key, source, target, options, actor=actor)
-        _verify(target, key, options.password)
+        check_own_signature(target, key.certificate, options.password)
     except (SigningError, CaError) as error:
         return ItemOutcome(item_id, name, ok=False, error=str(error))
     return ItemOutcome(item_id, name, ok=True, signed_sha256=signed.signed_sha256)
-
-
-def _verify(path: Path, key: SubscriberKey, password: str | None) -> None:
-    """pyHanko's validator on the signature just made: intact, valid and trusted, its time-stamp too (when
-    there is one), or the item fails and its output is removed."""
-    chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in key.chain]
-    context = ValidationContext(
-        trust_roots=chain[-1:], other_certs=chain[:-1], allow_fetching=False, revocation_mode="soft-fail"
-    )
-    with path.open("rb") as stream:
-        reader = PdfFileReader(stream, strict=False)
-        if reader.encrypted:
-            reader.decrypt(password or "")
-        signature = reader.embedded_regular_signatures[-1]
-        status = validate_pdf_signature(signature, context, context, skip_diff=True)
-    stamp = status.timestamp_validity
-    if not (status.intact and status.valid and status.trusted) or (stamp is not None and not stamp.trusted):
-        path.unlink(missing_ok=True)
-        raise SigningError(f"the signed output did not verify: {status.summary()}")
