@@ -46,6 +46,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "Sig
 DEFAULT_MAX_BYTES = 512 * 2**20
 _SIGNATURE_AND_ATTRIBUTES = 2048  # an RSA-4096 signature, signed attributes and CMS framing, rounded up
 _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE = 2048
+_CMS_FRAMING = 512  # SignedData, SignerInfo and attribute headers, digest and signature algorithm fields
 _PAYLOAD_TOO_LARGE = re.compile(r"larger than expected.*required (\d+) bytes", re.DOTALL)
 
 
@@ -230,20 +231,26 @@ def _run_pyhanko(
         reason=options.reason,
         location=options.location,
     )
+    reserved = bytes_reserved or _reservation(key, level, services)
+
+    def fits(signed_part: int) -> None:
+        needed = 2 * (_carried(key, level, services) + signed_part + _CMS_FRAMING)
+        if needed > reserved:
+            raise _ReserveMore(_with_spare(needed))
+
     signer = PdfSigner(
         metadata,
-        signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss)),
+        signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss), before_signing=fits),
         timestamper=InProcessTimeStamper(services) if level.rank >= Level.B_T.rank else None,
         stamp_style=plan.style,
         new_field_spec=plan.field,
     )
-    reserved = bytes_reserved or _reservation(key, level, services)
     try:
         signer.sign_pdf(document.writer, bytes_reserved=reserved, output=output)
     except PyhankoSigningError as error:
         needed = _PAYLOAD_TOO_LARGE.search(str(error))
         if needed and bytes_reserved is None:
-            raise _ReserveMore(int(needed.group(1)) * 5 // 4) from None
+            raise _ReserveMore(_with_spare(int(needed.group(1)))) from None
         raise DocumentRefused(f"pyHanko refused to sign: {error}") from None
     except (PathValidationError, ValidationError) as error:
         raise SigningError(f"the signer's certificate chain does not validate: {error}") from None
@@ -254,21 +261,32 @@ def _reservation(key: SubscriberKey, level: Level, services: StatusServices) -> 
     attributes and, from B-T, the TSA's token with its certificate; with a quarter to spare.
 
     Giving pyHanko the size spares it a dry-run CMS per signature, which cost as much as the real one (and,
-    from B-T, a dummy time-stamp). A signature that ever outgrows it is made again at its real size.
+    from B-T, a dummy time-stamp). A signature that would outgrow it is made again at its real size: the
+    signer measures it before the HSM signs (see ``fits`` in :func:`_run_pyhanko`).
     """
-    carried = sum(
-        len(certificate.public_bytes(Encoding.DER)) for certificate in (key.certificate, *key.chain)
-    )
-    size = carried + _SIGNATURE_AND_ATTRIBUTES
+    return _with_spare(2 * (_carried(key, level, services) + _SIGNATURE_AND_ATTRIBUTES))
+
+
+def _carried(key: SubscriberKey, level: Level, services: StatusServices) -> int:
+    """Bytes of the CMS besides the signed attributes and their signature: the chain, and from B-T the TSA's
+    token with its certificate."""
+    size = sum(len(certificate.public_bytes(Encoding.DER)) for certificate in (key.certificate, *key.chain))
     if level.rank >= Level.B_T.rank:
         size += len(services.tsa_certificate().dump()) + _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE
-    return 2 * (size + size // 4)
+    return size
+
+
+def _with_spare(hex_digits: int) -> int:
+    """``hex_digits`` with a quarter to spare, rounded up to whole bytes: pyHanko refuses an odd count."""
+    padded = hex_digits + hex_digits // 4
+    return padded + padded % 2
 
 
 def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(stream)`` on a temporary file beside ``target``, then rename it over ``target``."""
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
         with os.fdopen(descriptor, "w+b") as stream:
             write(stream)
             stream.flush()
@@ -278,6 +296,15 @@ def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only be read by setting it, which
+    would race with other threads creating files)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    return 0o022
 
 
 def _common_name(key: SubscriberKey) -> str:

@@ -1,0 +1,71 @@
+"""Signing what breaks naive signers: a signature larger than the room reserved for it, outputs that must
+honour the umask, documents that would take too long, and files with quirks poppler and qpdf accept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ca.signing_keys import SubscriberKey, subscriber_key
+from ca.status import StatusServices
+from signing import pades
+from signing.pades import Level, SigningOptions
+from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
+from tests.pdf_samples import one_page_pdf
+from tests.test_pades import assert_pdfsig_valid_and_trusted
+
+
+@pytest.fixture(scope="module")
+def services(sqlite_deployment: Deployment) -> StatusServices:
+    return StatusServices(sqlite_deployment.authority)
+
+
+@pytest.fixture(scope="module")
+def key(sqlite_deployment: Deployment) -> SubscriberKey:
+    return subscriber_key(sqlite_deployment.authority, issue_in_hsm(sqlite_deployment))
+
+
+@pytest.fixture
+def document(tmp_path: Path) -> Path:
+    return one_page_pdf(tmp_path / "input.pdf")
+
+
+@pytest.mark.parametrize("room", [1000, 1002, 1004, 1006])
+def test_a_signature_larger_than_its_room_is_made_again_at_an_even_size(
+    room: int,
+    services: StatusServices,
+    key: SubscriberKey,
+    public_server: str,
+    nss_db: str,
+    document: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pyHanko wants /Contents in whole bytes (an even count of hex digits); the retry's size, the real one
+    with a quarter to spare, must be too, whatever the real size was."""
+    monkeypatch.setattr(pades, "_reservation", lambda *_: room)
+    target = tmp_path / "signed.pdf"
+    sign_as_holder(services, key, document, target, SigningOptions(level=Level.B_T), actor="t")
+    assert_pdfsig_valid_and_trusted(nss_db, target, expected=1)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_honour_the_umask(
+    umask: int,
+    mode: int,
+    services: StatusServices,
+    key: SubscriberKey,
+    document: Path,
+    tmp_path: Path,
+) -> None:
+    """An output is written atomically (a private temporary file renamed into place), yet gets the mode any
+    other new file would get under the caller's umask."""
+    target = tmp_path / "signed.pdf"
+    previous = os.umask(umask)
+    try:
+        sign_as_holder(services, key, document, target, SigningOptions(level=Level.B_B), actor="t")
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == mode
