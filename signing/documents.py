@@ -9,8 +9,11 @@ break every signature in it. Encryption is kept: the update is encrypted like th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -85,12 +88,24 @@ def _damage(source: Path, password: str | None) -> list[str]:
     """What qpdf finds wrong with the file's structure (cross-reference table, end marker, stream lengths);
     raises InvalidDocument when nothing can be recovered at all."""
     try:
-        with pikepdf.open(source, password=password or "") as pdf:
+        with pikepdf.open(source, password=password or "") as pdf, _standard_streams_kept():
             return [str(problem) for problem in pdf.check_pdf_syntax()]
     except pikepdf.PasswordError:
         return []  # no way to look inside without the password; _unlock says so
     except (pikepdf.PdfError, ValueError) as error:
         raise InvalidDocument(f"the PDF is damaged beyond repair ({_shorten(str(error))})") from None
+
+
+@contextlib.contextmanager
+def _standard_streams_kept() -> Iterator[None]:
+    """Put back sys.stdout and sys.stderr after a library call: pikepdf's check_linearization (which
+    check_pdf_syntax runs on linearized files) leaves sys.stderr set to the buffer it reported into, and
+    every later message of the process, error messages included, would vanish there."""
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def _open_incremental(source: Path, *, repaired: bool) -> OpenedDocument:
