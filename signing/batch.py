@@ -14,6 +14,7 @@ refuses any document whose digest is not the approved one.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import secrets
@@ -56,6 +57,8 @@ from signing.errors import SigningError
 from signing.pades import sign_pdf
 
 __all__ = ["run_batch"]
+
+_log = logging.getLogger(__name__)
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -219,6 +222,9 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
         _verify(target, key, options.password)
     except (SigningError, CaError) as error:
         return ItemOutcome(item_id, name, ok=False, error=str(error))
+    except Exception as error:  # a library's own exception: the item fails with it, the batch goes on
+        _log.exception("signing %s of batch %s", name, batch_id)
+        return ItemOutcome(item_id, name, ok=False, error=f"signing stopped: {type(error).__name__}: {error}")
     return ItemOutcome(item_id, name, ok=True, signed_sha256=signed.signed_sha256)
 
 

@@ -87,6 +87,17 @@ class BatchReport:
     failed: int
     items: list[dict[str, Any]]
 
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """Each failed document's name and reason, in the batch's order, whichever run failed it (a
+        resumed run's own outcomes name only the documents it signed itself)."""
+        return [(item["name"], item["error"] or "") for item in self.items if item["state"] == "failed"]
+
+    def summary(self) -> str:
+        """The final report as a person reads it: the counts, then one line per failed document."""
+        counts = f"batch {self.batch_id}: {self.done} signed, {self.failed} failed, of {self.total}"
+        return "\n".join([counts, *(f"  failed: {name}: {reason}" for name, reason in self.failures)])
+
 
 # -- options travel as JSON: to the database (resume) and to worker processes ----------------------------
 
