@@ -39,11 +39,21 @@ from signing.appearance import AppearanceRequest, existing_field_names, field_na
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.documents import OpenedDocument, file_sha256, open_for_signing
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
+from signing.time_limit import within_time_limit
 from signing.trust_services import InProcessTimeStamper, validation_context
 
-__all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "SigningOptions", "sign_pdf"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIME_LIMIT_SECONDS",
+    "Certification",
+    "Level",
+    "SignedDocument",
+    "SigningOptions",
+    "sign_pdf",
+]
 
 DEFAULT_MAX_BYTES = 512 * 2**20
+DEFAULT_TIME_LIMIT_SECONDS = 60.0
 _SIGNATURE_AND_ATTRIBUTES = 2048  # an RSA-4096 signature, signed attributes and CMS framing, rounded up
 _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE = 2048
 _CMS_FRAMING = 512  # SignedData, SignerInfo and attribute headers, digest and signature algorithm fields
@@ -82,6 +92,7 @@ class SigningOptions:
     reason: str | None = None
     location: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    time_limit_seconds: float = DEFAULT_TIME_LIMIT_SECONDS  # opening and signing one document, at most
 
 
 @dataclass(frozen=True)
@@ -117,24 +128,10 @@ def sign_pdf(
         source_digest = file_sha256(source)
         if key.document_sha256 is not None and key.document_sha256.hex() != source_digest:
             raise SigningError("the holder approved another document than this one; nothing was signed")
-        document = open_for_signing(
-            source,
-            password=options.password,
-            repair=options.repair,
-            max_bytes=options.max_bytes,
-            scratch=Path(scratch),
+        document, field_name = within_time_limit(
+            options.time_limit_seconds,
+            partial(_open_and_sign, services, key, source, target, options, Path(scratch)),
         )
-        try:
-            field_name = _sign_into(services, key, document, target, options, source, Path(scratch))
-        except RecursionError:
-            # pyHanko walks form fields and objects recursively: 100,000 nested /Kids are a hostile file
-            raise InvalidDocument(
-                "the PDF nests its objects (form fields, arrays or dictionaries) too deeply to be signed"
-            ) from None
-        except PdfError as error:
-            raise InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})") from None
-        finally:
-            document.close()
     signed = SignedDocument(
         target=target,
         field_name=field_name,
@@ -161,6 +158,30 @@ def sign_pdf(
         ),
     )
     return signed
+
+
+def _open_and_sign(
+    services: StatusServices,
+    key: SubscriberKey,
+    source: Path,
+    target: Path,
+    options: SigningOptions,
+    scratch: Path,
+) -> tuple[OpenedDocument, str]:
+    document = open_for_signing(
+        source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
+    )
+    try:
+        return document, _sign_into(services, key, document, target, options, source, scratch)
+    except RecursionError:
+        # pyHanko walks form fields and objects recursively: 100,000 nested /Kids are a hostile file
+        raise InvalidDocument(
+            "the PDF nests its objects (form fields, arrays or dictionaries) too deeply to be signed"
+        ) from None
+    except PdfError as error:
+        raise InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})") from None
+    finally:
+        document.close()
 
 
 def _sign_into(

@@ -11,6 +11,7 @@ import pytest
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
 from signing import pades
+from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_samples import one_page_pdf
@@ -69,3 +70,14 @@ def test_outputs_honour_the_umask(
     finally:
         os.umask(previous)
     assert target.stat().st_mode & 0o777 == mode
+
+
+def test_a_document_past_the_time_limit_is_refused_and_nothing_is_written(
+    services: StatusServices, key: SubscriberKey, document: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "out" / "signed.pdf"
+    target.parent.mkdir()
+    options = SigningOptions(level=Level.B_LTA, time_limit_seconds=0.05)
+    with pytest.raises(DocumentTookTooLong, match=r"longer than the limit of 0\.05 s per document"):
+        sign_as_holder(services, key, document, target, options, actor="t")
+    assert list(target.parent.iterdir()) == []
