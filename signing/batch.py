@@ -225,7 +225,13 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
     except Exception as error:  # a library's own exception: the item fails with it, the batch goes on
         _log.exception("signing %s of batch %s", name, batch_id)
         return ItemOutcome(item_id, name, ok=False, error=f"signing stopped: {type(error).__name__}: {error}")
-    return ItemOutcome(item_id, name, ok=True, signed_sha256=signed.signed_sha256)
+    return ItemOutcome(
+        item_id,
+        name,
+        ok=True,
+        signed_sha256=signed.signed_sha256,
+        strict_reader_note=signed.strict_reader_note,
+    )
 
 
 def _verify(path: Path, key: SubscriberKey, password: str | None) -> None:

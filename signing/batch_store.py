@@ -76,6 +76,7 @@ class ItemOutcome:
     ok: bool
     error: str | None = None
     signed_sha256: str | None = None
+    strict_reader_note: str | None = None  # see SignedDocument; reported to on_item, not stored
 
 
 @dataclass(frozen=True)

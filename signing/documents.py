@@ -22,12 +22,13 @@ import pikepdf
 from pyhanko.pdf_utils.crypt.api import AuthStatus
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import read_certification_data
 
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument
 
-__all__ = ["OpenedDocument", "file_sha256", "open_for_signing"]
+__all__ = ["OpenedDocument", "file_sha256", "open_for_signing", "strict_reader_note"]
 
 _HEADER_WINDOW = 1024  # ISO 32000 lets readers find %PDF- within the first 1024 bytes
 _SIGNATURE_MARKER = re.compile(rb"/ByteRange\s*\[")
@@ -65,16 +66,17 @@ def open_for_signing(
     if b"%PDF-" not in head:
         raise InvalidDocument("this file is not a PDF (it does not start with %PDF-)")
     problems = _damage(source, password)
-    if problems:
+    if not problems:
+        document = _open_incremental(source, repaired=False)
+    elif _carries_signatures(source):
+        # qpdf's warnings about quirks (whitespace before xref, a wrong /Size) do not stop pyHanko's
+        # tolerant reader: such a file is signed as it is, an update appended, its signatures intact.
+        document = _open_signed_as_it_is(source, damage=f"the PDF is damaged ({_shorten(problems[0])})")
+    elif repair:
+        document = _open_incremental(_repaired_copy(source, password, scratch), repaired=True)
+    else:
         damage = f"the PDF is damaged ({_shorten(problems[0])})"
-        if _carries_signatures(source):
-            raise InvalidDocument(
-                f"{damage}; it carries signatures, so it cannot be rewritten without breaking them"
-            )
-        if not repair:
-            raise InvalidDocument(f"{damage}; allow repair to have it rewritten before signing")
-        source = _repaired_copy(source, password, scratch)
-    document = _open_incremental(source, repaired=bool(problems))
+        raise InvalidDocument(f"{damage}; allow repair to have it rewritten before signing")
     try:
         _unlock(document.writer, password)
         _check_certification(document.writer)
@@ -82,6 +84,15 @@ def open_for_signing(
         document.close()
         raise
     return document
+
+
+def _open_signed_as_it_is(source: Path, *, damage: str) -> OpenedDocument:
+    try:
+        return _open_incremental(source, repaired=False)
+    except InvalidDocument:
+        raise InvalidDocument(
+            f"{damage}; it carries signatures, so it cannot be rewritten without breaking them"
+        ) from None
 
 
 def _damage(source: Path, password: str | None) -> list[str]:
@@ -175,6 +186,28 @@ def _check_certification(writer: IncrementalPdfFileWriter) -> None:
         raise DocumentRefused(
             "the PDF is certified with DocMDP P=1 (no changes allowed): a new signature would invalidate it"
         )
+
+
+def strict_reader_note(signed: Path, password: str | None) -> str | None:
+    """Why pyHanko's strict reader (what a strict validator uses) would not accept ``signed``, or None.
+
+    Poppler, Adobe Reader and pyHanko's tolerant mode read such a file and its signatures; the note lets
+    the sender know that a strict validator may not.
+    """
+    with signed.open("rb") as stream:
+        try:
+            reader = PdfFileReader(stream, strict=True)
+            if reader.encrypted:
+                reader.decrypt(password or "")
+            reader.root  # noqa: B018  (the catalogue resolves, or the reader says why not)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError) as error:
+            return f"pyHanko's strict reader cannot read the signed PDF ({_shorten(str(error))})"
+        if reader.xrefs.hybrid_xrefs_present:
+            return (
+                "the PDF is a hybrid-reference file (a cross-reference table and a cross-reference stream): "
+                "pyHanko's strict validation refuses to validate its signatures"
+            )
+    return None
 
 
 def file_sha256(path: Path) -> str:

@@ -37,7 +37,7 @@ from ca.status import StatusServices
 from ca.store import utc_now
 from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
 from signing.cms_signer import HsmSigner, signature_algorithm_for
-from signing.documents import OpenedDocument, file_sha256, open_for_signing
+from signing.documents import OpenedDocument, file_sha256, open_for_signing, strict_reader_note
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.time_limit import within_time_limit
 from signing.trust_services import InProcessTimeStamper, validation_context
@@ -105,6 +105,7 @@ class SignedDocument:
     repaired: bool
     source_sha256: str
     signed_sha256: str
+    strict_reader_note: str | None = None  # why a strict reader would not accept the output, if it would not
 
 
 def sign_pdf(
@@ -139,6 +140,7 @@ def sign_pdf(
         repaired=document.repaired,
         source_sha256=source_digest,
         signed_sha256=file_sha256(target),
+        strict_reader_note=strict_reader_note(target, options.password),
     )
     record(
         services.authority.database,

@@ -14,8 +14,9 @@ from signing import pades
 from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
+from tests.pdf_quirks import signed_hybrid_reference, signed_twice_with_whitespace_before_xref
 from tests.pdf_samples import one_page_pdf
-from tests.test_pades import assert_pdfsig_valid_and_trusted
+from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,29 @@ def test_a_document_past_the_time_limit_is_refused_and_nothing_is_written(
     with pytest.raises(DocumentTookTooLong, match=r"longer than the limit of 0\.05 s per document"):
         sign_as_holder(services, key, document, target, options, actor="t")
     assert list(target.parent.iterdir()) == []
+
+
+def test_two_signatures_over_whitespace_before_xref_are_countersigned_as_they_are(
+    services: StatusServices, key: SubscriberKey, public_server: str, nss_db: str, tmp_path: Path
+) -> None:
+    """qpdf warns ("extraneous whitespace seen before xref"), poppler and pyHanko read it: the file is
+    countersigned by an incremental update and the earlier signatures stay valid."""
+    source = signed_twice_with_whitespace_before_xref(tmp_path)
+    target = tmp_path / "countersigned.pdf"
+    signed = sign_as_holder(services, key, source, target, SigningOptions(level=Level.B_T), actor="t")
+    assert not signed.repaired and target.read_bytes().startswith(source.read_bytes())
+    blocks = list(approval_signature_reports(pdfsig(nss_db, target)))
+    assert len(blocks) == 3 and all("Signature is Valid." in block for block in blocks), blocks
+    assert signed.strict_reader_note is None
+
+
+def test_a_hybrid_reference_file_is_countersigned_and_the_result_says_strict_readers_refuse_it(
+    services: StatusServices, key: SubscriberKey, public_server: str, nss_db: str, tmp_path: Path
+) -> None:
+    source = signed_hybrid_reference(tmp_path)
+    target = tmp_path / "countersigned.pdf"
+    signed = sign_as_holder(services, key, source, target, SigningOptions(level=Level.B_T), actor="t")
+    assert target.read_bytes().startswith(source.read_bytes())
+    blocks = list(approval_signature_reports(pdfsig(nss_db, target)))
+    assert len(blocks) == 2 and all("Signature is Valid." in block for block in blocks), blocks
+    assert signed.strict_reader_note is not None and "hybrid" in signed.strict_reader_note

@@ -74,6 +74,13 @@ def sign_document(
             "X-Signature-Field": signed.field_name,
             "X-Signed-SHA256": signed.signed_sha256,
             "X-Repaired": "true" if signed.repaired else "false",
+            **_strict_reader_header(signed.strict_reader_note),
         },
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+def _strict_reader_header(note: str | None) -> dict[str, str]:
+    """``X-Strict-Reader-Note``: why a strict validator may not accept the signed PDF (absent when it would);
+    an HTTP header carries ASCII only."""
+    return {"X-Strict-Reader-Note": note.encode("ascii", "replace").decode()} if note else {}
