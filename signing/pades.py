@@ -173,6 +173,13 @@ def _open_and_sign(
     document = open_for_signing(
         source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
     )
+    xmp_problem = document.writer.xmp_problem
+    if xmp_problem and options.level.rank >= Level.B_LT.rank:
+        document.close()
+        raise DocumentRefused(
+            f"{xmp_problem}, which pyHanko cannot carry over when it adds the validation data of "
+            f"{options.level}: this file can be signed at B-T at most"
+        )
     try:
         return document, _sign_into(services, key, document, target, options, source, scratch)
     except RecursionError:

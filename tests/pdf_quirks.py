@@ -5,12 +5,22 @@ incremental update, since rewriting them would break the signatures they carry."
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pikepdf
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign import signers
 
-from tests.pdf_corpus import _basic, _to_bytes, build_corpus, foreign_ca
+from tests.pdf_corpus import _basic, _key_usage, _to_bytes, build_corpus, foreign_ca
+from tests.pdf_samples import one_page_pdf
 
 
 def _signed(data: bytes, times: int) -> bytes:
@@ -39,4 +49,72 @@ def signed_hybrid_reference(folder: Path) -> Path:
     hybrid = next(entry for entry in build_corpus(folder / "corpus") if entry.name == "hybrid-xref")
     path = folder / "hybrid-xref-signed.pdf"
     path.write_bytes(_signed(hybrid.path.read_bytes(), times=1))
+    return path
+
+
+def public_key_encrypted(folder: Path) -> Path:
+    """A PDF encrypted for a certificate holder (the public-key security handler, /Filter
+    /Adobe.PubSec), as pyHanko writes it: only the holder's private key opens it, no password does."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Recipient of an encrypted file")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(_key_usage(key_encipherment=True), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    source = one_page_pdf(folder / "to-encrypt.pdf")
+    with source.open("rb") as stream:
+        writer = copy_into_new_writer(PdfFileReader(stream))
+    writer.encrypt_pubkey([asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))])
+    path = folder / "public-key-encrypted.pdf"
+    with path.open("wb") as output:
+        writer.write(output)
+    return path
+
+
+def circular_form_tree(folder: Path) -> Path:
+    """A form whose field's /Kids lead back to itself (a field is its own grandchild)."""
+    path = one_page_pdf(folder / "circular-form.pdf")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        parent = pdf.make_indirect(pikepdf.Dictionary(T="Parent", FT=pikepdf.Name.Tx))
+        child = pdf.make_indirect(pikepdf.Dictionary(T="Child", Parent=parent, Kids=pikepdf.Array([parent])))
+        parent.Kids = pikepdf.Array([child])
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([parent]))
+        pdf.save(path)
+    return path
+
+
+def cyclic_outline(folder: Path, *, damaged: bool) -> Path:
+    """Bookmarks whose /Next chain loops back to the first one; ``damaged`` also breaks the startxref
+    offset, so that signing it needs a repair."""
+    path = one_page_pdf(folder / "cyclic-outline.pdf")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        outlines = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Outlines, Count=2))
+        first = pdf.make_indirect(
+            pikepdf.Dictionary(Title="One", Parent=outlines, Dest=[pdf.pages[0].obj, pikepdf.Name.Fit])
+        )
+        second = pdf.make_indirect(
+            pikepdf.Dictionary(
+                Title="Two",
+                Parent=outlines,
+                Prev=first,
+                Next=first,
+                Dest=[pdf.pages[0].obj, pikepdf.Name.Fit],
+            )
+        )
+        first.Next, first.Prev = second, second
+        outlines.First, outlines.Last = first, second
+        pdf.Root.Outlines = outlines
+        pdf.save(path, compress_streams=False)
+    if damaged:
+        data = path.read_bytes()
+        at = data.rindex(b"startxref\n") + len(b"startxref\n")
+        path.write_bytes(data[:at] + b"12" + data[at:])  # the offset now points nowhere
     return path

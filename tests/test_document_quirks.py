@@ -4,6 +4,7 @@ changed (sys.stderr) behind it."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pikepdf
 import pytest
 
 from signing.documents import open_for_signing
+from signing.errors import InvalidDocument
+from tests.pdf_quirks import public_key_encrypted
 from tests.pdf_samples import one_page_pdf
 
 pytestmark = pytest.mark.pure
@@ -36,3 +39,90 @@ def test_checking_a_linearized_file_leaves_sys_stderr_in_place(tmp_path: Path) -
     before = sys.stderr
     assert opened(linearized, tmp_path) is False
     assert sys.stderr is before
+
+
+def test_a_file_encrypted_for_a_certificate_holder_is_refused_as_such(tmp_path: Path) -> None:
+    source = public_key_encrypted(tmp_path)
+    with pytest.raises(InvalidDocument, match="encrypted for the holders of certain certificates") as refusal:
+        opened(source, tmp_path, password="any")
+    assert "damaged" not in str(refusal.value)
+
+
+def linearized_with_hint_problems(tmp_path: Path) -> Path:
+    """A linearized file whose hint table no longer matches its objects (as old Acrobat-made files have):
+    qpdf's check reports linearization warnings, yet every reader reads it."""
+    source = tmp_path / "linearized.pdf"
+    with pikepdf.open(one_page_pdf(tmp_path / "plain.pdf", text="A" * 40)) as pdf:
+        pdf.save(source, linearize=True)
+    data = source.read_bytes()
+    start = data.index(b"/E ") + 3
+    end = data.index(b"/", start)
+    wrong = str(int(data[start:end]) + 7).encode().ljust(end - start)[: end - start]
+    source.write_bytes(data[:start] + wrong + data[end:])
+    return source
+
+
+def test_linearization_hints_that_do_not_match_are_no_damage(tmp_path: Path) -> None:
+    """Hints only speed up page-at-a-time loading; an incremental update ends the linearization anyway."""
+    source = linearized_with_hint_problems(tmp_path)
+    with pikepdf.open(source) as pdf:
+        assert pdf.check_pdf_syntax(), "qpdf finds the hints wrong"
+    assert opened(source, tmp_path) is False
+
+
+OWNER = "owner-secret"
+USER = "user-secret"
+
+
+def encrypted(tmp_path: Path, name: str, revision: int, *, user: str, aes: bool, metadata: bool) -> Path:
+    """qpdf's standard security handler, written by pikepdf (revision 5 by the qpdf command, which pikepdf
+    does not write)."""
+    plain = one_page_pdf(tmp_path / f"{name}-plain.pdf")
+    target = tmp_path / f"{name}.pdf"
+    if revision == 5:
+        flags = ["--cleartext-metadata"] if not metadata else []
+        command = ["qpdf", "--allow-weak-crypto", "--encrypt", user, OWNER, "256", "--force-R5", *flags, "--"]
+        subprocess.run([*command, str(plain), str(target)], check=True)
+        return target
+    with pikepdf.open(plain) as pdf:
+        encryption = pikepdf.Encryption(owner=OWNER, user=user, R=revision, aes=aes, metadata=metadata)
+        pdf.save(target, encryption=encryption)
+    return target
+
+
+VARIANTS = [
+    (2, False, False),
+    (3, False, False),
+    (4, False, False),
+    (4, True, True),
+    (4, True, False),
+    (6, True, True),
+    (6, True, False),
+]
+
+
+@pytest.mark.parametrize(("revision", "aes", "metadata"), VARIANTS)
+def test_owner_password_only_files_open_without_asking(
+    revision: int, aes: bool, metadata: bool, tmp_path: Path
+) -> None:
+    source = encrypted(tmp_path, "owner-only", revision, user="", aes=aes, metadata=metadata)
+    assert opened(source, tmp_path) is False
+
+
+@pytest.mark.parametrize(("revision", "aes", "metadata"), VARIANTS)
+def test_user_password_files_open_with_their_password_and_say_so_without(
+    revision: int, aes: bool, metadata: bool, tmp_path: Path
+) -> None:
+    source = encrypted(tmp_path, "user", revision, user=USER, aes=aes, metadata=metadata)
+    assert opened(source, tmp_path, password=USER) is False
+    with pytest.raises(InvalidDocument, match="give its password"):
+        opened(source, tmp_path)
+    with pytest.raises(InvalidDocument, match="the password does not open this PDF"):
+        opened(source, tmp_path, password="wrong")
+
+
+@pytest.mark.parametrize("metadata", [True, False])
+def test_aes_256_revision_5_is_refused_for_what_it_is(metadata: bool, tmp_path: Path) -> None:
+    source = encrypted(tmp_path, "r5", 5, user="", aes=True, metadata=metadata)
+    with pytest.raises(InvalidDocument, match="AES-256 revision 5"):
+        opened(source, tmp_path)
