@@ -23,6 +23,8 @@ from signing.errors import InvalidDocument
 
 __all__ = ["carries_signatures", "damage", "repaired_copy", "shorten"]
 
+_PAGE_TREE_LOOP = "Loop detected in /Pages"
+_INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")  # ISO 32000-2 §7.7.3.4
 _SIGNATURE_MARKER = re.compile(rb"/ByteRange\s*\[")
 
 
@@ -36,6 +38,8 @@ def damage(source: Path, password: str | None) -> list[str]:
     except pikepdf.PasswordError:
         return []  # no way to look inside without the password; _unlock says so
     except (pikepdf.PdfError, ValueError) as error:
+        if _PAGE_TREE_LOOP in str(error):
+            return [str(error)]  # qpdf stops at the loop; repaired_copy can drop it
         if _encryption_filter(source) not in (None, "/Standard"):
             raise InvalidDocument(
                 "the PDF is encrypted for the holders of certain certificates (public-key security, "
@@ -95,10 +99,43 @@ def repaired_copy(source: Path, password: str | None, scratch: Path) -> Path:
     """qpdf's reconstruction of a damaged file, written to ``scratch`` (encryption kept as it was)."""
     target = scratch / "repaired.pdf"
     try:
-        with pikepdf.open(source, password=password or "") as pdf:
+        # Pushing inherited page attributes down would walk the page tree before the loop is dropped.
+        with pikepdf.open(source, password=password or "", inherit_page_attributes=False) as pdf:
+            _drop_page_tree_loops(pdf)
             pdf.save(target, encryption=pdf.is_encrypted)  # True keeps the original encryption
     except pikepdf.PasswordError:
         raise InvalidDocument("the PDF is damaged and encrypted; give its password to repair it") from None
     except (pikepdf.PdfError, OSError, ValueError) as error:
         raise InvalidDocument(f"the PDF is damaged beyond repair ({shorten(str(error))})") from None
     return target
+
+
+def _drop_page_tree_loops(pdf: pikepdf.Pdf) -> None:
+    """A page tree with a loop (a /Pages node among its own descendants) becomes one flat node holding its
+    pages in reading order, each met once; qpdf itself refuses to walk such a tree."""
+    leaves: list[tuple[pikepdf.Object, dict[str, pikepdf.Object]]] = []
+    seen: set[tuple[int, int]] = set()
+    looped = False
+
+    def walk(node: pikepdf.Object, inherited: dict[str, pikepdf.Object]) -> None:
+        nonlocal looped
+        if node.objgen in seen and node.objgen != (0, 0):
+            looped = True
+            return
+        seen.add(node.objgen)
+        here = {**inherited, **{key: node[key] for key in _INHERITABLE if key in node}}
+        if node.get("/Type") == pikepdf.Name.Pages or "/Kids" in node:
+            for kid in node.get("/Kids", pikepdf.Array()):
+                walk(kid, here)
+        else:
+            leaves.append((node, here))
+
+    root = pdf.Root.Pages
+    walk(root, {})
+    if looped:
+        for leaf, inherited in leaves:
+            for key, value in inherited.items():
+                leaf[key] = value  # the flat node no longer carries what the leaf inherited on its way
+            leaf.Parent = root
+        root.Kids = pikepdf.Array([leaf for leaf, _ in leaves])
+        root.Count = len(leaves)

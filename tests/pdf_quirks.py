@@ -75,7 +75,7 @@ def public_key_encrypted(folder: Path) -> Path:
     writer.encrypt_pubkey([asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))])
     path = folder / "public-key-encrypted.pdf"
     with path.open("wb") as output:
-        writer.write(output)
+        writer.write(output)  # type: ignore[no-untyped-call]
     return path
 
 
@@ -117,4 +117,15 @@ def cyclic_outline(folder: Path, *, damaged: bool) -> Path:
         data = path.read_bytes()
         at = data.rindex(b"startxref\n") + len(b"startxref\n")
         path.write_bytes(data[:at] + b"12" + data[at:])  # the offset now points nowhere
+    return path
+
+
+def cyclic_page_tree(folder: Path) -> Path:
+    """A page tree whose second kid is a /Pages node with the root among its own kids."""
+    path = one_page_pdf(folder / "cyclic-pages.pdf")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        pages = pdf.Root.Pages
+        loop = pikepdf.Dictionary(Type=pikepdf.Name.Pages, Parent=pages, Count=1, Kids=pikepdf.Array([pages]))
+        pages.Kids.append(pdf.make_indirect(loop))
+        pdf.save(path)
     return path

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RealWorldPdf", "SOURCES", "fetch_real_world_pdfs"]
+__all__ = ["SOURCES", "RealWorldPdf", "fetch_real_world_pdfs"]
 
 CACHE = Path(os.environ.get("GOVSIGN_PDF_CACHE", Path(tempfile.gettempdir()) / "govsign-real-world-pdfs"))
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pikepdf
 import pytest
 
 from signing.documents import open_for_signing
 from signing.errors import InvalidDocument
-from tests.pdf_quirks import public_key_encrypted
+from tests.pdf_quirks import circular_form_tree, cyclic_outline, cyclic_page_tree, public_key_encrypted
 from tests.pdf_samples import one_page_pdf
 
 pytestmark = pytest.mark.pure
@@ -74,7 +75,9 @@ OWNER = "owner-secret"
 USER = "user-secret"
 
 
-def encrypted(tmp_path: Path, name: str, revision: int, *, user: str, aes: bool, metadata: bool) -> Path:
+def encrypted(
+    tmp_path: Path, name: str, revision: Literal[2, 3, 4, 5, 6], *, user: str, aes: bool, metadata: bool
+) -> Path:
     """qpdf's standard security handler, written by pikepdf (revision 5 by the qpdf command, which pikepdf
     does not write)."""
     plain = one_page_pdf(tmp_path / f"{name}-plain.pdf")
@@ -90,7 +93,7 @@ def encrypted(tmp_path: Path, name: str, revision: int, *, user: str, aes: bool,
     return target
 
 
-VARIANTS = [
+VARIANTS: list[tuple[Literal[2, 3, 4, 6], bool, bool]] = [
     (2, False, False),
     (3, False, False),
     (4, False, False),
@@ -103,7 +106,7 @@ VARIANTS = [
 
 @pytest.mark.parametrize(("revision", "aes", "metadata"), VARIANTS)
 def test_owner_password_only_files_open_without_asking(
-    revision: int, aes: bool, metadata: bool, tmp_path: Path
+    revision: Literal[2, 3, 4, 6], aes: bool, metadata: bool, tmp_path: Path
 ) -> None:
     source = encrypted(tmp_path, "owner-only", revision, user="", aes=aes, metadata=metadata)
     assert opened(source, tmp_path) is False
@@ -111,7 +114,7 @@ def test_owner_password_only_files_open_without_asking(
 
 @pytest.mark.parametrize(("revision", "aes", "metadata"), VARIANTS)
 def test_user_password_files_open_with_their_password_and_say_so_without(
-    revision: int, aes: bool, metadata: bool, tmp_path: Path
+    revision: Literal[2, 3, 4, 6], aes: bool, metadata: bool, tmp_path: Path
 ) -> None:
     source = encrypted(tmp_path, "user", revision, user=USER, aes=aes, metadata=metadata)
     assert opened(source, tmp_path, password=USER) is False
@@ -126,3 +129,19 @@ def test_aes_256_revision_5_is_refused_for_what_it_is(metadata: bool, tmp_path: 
     source = encrypted(tmp_path, "r5", 5, user="", aes=True, metadata=metadata)
     with pytest.raises(InvalidDocument, match="AES-256 revision 5"):
         opened(source, tmp_path)
+
+
+def test_a_page_tree_that_loops_is_repaired_when_allowed(tmp_path: Path) -> None:
+    source = cyclic_page_tree(tmp_path)
+    with pytest.raises(InvalidDocument, match=r"Loop detected in /Pages.*allow repair"):
+        opened(source, tmp_path)
+    assert opened(source, tmp_path, repair=True) is True
+    with pikepdf.open(tmp_path / "repaired.pdf") as pdf:
+        assert len(pdf.pages) == 1
+
+
+def test_outlines_and_form_fields_that_loop_are_repaired_when_allowed(tmp_path: Path) -> None:
+    for source in (cyclic_outline(tmp_path, damaged=True), circular_form_tree(tmp_path)):
+        with pytest.raises(InvalidDocument, match="allow repair"):
+            opened(source, tmp_path)
+        assert opened(source, tmp_path, repair=True) is True
