@@ -25,7 +25,6 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields as pdf_fields
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
@@ -39,6 +38,7 @@ from signing.appearance import AppearanceRequest, existing_field_names, field_na
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.documents import OpenedDocument, file_sha256, open_for_signing, strict_reader_note
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
+from signing.library_errors import LIBRARY_ERRORS, refusal_for
 from signing.time_limit import within_time_limit
 from signing.trust_services import InProcessTimeStamper, validation_context
 
@@ -182,13 +182,8 @@ def _open_and_sign(
         )
     try:
         return document, _sign_into(services, key, document, target, options, source, scratch)
-    except RecursionError:
-        # pyHanko walks form fields and objects recursively: 100,000 nested /Kids are a hostile file
-        raise InvalidDocument(
-            "the PDF nests its objects (form fields, arrays or dictionaries) too deeply to be signed"
-        ) from None
-    except PdfError as error:
-        raise InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})") from None
+    except LIBRARY_ERRORS as error:
+        raise refusal_for(error, encrypted=document.writer.prev.encrypted) from None
     finally:
         document.close()
 

@@ -14,7 +14,10 @@ from signing import pades
 from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
-from tests.pdf_quirks import signed_hybrid_reference, signed_twice_with_whitespace_before_xref
+from tests.pdf_quirks import (
+    signed_hybrid_reference,
+    signed_twice_with_whitespace_before_xref,
+)
 from tests.pdf_samples import one_page_pdf
 from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig
 
