@@ -77,6 +77,7 @@ class ItemOutcome:
     error: str | None = None
     signed_sha256: str | None = None
     strict_reader_note: str | None = None  # see SignedDocument; reported to on_item, not stored
+    archive_note: str | None = None  # likewise
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class OpenedDocument:
     writer: _SigningWriter
     stream: BinaryIO
     repaired: bool
+    archive_note: str | None = None  # an earlier archive time-stamp we cannot validate (signing.archive)
 
     def close(self) -> None:
         self.stream.close()

@@ -35,6 +35,7 @@ from ca.signing_keys import SubscriberKey
 from ca.status import StatusServices
 from ca.store import utc_now
 from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
+from signing.archive import append_archive_timestamp, unvalidated_archive
 from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.documents import OpenedDocument, file_sha256, open_for_signing, strict_reader_note
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
@@ -106,6 +107,7 @@ class SignedDocument:
     source_sha256: str
     signed_sha256: str
     strict_reader_note: str | None = None  # why a strict reader would not accept the output, if it would not
+    archive_note: str | None = None  # an earlier archive time-stamp that could not be validated here
 
 
 def sign_pdf(
@@ -141,6 +143,7 @@ def sign_pdf(
         source_sha256=source_digest,
         signed_sha256=file_sha256(target),
         strict_reader_note=strict_reader_note(target, options.password),
+        archive_note=document.archive_note,
     )
     record(
         services.authority.database,
@@ -181,6 +184,8 @@ def _open_and_sign(
             f"{options.level}: this file can be signed at B-T at most"
         )
     try:
+        if options.level is Level.B_LTA:
+            document.archive_note = unvalidated_archive(document.writer, validation_context(services, key))
         return document, _sign_into(services, key, document, target, options, source, scratch)
     except LIBRARY_ERRORS as error:
         raise refusal_for(error, encrypted=document.writer.prev.encrypted) from None
@@ -209,6 +214,7 @@ def _sign_into(
     reopened = open_for_signing(
         source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
     )
+    reopened.archive_note = document.archive_note
     try:
         _write_atomically(target, partial(sign, reopened, bytes_reserved=reserved))
     finally:
@@ -242,13 +248,14 @@ def _run_pyhanko(
     bytes_reserved: int | None = None,
 ) -> None:
     level = options.level
+    archive_ourselves = document.archive_note is not None  # pyHanko's B-LTA would refuse: see signing.archive
     plan = plan_appearance(options.appearance, document.writer, key.certificate, utc_now(), field_name)
     metadata = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
         subfilter=pdf_fields.SigSeedSubFilter.PADES,
         embed_validation_info=level.rank >= Level.B_LT.rank,
-        use_pades_lta=level is Level.B_LTA,
+        use_pades_lta=level is Level.B_LTA and not archive_ourselves,
         validation_context=validation_context(services, key) if level.rank >= Level.B_LT.rank else None,
         certify=options.certify is not None,
         docmdp_permissions=pdf_fields.MDPPerm(int(options.certify or Certification.FORM_FILLING)),
@@ -272,6 +279,10 @@ def _run_pyhanko(
     )
     try:
         signer.sign_pdf(document.writer, bytes_reserved=reserved, output=output)
+        if archive_ourselves:
+            context = metadata.validation_context
+            assert context is not None
+            append_archive_timestamp(output, services, context, options.password)
     except PyhankoSigningError as error:
         needed = _PAYLOAD_TOO_LARGE.search(str(error))
         if needed and bytes_reserved is None:

@@ -18,6 +18,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign import signers
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from tests.pdf_corpus import _basic, _key_usage, _to_bytes, build_corpus, foreign_ca
 from tests.pdf_samples import one_page_pdf
@@ -128,4 +130,23 @@ def cyclic_page_tree(folder: Path) -> Path:
         loop = pikepdf.Dictionary(Type=pikepdf.Name.Pages, Parent=pages, Count=1, Kids=pikepdf.Array([pages]))
         pages.Kids.append(pdf.make_indirect(loop))
         pdf.save(path)
+    return path
+
+
+def archived_by_a_foreign_tsa(folder: Path) -> Path:
+    """A PDF signed by a foreign CA and archived (B-LTA) with a document time-stamp of a foreign TSA whose
+    chain and revocation data govsign cannot find."""
+    ca = foreign_ca()
+    tsa = DummyTimeStamper(
+        tsa_cert=ca.signer.signing_cert,
+        tsa_key=ca.signer.signing_key,
+        certs_to_embed=SimpleCertificateStore.from_certs([ca.signer.signing_cert]),  # type: ignore[no-untyped-call]
+    )
+    data = _to_bytes(_basic("archived-foreign", "signed and archived with another trust service's TSA"))
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    signed = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Foreign"), ca.signer)
+    archived = io.BytesIO()
+    signers.PdfTimeStamper(tsa).timestamp_pdf(IncrementalPdfFileWriter(signed), "sha256", output=archived)
+    path = folder / "archived-by-a-foreign-tsa.pdf"
+    path.write_bytes(archived.getvalue())
     return path

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_timestamp
 
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
@@ -15,11 +17,12 @@ from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_quirks import (
+    archived_by_a_foreign_tsa,
     signed_hybrid_reference,
     signed_twice_with_whitespace_before_xref,
 )
 from tests.pdf_samples import one_page_pdf
-from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig
+from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig, root_asn1
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +114,27 @@ def test_a_hybrid_reference_file_is_countersigned_and_the_result_says_strict_rea
     blocks = list(approval_signature_reports(pdfsig(nss_db, target)))
     assert len(blocks) == 2 and all("Signature is Valid." in block for block in blocks), blocks
     assert signed.strict_reader_note is not None and "hybrid" in signed.strict_reader_note
+
+
+def test_b_lta_over_another_tsas_archive_adds_ours(
+    services: StatusServices,
+    key: SubscriberKey,
+    sqlite_deployment: Deployment,
+    public_server: str,
+    nss_db: str,
+    tmp_path: Path,
+) -> None:
+    source = archived_by_a_foreign_tsa(tmp_path)
+    target = tmp_path / "signed.pdf"
+    signed = sign_as_holder(services, key, source, target, SigningOptions(level=Level.B_LTA), actor="t")
+    assert signed.archive_note is not None and "Foreign Test Signer" in signed.archive_note
+    blocks = list(approval_signature_reports(pdfsig(nss_db, target)))
+    assert len(blocks) == 2 and all("Signature is Valid." in block for block in blocks), blocks
+    with target.open("rb") as stream:
+        reader = PdfFileReader(stream)
+        assert len(reader.embedded_timestamp_signatures) == 2  # theirs, then ours over our signature
+        context = DocumentSecurityStore.read_dss(reader).as_validation_context(
+            {"trust_roots": [root_asn1(sqlite_deployment)], "allow_fetching": False}
+        )
+        ours = validate_pdf_timestamp(reader.embedded_timestamp_signatures[-1], validation_context=context)
+        assert ours.intact and ours.valid and ours.trusted, ours.summary()
