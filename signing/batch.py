@@ -231,6 +231,7 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
         ok=True,
         signed_sha256=signed.signed_sha256,
         strict_reader_note=signed.strict_reader_note,
+        archive_note=signed.archive_note,
     )
 
 
