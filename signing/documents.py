@@ -29,7 +29,7 @@ from pyhanko.sign.validation import read_certification_data
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument
 from signing.pdf_structure import carries_signatures, damage, repaired_copy, shorten
 
-__all__ = ["OpenedDocument", "file_sha256", "open_for_signing", "strict_reader_note"]
+__all__ = ["OpenedDocument", "file_sha256", "open_for_signing", "strict_reader_note", "writer_after_signing"]
 
 _HEADER_WINDOW = 1024  # ISO 32000 lets readers find %PDF- within the first 1024 bytes
 _WITHDRAWN_AES256_REVISION = 5
@@ -189,6 +189,16 @@ def _standard_revision(writer: IncrementalPdfFileWriter) -> int | None:
     encryption = writer.prev.trailer["/Encrypt"]
     revision = encryption.get("/R") if encryption.get("/Filter") == "/Standard" else None
     return int(revision) if isinstance(revision, int) else None
+
+
+def writer_after_signing(stream: BinaryIO, document: OpenedDocument, password: str | None) -> _SigningWriter:
+    """A writer for a further update of the signed output in ``stream``, unlocked with ``password`` and
+    treating the XMP metadata as the signature's update did."""
+    writer = _SigningWriter(stream, strict=False)
+    writer.xmp_problem = document.writer.xmp_problem
+    if writer.prev.encrypted:
+        writer.encrypt(password or "")
+    return writer
 
 
 def _check_certification(writer: IncrementalPdfFileWriter) -> None:

@@ -1,4 +1,4 @@
-"""What pyHanko's exceptions mean for the person who sent the PDF, in words that are true.
+"""What pyHanko's (and pikepdf's) exceptions mean for the person who sent the PDF, in words that are true.
 
 pyHanko raises its own errors for structures it cannot handle, but also plain ValueError, KeyError,
 IndexError, TypeError or AttributeError from deep inside its object model when a file breaks an assumption
@@ -8,13 +8,23 @@ that says what failed and that nothing was signed, never "unexpected ...".
 
 from __future__ import annotations
 
+import pikepdf
 from pyhanko.pdf_utils.misc import PdfError
 
 from signing.errors import InvalidDocument
 
 __all__ = ["LIBRARY_ERRORS", "refusal_for"]
 
-LIBRARY_ERRORS = (RecursionError, PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError)
+LIBRARY_ERRORS = (
+    RecursionError,
+    PdfError,
+    pikepdf.PdfError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+)
 _DECRYPTION_WORDS = ("padding", "block length", "multiple of the block")
 
 
@@ -28,6 +38,8 @@ def refusal_for(error: BaseException, *, encrypted: bool) -> InvalidDocument:
         )
     if isinstance(error, PdfError):
         return InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})")
+    if isinstance(error, pikepdf.PdfError):
+        return InvalidDocument(f"qpdf cannot read or rewrite the PDF ({detail}); nothing was signed")
     if encrypted and isinstance(error, ValueError) and any(w in str(error) for w in _DECRYPTION_WORDS):
         return InvalidDocument(
             "an object of the encrypted PDF that the signature's update must write again does not decrypt "

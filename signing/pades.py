@@ -35,9 +35,15 @@ from ca.signing_keys import SubscriberKey
 from ca.status import StatusServices
 from ca.store import utc_now
 from signing.appearance import AppearanceRequest, existing_field_names, field_name_for, plan_appearance
-from signing.archive import append_archive_timestamp, unvalidated_archive
+from signing.archive import add_long_term_data, unvalidated_archive
 from signing.cms_signer import HsmSigner, signature_algorithm_for
-from signing.documents import OpenedDocument, file_sha256, open_for_signing, strict_reader_note
+from signing.documents import (
+    OpenedDocument,
+    file_sha256,
+    open_for_signing,
+    strict_reader_note,
+    writer_after_signing,
+)
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.library_errors import LIBRARY_ERRORS, refusal_for
 from signing.time_limit import within_time_limit
@@ -173,16 +179,16 @@ def _open_and_sign(
     options: SigningOptions,
     scratch: Path,
 ) -> tuple[OpenedDocument, str]:
-    document = open_for_signing(
-        source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
-    )
-    xmp_problem = document.writer.xmp_problem
-    if xmp_problem and options.level.rank >= Level.B_LT.rank:
-        document.close()
-        raise DocumentRefused(
-            f"{xmp_problem}, which pyHanko cannot carry over when it adds the validation data of "
-            f"{options.level}: this file can be signed at B-T at most"
+    try:
+        document = open_for_signing(
+            source,
+            password=options.password,
+            repair=options.repair,
+            max_bytes=options.max_bytes,
+            scratch=scratch,
         )
+    except LIBRARY_ERRORS as error:
+        raise refusal_for(error, encrypted=False) from None
     try:
         if options.level is Level.B_LTA:
             document.archive_note = unvalidated_archive(document.writer, validation_context(services, key))
@@ -248,13 +254,15 @@ def _run_pyhanko(
     bytes_reserved: int | None = None,
 ) -> None:
     level = options.level
-    archive_ourselves = document.archive_note is not None  # pyHanko's B-LTA would refuse: see signing.archive
+    # What pyHanko's signer cannot do for this file is done by signing.archive (see there why).
+    long_term_ourselves = level.rank >= Level.B_LT.rank and document.writer.xmp_problem is not None
+    archive_ourselves = level is Level.B_LTA and (long_term_ourselves or document.archive_note is not None)
     plan = plan_appearance(options.appearance, document.writer, key.certificate, utc_now(), field_name)
     metadata = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
         subfilter=pdf_fields.SigSeedSubFilter.PADES,
-        embed_validation_info=level.rank >= Level.B_LT.rank,
+        embed_validation_info=level.rank >= Level.B_LT.rank and not long_term_ourselves,
         use_pades_lta=level is Level.B_LTA and not archive_ourselves,
         validation_context=validation_context(services, key) if level.rank >= Level.B_LT.rank else None,
         certify=options.certify is not None,
@@ -279,10 +287,13 @@ def _run_pyhanko(
     )
     try:
         signer.sign_pdf(document.writer, bytes_reserved=reserved, output=output)
-        if archive_ourselves:
+        if long_term_ourselves or archive_ourselves:
+            reopen = partial(writer_after_signing, document=document, password=options.password)
             context = metadata.validation_context
             assert context is not None
-            append_archive_timestamp(output, services, context, options.password)
+            add_long_term_data(
+                output, services, context, reopen, dss=long_term_ourselves, archive=archive_ourselves
+            )
     except PyhankoSigningError as error:
         needed = _PAYLOAD_TOO_LARGE.search(str(error))
         if needed and bytes_reserved is None:

@@ -112,26 +112,29 @@ def repaired_copy(source: Path, password: str | None, scratch: Path) -> Path:
 
 def _drop_page_tree_loops(pdf: pikepdf.Pdf) -> None:
     """A page tree with a loop (a /Pages node among its own descendants) becomes one flat node holding its
-    pages in reading order, each met once; qpdf itself refuses to walk such a tree."""
-    leaves: list[tuple[pikepdf.Object, dict[str, pikepdf.Object]]] = []
+    pages in reading order, each met once; qpdf itself refuses to walk such a tree. The walk keeps its own
+    stack: a hostile tree can be deeper than Python's recursion allows."""
+    root = pdf.Root.get("/Pages")
+    if not isinstance(root, pikepdf.Dictionary):
+        return
+    leaves: list[tuple[pikepdf.Dictionary, dict[str, pikepdf.Object]]] = []
     seen: set[tuple[int, int]] = set()
     looped = False
-
-    def walk(node: pikepdf.Object, inherited: dict[str, pikepdf.Object]) -> None:
-        nonlocal looped
-        if node.objgen in seen and node.objgen != (0, 0):
+    stack: list[tuple[pikepdf.Object, dict[str, pikepdf.Object]]] = [(root, {})]
+    while stack:
+        node, inherited = stack.pop()
+        if not isinstance(node, pikepdf.Dictionary):
+            continue  # null or broken kids are qpdf's to judge
+        if node.objgen != (0, 0) and node.objgen in seen:
             looped = True
-            return
+            continue
         seen.add(node.objgen)
         here = {**inherited, **{key: node[key] for key in _INHERITABLE if key in node}}
-        if node.get("/Type") == pikepdf.Name.Pages or "/Kids" in node:
-            for kid in node.get("/Kids", pikepdf.Array()):
-                walk(kid, here)
+        kids = node.get("/Kids")
+        if isinstance(kids, pikepdf.Array):
+            stack.extend((kid, here) for kid in reversed(list(kids)))
         else:
             leaves.append((node, here))
-
-    root = pdf.Root.Pages
-    walk(root, {})
     if looped:
         for leaf, inherited in leaves:
             for key, value in inherited.items():

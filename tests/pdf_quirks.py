@@ -150,3 +150,26 @@ def archived_by_a_foreign_tsa(folder: Path) -> Path:
     path = folder / "archived-by-a-foreign-tsa.pdf"
     path.write_bytes(archived.getvalue())
     return path
+
+
+def aes256_with_clear_text_metadata(folder: Path, user_password: str) -> Path:
+    """AES-256 (revision 6) with XMP metadata left in clear text (/EncryptMetadata false), as Acrobat
+    writes for search engines to index."""
+    path = one_page_pdf(folder / "aes256-clear-metadata.pdf")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
+            xmp["dc:title"] = "Quyết định số 123/QĐ-STP"
+        encryption = pikepdf.Encryption(owner="owner-secret", user=user_password, R=6, metadata=False)
+        pdf.save(path, encryption=encryption)
+    return path
+
+
+def unreadable_xmp(folder: Path) -> Path:
+    """A /Metadata stream that is not XML at all (some producers write their own binary there)."""
+    path = one_page_pdf(folder / "unreadable-xmp.pdf")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        pdf.Root.Metadata = pdf.make_stream(
+            b"<x:xmpmeta><rdf:RDF>not closed", Type=pikepdf.Name.Metadata, Subtype=pikepdf.Name.XML
+        )
+        pdf.save(path)
+    return path

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_timestamp
+from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature, validate_pdf_timestamp
 
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
@@ -17,9 +17,11 @@ from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_quirks import (
+    aes256_with_clear_text_metadata,
     archived_by_a_foreign_tsa,
     signed_hybrid_reference,
     signed_twice_with_whitespace_before_xref,
+    unreadable_xmp,
 )
 from tests.pdf_samples import one_page_pdf
 from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig, root_asn1
@@ -138,3 +140,44 @@ def test_b_lta_over_another_tsas_archive_adds_ours(
         )
         ours = validate_pdf_timestamp(reader.embedded_timestamp_signatures[-1], validation_context=context)
         assert ours.intact and ours.valid and ours.trusted, ours.summary()
+
+
+@pytest.mark.parametrize("maker", ["aes256-clear-metadata", "unreadable-xmp"])
+def test_metadata_pyhanko_cannot_rewrite_is_left_as_it_is_up_to_b_lta(
+    maker: str,
+    services: StatusServices,
+    key: SubscriberKey,
+    sqlite_deployment: Deployment,
+    public_server: str,
+    nss_db: str,
+    tmp_path: Path,
+) -> None:
+    """XMP in clear text inside an AES-256 file (pyHanko "decrypts" it and fails on the block length), or
+    XMP that is not XML: the signature, its DSS and the archive time-stamp are added without touching it."""
+    password = "user-secret" if maker == "aes256-clear-metadata" else None
+    source = (
+        aes256_with_clear_text_metadata(tmp_path, "user-secret") if password else unreadable_xmp(tmp_path)
+    )
+    target = tmp_path / "signed.pdf"
+    options = SigningOptions(level=Level.B_LTA, password=password)
+    sign_as_holder(services, key, source, target, options, actor="t")
+    blocks = list(approval_signature_reports(pdfsig(nss_db, target, password)))
+    assert len(blocks) == 1 and "Signature is Valid." in blocks[0], blocks
+    with target.open("rb") as stream:
+        reader = PdfFileReader(stream)
+        if reader.encrypted:
+            reader.decrypt(password or "")
+        context = DocumentSecurityStore.read_dss(reader).as_validation_context(
+            {
+                "trust_roots": [root_asn1(sqlite_deployment)],
+                "allow_fetching": False,
+                "revocation_mode": "hard-fail",
+            }
+        )
+        # pyHanko's own difference analysis "decrypts" the clear-text metadata too and fails (its bug, not
+        # the file's): the signature is judged without it there; pdfsig above judged the whole file.
+        signature = reader.embedded_regular_signatures[0]
+        status = validate_pdf_signature(signature, context, context, skip_diff=password is not None)
+        assert status.intact and status.valid and status.trusted, status.summary()
+        archive = validate_pdf_timestamp(reader.embedded_timestamp_signatures[-1], validation_context=context)
+        assert archive.intact and archive.valid and archive.trusted, archive.summary()
