@@ -42,6 +42,7 @@ from ca.errors import CaError, NotFound
 from ca.signing_keys import SubscriberKey, key_for_document, subscriber_key
 from ca.status import StatusServices
 from ca.store import Database, utc_now
+from signing.aes256_revision5 import decrypt
 from signing.batch_store import (
     NO_ACTIVATION,
     BatchItem,
@@ -245,7 +246,7 @@ def _verify(path: Path, key: SubscriberKey, password: str | None) -> None:
     with path.open("rb") as stream:
         reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
-            reader.decrypt(password or "")
+            decrypt(reader, password)
         signature = reader.embedded_regular_signatures[-1]
         status = validate_pdf_signature(signature, context, context, skip_diff=True)
     stamp = status.timestamp_validity

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pyhanko.pdf_utils.crypt.api import AuthResult, AuthStatus
+from pyhanko.pdf_utils.crypt.standard import StandardSecurityHandler
 from pyhanko.pdf_utils.generic import DictionaryObject, IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.info import update_info_dict
@@ -26,13 +27,14 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import read_certification_data
 
+from signing.aes256_revision5 import authenticate_revision_5, decrypt
 from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument
 from signing.pdf_structure import carries_signatures, damage, repaired_copy, shorten
 
 __all__ = ["OpenedDocument", "file_sha256", "open_for_signing", "strict_reader_note", "writer_after_signing"]
 
 _HEADER_WINDOW = 1024  # ISO 32000 lets readers find %PDF- within the first 1024 bytes
-_WITHDRAWN_AES256_REVISION = 5
+_AES256_REVISION_5 = 5  # Acrobat 9's, which pyHanko does not open: signing.aes256_revision5
 # A user-level opener may sign when annotations/form filling (bit 6) or filling fields, signature fields
 # included (bit 9), is allowed (ISO 32000-2 Table 22).
 _SIGNING_PERMISSION_BITS = 32 | 256
@@ -106,10 +108,21 @@ class _SigningWriter(IncrementalPdfFileWriter):
 
     xmp_problem: str | None = None  # why the XMP metadata is left as it is, when it is
 
+    @property
+    def needs_own_updates(self) -> bool:
+        """Whether updates after the signature (DSS, archive time-stamp) must be written by this writer, not
+        by pyHanko's own: it would rewrite the metadata, or not open revision 5 encryption."""
+        return self.xmp_problem is not None or _standard_revision(self) == _AES256_REVISION_5
+
     def encrypt(self, user_pwd: str | bytes) -> AuthResult:
         """Authenticate like pyHanko, then make a direct /Encrypt dictionary (which older writers put in
         the trailer itself) an indirect object of the update: pyHanko's writer expects one."""
-        result: AuthResult = super().encrypt(user_pwd)  # type: ignore[no-untyped-call]
+        handler = self.prev.security_handler
+        if isinstance(handler, StandardSecurityHandler) and _standard_revision(self) == _AES256_REVISION_5:
+            result = authenticate_revision_5(handler, user_pwd)
+            self._encrypt = self.prev.trailer.raw_get("/Encrypt")
+        else:
+            result = super().encrypt(user_pwd)  # type: ignore[no-untyped-call]
         if isinstance(self._encrypt, DictionaryObject):
             self._encrypt = self.add_object(self._encrypt)
         return result
@@ -162,12 +175,6 @@ def _unlock(writer: _SigningWriter, password: str | None) -> None:
     """Authenticate to an encrypted file; with no password, try the empty user password (owner-only)."""
     if not writer.prev.encrypted:
         return
-    if _standard_revision(writer) == _WITHDRAWN_AES256_REVISION:
-        raise InvalidDocument(
-            "the PDF is encrypted with AES-256 revision 5 (Acrobat 9's scheme, withdrawn by ISO 32000-2), "
-            "which this service cannot add an encrypted update to; have it saved again with AES-256 "
-            "revision 6, the current one"
-        )
     try:
         result = writer.encrypt(password or "")
     except PdfError as error:
@@ -186,6 +193,8 @@ def _unlock(writer: _SigningWriter, password: str | None) -> None:
 
 
 def _standard_revision(writer: IncrementalPdfFileWriter) -> int | None:
+    if not writer.prev.encrypted:
+        return None
     encryption = writer.prev.trailer["/Encrypt"]
     revision = encryption.get("/R") if encryption.get("/Filter") == "/Standard" else None
     return int(revision) if isinstance(revision, int) else None
@@ -219,7 +228,7 @@ def strict_reader_note(signed: Path, password: str | None) -> str | None:
         try:
             reader = PdfFileReader(stream, strict=True)
             if reader.encrypted:
-                reader.decrypt(password or "")
+                decrypt(reader, password)
             reader.root  # noqa: B018  (the catalogue resolves, or the reader says why not)
         except (PdfError, ValueError, KeyError, TypeError, IndexError) as error:
             return f"pyHanko's strict reader cannot read the signed PDF ({shorten(str(error))})"

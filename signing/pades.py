@@ -255,7 +255,7 @@ def _run_pyhanko(
 ) -> None:
     level = options.level
     # What pyHanko's signer cannot do for this file is done by signing.archive (see there why).
-    long_term_ourselves = level.rank >= Level.B_LT.rank and document.writer.xmp_problem is not None
+    long_term_ourselves = level.rank >= Level.B_LT.rank and document.writer.needs_own_updates
     archive_ourselves = level is Level.B_LTA and (long_term_ourselves or document.archive_note is not None)
     plan = plan_appearance(options.appearance, document.writer, key.certificate, utc_now(), field_name)
     metadata = PdfSignatureMetadata(

@@ -125,10 +125,17 @@ def test_user_password_files_open_with_their_password_and_say_so_without(
 
 
 @pytest.mark.parametrize("metadata", [True, False])
-def test_aes_256_revision_5_is_refused_for_what_it_is(metadata: bool, tmp_path: Path) -> None:
-    source = encrypted(tmp_path, "r5", 5, user="", aes=True, metadata=metadata)
-    with pytest.raises(InvalidDocument, match="AES-256 revision 5"):
-        opened(source, tmp_path)
+def test_aes_256_revision_5_opens_without_asking_or_with_its_password(metadata: bool, tmp_path: Path) -> None:
+    """Acrobat 9's AES-256 (revision 5), which pyHanko alone does not open (signing/aes256_revision5.py)."""
+    owner_only = encrypted(tmp_path, "r5-owner-only", 5, user="", aes=True, metadata=metadata)
+    assert opened(owner_only, tmp_path) is False
+    with_user = encrypted(tmp_path, "r5-user", 5, user=USER, aes=True, metadata=metadata)
+    assert opened(with_user, tmp_path, password=USER) is False
+    assert opened(with_user, tmp_path, password=OWNER) is False
+    with pytest.raises(InvalidDocument, match="give its password"):
+        opened(with_user, tmp_path)
+    with pytest.raises(InvalidDocument, match="the password does not open this PDF"):
+        opened(with_user, tmp_path, password="wrong")
 
 
 def test_a_page_tree_that_loops_is_repaired_when_allowed(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signatur
 from ca.signing_keys import SubscriberKey, subscriber_key
 from ca.status import StatusServices
 from signing import pades
+from signing.aes256_revision5 import decrypt
 from signing.errors import DocumentTookTooLong
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
@@ -24,6 +25,7 @@ from tests.pdf_quirks import (
     unreadable_xmp,
 )
 from tests.pdf_samples import one_page_pdf
+from tests.test_document_quirks import encrypted
 from tests.test_pades import approval_signature_reports, assert_pdfsig_valid_and_trusted, pdfsig, root_asn1
 
 
@@ -171,7 +173,7 @@ def lta_problem(
     with path.open("rb") as stream:
         reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
-            reader.decrypt(password or "")
+            decrypt(reader, password)  # revision 5 too, which pyHanko alone does not open
         context = DocumentSecurityStore.read_dss(reader).as_validation_context(
             {"trust_roots": [root_asn1(deployment)], "allow_fetching": False}
         )
@@ -186,3 +188,24 @@ def lta_problem(
         if not (archive.intact and archive.valid and archive.trusted):
             return f"document time-stamp: {archive.summary()}"
     return None
+
+
+@pytest.mark.parametrize(("user", "level"), [("", Level.B_T), ("user-secret", Level.B_LTA)])
+def test_aes_256_revision_5_files_are_signed_with_their_password_or_none(
+    user: str,
+    level: Level,
+    services: StatusServices,
+    key: SubscriberKey,
+    sqlite_deployment: Deployment,
+    public_server: str,
+    nss_db: str,
+    tmp_path: Path,
+) -> None:
+    source = encrypted(tmp_path, "r5", 5, user=user, aes=True, metadata=True)
+    target = tmp_path / "signed.pdf"
+    password = user or None
+    sign_as_holder(services, key, source, target, SigningOptions(level=level, password=password), actor="t")
+    blocks = list(approval_signature_reports(pdfsig(nss_db, target, password)))
+    assert len(blocks) == 1 and "Signature is Valid." in blocks[0], blocks
+    if level is Level.B_LTA:
+        assert lta_problem(target, password, sqlite_deployment) is None
