@@ -19,6 +19,7 @@ from signing.errors import DocumentTookTooLong
 __all__ = ["within_time_limit"]
 
 T = TypeVar("T")
+_AGAIN_AFTER_SECONDS = 0.2
 
 
 class _Expired(BaseException):
@@ -27,28 +28,37 @@ class _Expired(BaseException):
 
 
 class _Watchdog:
+    """Raises :class:`_Expired` in the thread that entered it once ``seconds`` have passed, and again every
+    fifth of a second until that thread leaves: asyncio (which pyHanko runs its signing in) logs and drops
+    an exception that lands while its loop runs a callback, so one shot may not stop the work."""
+
     def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
         self._thread_id = threading.get_ident()
         self._lock = threading.Lock()
+        self._left = threading.Event()
         self._finished = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._thread = threading.Thread(target=self._watch, name="document-time-limit", daemon=True)
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
+        self._left.set()
         with self._lock:
             self._finished = True
             # An exception raised but not yet delivered would surface later, in unrelated code: withdraw it.
             _raise_in_thread(self._thread_id, None)
 
-    def _expire(self) -> None:
-        with self._lock:
-            if not self._finished:
+    def _watch(self) -> None:
+        wait = self._seconds
+        while not self._left.wait(wait):
+            with self._lock:
+                if self._finished:
+                    return
                 _raise_in_thread(self._thread_id, _Expired)
+            wait = _AGAIN_AFTER_SECONDS
 
 
 def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
