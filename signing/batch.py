@@ -16,6 +16,7 @@ refuses any document whose digest is not the approved one.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import secrets
@@ -55,6 +56,8 @@ from signing.pades import sign_pdf
 from signing.self_check import check_own_signature
 
 __all__ = ["run_batch"]
+
+_log = logging.getLogger(__name__)
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -259,4 +262,14 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
         check_own_signature(target, key.certificate, options.password)
     except (SigningError, CaError) as error:
         return ItemOutcome(item_id, name, ok=False, error=str(error))
-    return ItemOutcome(item_id, name, ok=True, signed_sha256=signed.signed_sha256)
+    except Exception as error:  # a library's own exception: the item fails with it, the batch goes on
+        _log.exception("signing %s of batch %s", name, batch_id)
+        return ItemOutcome(item_id, name, ok=False, error=f"signing stopped: {type(error).__name__}: {error}")
+    return ItemOutcome(
+        item_id,
+        name,
+        ok=True,
+        signed_sha256=signed.signed_sha256,
+        strict_reader_note=signed.strict_reader_note,
+        archive_note=signed.archive_note,
+    )

@@ -76,6 +76,8 @@ class ItemOutcome:
     ok: bool
     error: str | None = None
     signed_sha256: str | None = None
+    strict_reader_note: str | None = None  # see SignedDocument; reported to on_item, not stored
+    archive_note: str | None = None  # likewise
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,17 @@ class BatchReport:
     done: int
     failed: int
     items: list[dict[str, Any]]
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """Each failed document's name and reason, in the batch's order, whichever run failed it (a
+        resumed run's own outcomes name only the documents it signed itself)."""
+        return [(item["name"], item["error"] or "") for item in self.items if item["state"] == "failed"]
+
+    def summary(self) -> str:
+        """The final report as a person reads it: the counts, then one line per failed document."""
+        counts = f"batch {self.batch_id}: {self.done} signed, {self.failed} failed, of {self.total}"
+        return "\n".join([counts, *(f"  failed: {name}: {reason}" for name, reason in self.failures)])
 
 
 # -- options travel as JSON: to the database (resume) and to worker processes ----------------------------

@@ -6,6 +6,7 @@ us is the raw signature over the DER of the signed attributes, which ``ca`` make
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from asn1crypto import algos, cms
@@ -63,11 +64,21 @@ class HsmSigner(Signer):
     What every signature of the key has in common (certificates, signer identifier, the signed
     attributes but the digest) comes from :mod:`signing.cms_templates` as DER instead of being encoded
     again by asn1crypto for each signature, which was most of a signature's time.
+
+    ``before_signing`` is called with the size of the signed attributes and their signature just before the
+    HSM signs: a holder's activation signs a document once, so whatever would make the CMS outgrow the room
+    reserved for it in the PDF must be raised there, while a second try is still possible.
     """
 
-    def __init__(self, key: SubscriberKey, algorithm: SignatureAlgorithm) -> None:
+    def __init__(
+        self,
+        key: SubscriberKey,
+        algorithm: SignatureAlgorithm,
+        before_signing: Callable[[int], None] = lambda size: None,
+    ) -> None:
         self._key = key
         self._algorithm = algorithm
+        self._before_signing = before_signing
         super().__init__(
             signing_cert=_asn1(key.certificate),
             cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
@@ -82,6 +93,7 @@ class HsmSigner(Signer):
             raise ValueError(f"asked for {digest_algorithm}, this signer hashes with {self._algorithm.hash}")
         if dry_run:
             return bytes(self._signature_size())
+        self._before_signing(len(data) + self._signature_size())
         return self._key.sign(data, self._algorithm)
 
     def _signature_size(self) -> int:

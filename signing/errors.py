@@ -3,7 +3,7 @@
 The faces map them to HTTP status codes and CLI exit codes in one place (:mod:`govsign.errors`).
 """
 
-__all__ = ["DocumentRefused", "DocumentTooLarge", "InvalidDocument", "SigningError"]
+__all__ = ["DocumentRefused", "DocumentTooLarge", "DocumentTookTooLong", "InvalidDocument", "SigningError"]
 
 
 class SigningError(Exception):
@@ -21,3 +21,7 @@ class DocumentRefused(SigningError):
 
 class DocumentTooLarge(SigningError):
     """The PDF is larger than this deployment accepts."""
+
+
+class DocumentTookTooLong(DocumentRefused):
+    """Signing the PDF ran past the time limit per document and was stopped; nothing was written."""

@@ -25,7 +25,6 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields as pdf_fields
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
@@ -43,17 +42,36 @@ from signing.appearance import (
     field_name_for,
     plan_appearance,
 )
+from signing.archive import add_long_term_data, unvalidated_archive
 from signing.cms_signer import HsmSigner, signature_algorithm_for
-from signing.documents import OpenedDocument, file_sha256, open_for_signing
+from signing.documents import (
+    OpenedDocument,
+    file_sha256,
+    open_for_signing,
+    strict_reader_note,
+    writer_after_signing,
+)
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.fields import target_field
+from signing.library_errors import LIBRARY_ERRORS, refusal_for
+from signing.time_limit import within_time_limit
 from signing.trust_services import InProcessTimeStamper, validation_context
 
-__all__ = ["DEFAULT_MAX_BYTES", "Certification", "Level", "SignedDocument", "SigningOptions", "sign_pdf"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIME_LIMIT_SECONDS",
+    "Certification",
+    "Level",
+    "SignedDocument",
+    "SigningOptions",
+    "sign_pdf",
+]
 
 DEFAULT_MAX_BYTES = 512 * 2**20
+DEFAULT_TIME_LIMIT_SECONDS = 60.0
 _SIGNATURE_AND_ATTRIBUTES = 2048  # an RSA-4096 signature, signed attributes and CMS framing, rounded up
 _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE = 2048
+_CMS_FRAMING = 512  # SignedData, SignerInfo and attribute headers, digest and signature algorithm fields
 _PAYLOAD_TOO_LARGE = re.compile(r"larger than expected.*required (\d+) bytes", re.DOTALL)
 
 
@@ -89,6 +107,7 @@ class SigningOptions:
     reason: str | None = None
     location: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    time_limit_seconds: float = DEFAULT_TIME_LIMIT_SECONDS  # opening and signing one document, at most
     field: str | None = None  # an existing empty signature field to sign in; None: a new field
 
     def __post_init__(self) -> None:
@@ -109,6 +128,8 @@ class SignedDocument:
     repaired: bool
     source_sha256: str
     signed_sha256: str
+    strict_reader_note: str | None = None  # why a strict reader would not accept the output, if it would not
+    archive_note: str | None = None  # an earlier archive time-stamp that could not be validated here
 
 
 def sign_pdf(
@@ -132,24 +153,10 @@ def sign_pdf(
         source_digest = file_sha256(source)
         if key.document_sha256 is not None and key.document_sha256.hex() != source_digest:
             raise SigningError("the holder approved another document than this one; nothing was signed")
-        document = open_for_signing(
-            source,
-            password=options.password,
-            repair=options.repair,
-            max_bytes=options.max_bytes,
-            scratch=Path(scratch),
+        document, field_name = within_time_limit(
+            options.time_limit_seconds,
+            partial(_open_and_sign, services, key, source, target, options, Path(scratch)),
         )
-        try:
-            field_name = _sign_into(services, key, document, target, options, source, Path(scratch))
-        except RecursionError:
-            # pyHanko walks form fields and objects recursively: 100,000 nested /Kids are a hostile file
-            raise InvalidDocument(
-                "the PDF nests its objects (form fields, arrays or dictionaries) too deeply to be signed"
-            ) from None
-        except PdfError as error:
-            raise InvalidDocument(f"the PDF's structure cannot be signed as it is ({error})") from None
-        finally:
-            document.close()
     signed = SignedDocument(
         target=target,
         field_name=field_name,
@@ -157,6 +164,8 @@ def sign_pdf(
         repaired=document.repaired,
         source_sha256=source_digest,
         signed_sha256=file_sha256(target),
+        strict_reader_note=strict_reader_note(target, options.password),
+        archive_note=document.archive_note,
     )
     record(
         services.authority.database,
@@ -176,6 +185,34 @@ def sign_pdf(
         ),
     )
     return signed
+
+
+def _open_and_sign(
+    services: StatusServices,
+    key: SubscriberKey,
+    source: Path,
+    target: Path,
+    options: SigningOptions,
+    scratch: Path,
+) -> tuple[OpenedDocument, str]:
+    try:
+        document = open_for_signing(
+            source,
+            password=options.password,
+            repair=options.repair,
+            max_bytes=options.max_bytes,
+            scratch=scratch,
+        )
+    except LIBRARY_ERRORS as error:
+        raise refusal_for(error, encrypted=False) from None
+    try:
+        if options.level is Level.B_LTA:
+            document.archive_note = unvalidated_archive(document.writer, validation_context(services, key))
+        return document, _sign_into(services, key, document, target, options, source, scratch)
+    except LIBRARY_ERRORS as error:
+        raise refusal_for(error, encrypted=document.writer.prev.encrypted) from None
+    finally:
+        document.close()
 
 
 def _sign_into(
@@ -205,6 +242,7 @@ def _sign_into(
     reopened = open_for_signing(
         source, password=options.password, repair=options.repair, max_bytes=options.max_bytes, scratch=scratch
     )
+    reopened.archive_note = document.archive_note
     try:
         _write_atomically(target, partial(sign, reopened, bytes_reserved=reserved))
     finally:
@@ -238,6 +276,9 @@ def _run_pyhanko(
     bytes_reserved: int | None = None,
 ) -> None:
     level = options.level
+    # What pyHanko's signer cannot do for this file is done by signing.archive (see there why).
+    long_term_ourselves = level.rank >= Level.B_LT.rank and document.writer.needs_own_updates
+    archive_ourselves = level is Level.B_LTA and (long_term_ourselves or document.archive_note is not None)
     if options.field is None:
         plan = plan_appearance(
             options.appearance,
@@ -254,8 +295,8 @@ def _run_pyhanko(
         field_name=field_name,
         md_algorithm="sha256",
         subfilter=pdf_fields.SigSeedSubFilter.PADES,
-        embed_validation_info=level.rank >= Level.B_LT.rank,
-        use_pades_lta=level is Level.B_LTA,
+        embed_validation_info=level.rank >= Level.B_LT.rank and not long_term_ourselves,
+        use_pades_lta=level is Level.B_LTA and not archive_ourselves,
         validation_context=validation_context(services, key) if level.rank >= Level.B_LT.rank else None,
         certify=options.certify is not None,
         docmdp_permissions=pdf_fields.MDPPerm(int(options.certify or Certification.FORM_FILLING)),
@@ -263,14 +304,20 @@ def _run_pyhanko(
         reason=options.reason,
         location=options.location,
     )
+    reserved = bytes_reserved or _reservation(key, level, services)
+
+    def fits(signed_part: int) -> None:
+        needed = 2 * (_carried(key, level, services) + signed_part + _CMS_FRAMING)
+        if needed > reserved:
+            raise _ReserveMore(_with_spare(needed))
+
     signer = PdfSigner(
         metadata,
-        signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss)),
+        signer=HsmSigner(key, signature_algorithm_for(key, pss=options.pss), before_signing=fits),
         timestamper=InProcessTimeStamper(services) if level.rank >= Level.B_T.rank else None,
         stamp_style=style,
         new_field_spec=new_field,
     )
-    reserved = bytes_reserved or _reservation(key, level, services)
     try:
         signer.sign_pdf(
             document.writer,
@@ -278,10 +325,17 @@ def _run_pyhanko(
             bytes_reserved=reserved,
             output=output,
         )
+        if long_term_ourselves or archive_ourselves:
+            reopen = partial(writer_after_signing, document=document, password=options.password)
+            context = metadata.validation_context
+            assert context is not None
+            add_long_term_data(
+                output, services, context, reopen, dss=long_term_ourselves, archive=archive_ourselves
+            )
     except PyhankoSigningError as error:
         needed = _PAYLOAD_TOO_LARGE.search(str(error))
         if needed and bytes_reserved is None:
-            raise _ReserveMore(int(needed.group(1)) * 5 // 4) from None
+            raise _ReserveMore(_with_spare(int(needed.group(1)))) from None
         raise DocumentRefused(f"pyHanko refused to sign: {error}") from None
     except (PathValidationError, ValidationError) as error:
         raise SigningError(f"the signer's certificate chain does not validate: {error}") from None
@@ -292,21 +346,32 @@ def _reservation(key: SubscriberKey, level: Level, services: StatusServices) -> 
     attributes and, from B-T, the TSA's token with its certificate; with a quarter to spare.
 
     Giving pyHanko the size spares it a dry-run CMS per signature, which cost as much as the real one (and,
-    from B-T, a dummy time-stamp). A signature that ever outgrows it is made again at its real size.
+    from B-T, a dummy time-stamp). A signature that would outgrow it is made again at its real size: the
+    signer measures it before the HSM signs (see ``fits`` in :func:`_run_pyhanko`).
     """
-    carried = sum(
-        len(certificate.public_bytes(Encoding.DER)) for certificate in (key.certificate, *key.chain)
-    )
-    size = carried + _SIGNATURE_AND_ATTRIBUTES
+    return _with_spare(2 * (_carried(key, level, services) + _SIGNATURE_AND_ATTRIBUTES))
+
+
+def _carried(key: SubscriberKey, level: Level, services: StatusServices) -> int:
+    """Bytes of the CMS besides the signed attributes and their signature: the chain, and from B-T the TSA's
+    token with its certificate."""
+    size = sum(len(certificate.public_bytes(Encoding.DER)) for certificate in (key.certificate, *key.chain))
     if level.rank >= Level.B_T.rank:
         size += len(services.tsa_certificate().dump()) + _TIMESTAMP_TOKEN_WITHOUT_CERTIFICATE
-    return 2 * (size + size // 4)
+    return size
+
+
+def _with_spare(hex_digits: int) -> int:
+    """``hex_digits`` with a quarter to spare, rounded up to whole bytes: pyHanko refuses an odd count."""
+    padded = hex_digits + hex_digits // 4
+    return padded + padded % 2
 
 
 def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(stream)`` on a temporary file beside ``target``, then rename it over ``target``."""
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
         with os.fdopen(descriptor, "w+b") as stream:
             write(stream)
             stream.flush()
@@ -316,6 +381,15 @@ def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only be read by setting it, which
+    would race with other threads creating files)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    return 0o022
 
 
 def _common_name(key: SubscriberKey) -> str:

@@ -27,6 +27,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter, validate_sig_integrity
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+from signing.aes256_revision5 import decrypt
 from signing.errors import SigningError
 
 __all__ = ["check_own_signature"]
@@ -45,7 +46,7 @@ def _problem(path: Path, certificate_der: bytes, password: str | None) -> str | 
     with path.open("rb") as stream:
         reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
-            reader.decrypt(password or "")
+            decrypt(reader, password)
         signatures = reader.embedded_regular_signatures
         if not signatures:
             return "it carries no signature"

@@ -58,9 +58,14 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return one_page_pdf(tmp_path_factory.mktemp("input") / "ket-qua.pdf")
 
 
-def pdfsig(nss_db: str, path: Path) -> str:
+def pdfsig(nss_db: str, path: Path, password: str | None = None) -> str:
+    opening = ("-opw", password, "-upw", password) if password else ()
     result = subprocess.run(
-        ["pdfsig", "-nssdir", nss_db, str(path)], capture_output=True, text=True, timeout=60, check=False
+        ["pdfsig", "-nssdir", nss_db, *opening, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     return result.stdout + result.stderr
 

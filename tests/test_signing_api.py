@@ -22,6 +22,7 @@ from signing.batch import run_batch
 from signing.batch_store import create_batch
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, running_server
+from tests.pdf_quirks import signed_hybrid_reference
 from tests.pdf_samples import one_page_pdf, seal_png, signature_png
 from tests.test_pades import assert_pdfsig_valid_and_trusted
 
@@ -329,3 +330,15 @@ def test_a_holder_with_a_second_factor_signs_over_the_api_only_with_its_current_
         timeout=120,
     )
     assert right.status_code == 200, right.text
+
+
+def test_the_response_says_when_a_strict_reader_would_refuse_the_signed_pdf(
+    public_server: str, official: Credential, document: bytes, tmp_path: Path
+) -> None:
+    """A hybrid-reference file is signed as it is; X-Strict-Reader-Note says what a strict validator will
+    say of it, and a plain file has no such header."""
+    hybrid = post_sign(public_server, official, signed_hybrid_reference(tmp_path).read_bytes(), level="B-B")
+    assert hybrid.status_code == 200, hybrid.text
+    assert "hybrid-reference" in hybrid.headers["X-Strict-Reader-Note"]
+    plain = post_sign(public_server, official, document, level="B-B")
+    assert plain.status_code == 200 and "X-Strict-Reader-Note" not in plain.headers

@@ -28,6 +28,7 @@ from govsign.http.signing import (
     sign_as_account,
     spool_upload,
 )
+from signing.pades import SignedDocument
 from signing.request import SigningRequest
 
 router = APIRouter(prefix="/api/v1", tags=["signing"])
@@ -74,6 +75,15 @@ def sign_document(
             "X-Signature-Field": signed.field_name,
             "X-Signed-SHA256": signed.signed_sha256,
             "X-Repaired": "true" if signed.repaired else "false",
+            **_note_headers(signed),
         },
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+def _note_headers(signed: SignedDocument) -> dict[str, str]:
+    """What the sender should know of a signed PDF, each header present only when there is something:
+    ``X-Strict-Reader-Note`` (why a strict validator may not accept it) and ``X-Archive-Note`` (an earlier
+    archive time-stamp that could not be validated here). An HTTP header carries ASCII only."""
+    notes = {"X-Strict-Reader-Note": signed.strict_reader_note, "X-Archive-Note": signed.archive_note}
+    return {name: note.encode("ascii", "replace").decode() for name, note in notes.items() if note}

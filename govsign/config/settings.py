@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     public_url: str = "http://ca.govsign.vn:8000"
     maintenance_interval_seconds: float = 30.0  # CRL publication after a revocation, OCSP refresh
     max_document_mb: int = 512  # the largest PDF accepted for signing
+    sign_time_limit_seconds: float = Field(default=60.0, gt=0)  # opening and signing one PDF, at most
     verify_rate_per_second: float = 2.0  # public validations per client address, sustained ...
     verify_burst: int = 20  # ... and in a burst
     ceremony_file: Path = PACKAGED_DEFAULTS / "ceremony.toml"

@@ -35,7 +35,7 @@ from govsign.access.accounts import Account
 from govsign.access.activation import HolderProof, authorise_documents
 from govsign.config import runtime
 from govsign.config.settings import Settings
-from govsign.http.signing import account_image, spool_upload
+from govsign.http.signing import account_image, signing_options, spool_upload
 from signing.batch import run_batch
 from signing.batch_store import NO_ACTIVATION, HolderSecrets, SigningBatch, create_batch
 from signing.request import SigningRequest
@@ -82,7 +82,7 @@ def start_batch(
     try:
         digests = _spool_all(files, folder / "in", settings.max_document_bytes)
         image = account_image(account, form.appearance, folder)
-        options = form.options(image=image, max_bytes=settings.max_document_bytes)
+        options = signing_options(form, image, settings)
         documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
         grant = authorise_documents(authority, account, serial, proof, documents, client=client).grant
         activation = HolderSecrets(sad=grant.sad, password=options.password)

@@ -7,6 +7,7 @@ configured size; the holder's PIN activates the key for that one document only.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from govsign.access.activation import HolderProof, authorise_documents
 from govsign.config.settings import Settings
 from signing.appearance import AppearanceMode
 from signing.errors import DocumentTooLarge
-from signing.pades import SignedDocument, sign_pdf
+from signing.pades import SignedDocument, SigningOptions, sign_pdf
 from signing.request import SigningRequest
 
 _CHUNK = 1 << 20
@@ -85,8 +86,14 @@ def sign_as_account(
     into ``signed.pdf`` beside it; shared by the API and the console. ``services`` carries the Authority
     the key lives in; ``client`` is the address the activation's audit entry names."""
     image = account_image(account, form.appearance, source.parent)
-    options = form.options(image=image, max_bytes=settings.max_document_bytes)
+    options = signing_options(form, image, settings)
     document = bytes.fromhex(digest)
     activation = authorise_documents(services.authority, account, serial, proof, [document], client=client)
     key = activation.key_for(document)
     return sign_pdf(services, key, source, source.parent / "signed.pdf", options, actor=account.actor)
+
+
+def signing_options(form: SigningRequest, image: Path | None, settings: Settings) -> SigningOptions:
+    """The caller's choices within this deployment's limits (largest PDF, time per document)."""
+    options = form.options(image=image, max_bytes=settings.max_document_bytes)
+    return replace(options, time_limit_seconds=settings.sign_time_limit_seconds)
