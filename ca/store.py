@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from ca import clock
+from ca.interruption import uninterrupted
 from ca.sqlite_engine import READ_ONLY_OPTION, sqlite_engine
 
 __all__ = [
@@ -281,8 +282,9 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work commits at the end of the block, or rolls back on any exception."""
-        with self._sessions() as session, session.begin():
+        """A session whose work commits at the end of the block, or rolls back on any exception; a stop
+        from another thread (:mod:`ca.interruption`) waits until it has ended."""
+        with uninterrupted(), self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -290,7 +292,7 @@ class Database:
         """A read-only transaction: one consistent snapshot that waits for no writer and that no writer
         waits for (on SQLite it skips the writers' turn and BEGIN IMMEDIATE). Any write in it fails, so
         a check made here must be made again where the write happens if it must hold at that moment."""
-        with self._reading_sessions() as session, session.begin():
+        with uninterrupted(), self._reading_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -4,16 +4,18 @@ pyHanko walks a PDF's objects in Python; a file built to make it loop or crawl (
 of objects) would otherwise keep a server worker or a batch process busy for ever. A watchdog thread raises
 an exception inside the working thread when the limit passes (``PyThreadState_SetAsyncExc``): Python code
 stops at its next bytecode, and the work is reported as refused. A call that stays inside C code (qpdf
-parsing one huge stream) is stopped only when it returns to Python.
+parsing one huge stream) is stopped only when it returns to Python. Nor is a database transaction or an
+HSM call: :mod:`ca.interruption` holds the stop back until the thread has left them, so that no lock
+(SQLite's writers' turn, the token store's) is ever left held by a stopped document.
 """
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from ca import interruption
 from signing.errors import DocumentTookTooLong
 
 __all__ = ["within_time_limit"]
@@ -35,9 +37,7 @@ class _Watchdog:
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
         self._thread_id = threading.get_ident()
-        self._lock = threading.Lock()
         self._left = threading.Event()
-        self._finished = False
         self._thread = threading.Thread(target=self._watch, name="document-time-limit", daemon=True)
 
     def __enter__(self) -> _Watchdog:
@@ -46,25 +46,16 @@ class _Watchdog:
 
     def __exit__(self, *_: object) -> None:
         self._left.set()
-        with self._lock:
-            self._finished = True
-            # An exception raised but not yet delivered would surface later, in unrelated code: withdraw it.
-            _raise_in_thread(self._thread_id, None)
+        self._thread.join()  # no stop may come after the withdrawal below
+        # An exception raised but not yet delivered would surface later, in unrelated code: withdraw it.
+        interruption.forget(self._thread_id)
 
     def _watch(self) -> None:
         wait = self._seconds
         while not self._left.wait(wait):
-            with self._lock:
-                if self._finished:
-                    return
-                _raise_in_thread(self._thread_id, _Expired)
+            # held back while the thread is in a database transaction or an HSM call (ca.interruption)
+            interruption.stop(self._thread_id, _Expired)
             wait = _AGAIN_AFTER_SECONDS
-
-
-def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else ctypes.c_void_p(0)
-    )
 
 
 def within_time_limit(seconds: float, work: Callable[[], T]) -> T:

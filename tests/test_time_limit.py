@@ -48,3 +48,42 @@ def test_the_limit_works_in_a_server_worker_thread_too() -> None:
     thread.start()
     thread.join(5)
     assert not thread.is_alive() and len(outcome) == 1
+
+
+def test_the_limit_waits_for_a_shielded_section_to_end_and_then_stops_the_work() -> None:
+    """A transaction or HSM call (ca.interruption.uninterrupted) is never cut: the stop lands after it."""
+    from ca.interruption import uninterrupted
+
+    finished_sections: list[int] = []
+
+    def work() -> None:
+        with uninterrupted():
+            deadline = time.monotonic() + 0.5  # well past the 0.1 s limit
+            while time.monotonic() < deadline:
+                sum(range(1000))
+            finished_sections.append(1)
+        spin_for_ever()
+
+    with pytest.raises(DocumentTookTooLong):
+        within_time_limit(0.1, work)
+    assert finished_sections == [1]
+
+
+def test_a_section_begun_after_the_stop_is_refused_before_it_starts() -> None:
+    from ca.interruption import uninterrupted
+
+    entered: list[int] = []
+
+    def work() -> None:
+        try:
+            spin_for_ever()
+        finally:  # the stop arrives in the loop; cleanup code that opens a section must not run it
+            with uninterrupted():
+                entered.append(1)
+
+    with pytest.raises(DocumentTookTooLong):
+        within_time_limit(0.1, work)
+    assert entered == []
+    with uninterrupted():  # and once the limit is over, the thread's sections run again
+        entered.append(2)
+    assert entered == [2]

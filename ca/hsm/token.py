@@ -29,6 +29,7 @@ from ca.hsm.algorithms import (
     public_key_of,
 )
 from ca.hsm.library import _RETRY_PAUSES_SECONDS, is_transient, library_for
+from ca.interruption import uninterrupted
 
 __all__ = ["Token", "TokenT", "open_token", "open_token_as"]
 
@@ -140,7 +141,7 @@ class Token:
             try:
                 self._log_in()
                 store = library.store_lock.exclusive() if rewrites else library.store_lock.shared()
-                with library.calls.shared(), store:
+                with uninterrupted(), library.calls.shared(), store:
                     return operation(self._thread_session())
             except _LoggedOut:
                 continue  # re-initialised between our login and our call: log in again
