@@ -37,6 +37,7 @@ from govsign.cli.signing_options import (
 from govsign.config import runtime
 from govsign.config.settings import load_settings
 from govsign.config.verification import fetch_policy
+from govsign.http.signing import signing_options
 from signing.batch import run_batch
 from signing.batch_store import (
     HolderSecrets,
@@ -99,11 +100,14 @@ def sign(
     if not source.is_file():
         raise InvalidDocument(f"{source} does not exist or is not a file")
     settings = load_settings()
-    options = choices.request.options(image=choices.image, max_bytes=settings.max_document_bytes)
+    options = signing_options(choices.request, choices.image, settings)
     authority = runtime.open_authority_from(settings)
     key = _document_key(authority, cert, source, pin_file)
     signed = sign_pdf(StatusServices(authority), key, source, output, options, actor=runtime.OPERATOR)
     typer.echo(f"{signed.field_name}{' (repaired before signing)' if signed.repaired else ''}")
+    for note in (signed.strict_reader_note, signed.archive_note):
+        if note:
+            typer.echo(f"note: {note}", err=True)
 
 
 @with_signing_choices
@@ -128,7 +132,7 @@ def sign_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
     image = choices.image.resolve() if choices.image else None
-    options = choices.request.options(image=image, max_bytes=settings.max_document_bytes)
+    options = signing_options(choices.request, image, settings)
     authority = runtime.open_authority_from(settings)
     key = subscriber_key(authority, cert)  # refuse a revoked or unknown certificate before starting
     database = authority.database
@@ -148,14 +152,15 @@ def sign_batch(
     actor = f"{runtime.OPERATOR} with the holder's PIN"
     grant = activate_for_documents(authority, key, holder_pin(pin_file), documents, actor=actor).grant
     activation = HolderSecrets(sad=grant.sad, password=options.password)
-    failures: list[str] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("signing", total=len(sources))
 
         def advance(outcome: ItemOutcome) -> None:
             if not outcome.ok:
-                failures.append(f"{outcome.name}: {outcome.error}")
                 progress.console.print(f"failed: {outcome.name}: {outcome.error}", markup=False)
+            for note in (outcome.strict_reader_note, outcome.archive_note):
+                if note:
+                    progress.console.print(f"note: {outcome.name}: {note}", markup=False)
             progress.update(task, completed=_finished(database, batch_id))
 
         progress.update(task, completed=_finished(database, batch_id))
@@ -168,7 +173,7 @@ def sign_batch(
             on_item=advance,
             activation=activation,
         )
-    typer.echo(f"batch {batch_id}: {report.done} signed, {report.failed} failed, of {report.total}")
+    typer.echo(report.summary())
     if report.failed:
         raise typer.Exit(2)
 
