@@ -2,12 +2,12 @@
 """Benchmarks of govsign, written as a Markdown table (stdout and bench-results/).
 
 Measured in one run, so that the ratios survive a noisy shared machine: the CA core (scripts/bench_ca.py),
-then the status services (scripts/bench_status.py), PDF signing and validation (scripts/bench_signing.py,
-scripts/bench_validation.py) and the signature activation module (scripts/bench_activation.py), each on
+then the status services (scripts/bench_status.py), PDF signing, batches and validation (scripts/bench_signing.py,
+scripts/bench_batch.py, scripts/bench_validation.py) and the signature activation module (scripts/bench_activation.py), each on
 deployments made here in a throwaway folder (SQLite, and PostgreSQL unless told not to).
 
 Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres]
-       [--only ca|status|signing|validation|activation]
+       [--only ca|status|signing|batch|validation|activation]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--only",
-        choices=("all", "ca", "status", "signing", "validation", "activation"),
+        choices=("all", "ca", "status", "signing", "batch", "validation", "activation"),
         default="all",
         help="which part to run",
     )
@@ -158,6 +158,10 @@ def _measure(
         import bench_signing
 
         rows += bench_signing.signing_rows(envs["SQLite"], arguments.keys)
+    if arguments.only in ("all", "batch"):
+        import bench_batch
+
+        rows += bench_batch.batch_rows(envs["SQLite"])
     if arguments.only == "validation":  # also part of the signing rows
         import bench_validation
 

@@ -259,7 +259,7 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
             authority, subscriber_key(authority, serial), holder.sad, bytes.fromhex(approved), actor=actor
         )
         signed = sign_pdf(_worker_services(), key, source, target, options, actor=actor)
-        check_own_signature(target, key.certificate, options.password)
+        check_own_signature(target, key.certificate)
     except (SigningError, CaError) as error:
         return ItemOutcome(item_id, name, ok=False, error=str(error))
     except Exception as error:  # a library's own exception: the item fails with it, the batch goes on

@@ -55,7 +55,7 @@ def test_a_right_output_passes(
 ) -> None:
     path = tmp_path / "out.pdf"
     path.write_bytes(signed[level])
-    check_own_signature(path, keys[0].certificate, None)
+    check_own_signature(path, keys[0].certificate)
     assert path.exists()
 
 
@@ -68,7 +68,7 @@ def test_a_byte_changed_after_signing_fails_and_the_output_goes(
     path = tmp_path / "out.pdf"
     path.write_bytes(bytes(data))
     with pytest.raises(SigningError, match="does not match the document"):
-        check_own_signature(path, keys[0].certificate, None)
+        check_own_signature(path, keys[0].certificate)
     assert not path.exists()
 
 
@@ -78,7 +78,7 @@ def test_a_signature_by_another_key_fails(
     path = tmp_path / "out.pdf"
     path.write_bytes(signed["B-B"])
     with pytest.raises(SigningError, match="another certificate"):
-        check_own_signature(path, keys[1].certificate, None)
+        check_own_signature(path, keys[1].certificate)
     assert not path.exists()
 
 
@@ -100,4 +100,4 @@ def test_a_time_stamp_over_another_signature_fails(
     path = tmp_path / "out.pdf"
     path.write_bytes(changed)
     with pytest.raises(SigningError, match="time-stamp covers another signature"):
-        check_own_signature(path, keys[0].certificate, None)
+        check_own_signature(path, keys[0].certificate)
