@@ -2,9 +2,10 @@
 """Benchmarks of govsign, written as a Markdown table (stdout and bench-results/).
 
 Measured in one run, so that the ratios survive a noisy shared machine: the CA core (scripts/bench_ca.py),
-then the status services (scripts/bench_status.py), PDF signing, batches and validation (scripts/bench_signing.py,
-scripts/bench_batch.py, scripts/bench_validation.py) and the signature activation module (scripts/bench_activation.py), each on
-deployments made here in a throwaway folder (SQLite, and PostgreSQL unless told not to).
+then the status services (scripts/bench_status.py), PDF signing, batches and validation
+(scripts/bench_signing.py, scripts/bench_batch.py, scripts/bench_validation.py) and the signature
+activation module (scripts/bench_activation.py), each on deployments made here in a throwaway folder
+(SQLite, and PostgreSQL unless told not to).
 
 Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres]
        [--only ca|status|signing|batch|validation|activation]
