@@ -42,7 +42,6 @@ from tests.pdf_corpus.encryption import (
 from tests.pdf_corpus.foreign import (
     _certified_fill_forms,
     _certified_no_changes,
-    _key_usage,
     _signed_foreign,
     foreign_ca,
     pyhanko_sign,
@@ -61,14 +60,13 @@ from tests.pdf_corpus.geometry import (
 )
 from tests.pdf_corpus.xref import _hybrid_xref, _incremental_once, _incremental_twice
 
-# _basic, _to_bytes and _key_usage are the building blocks tests/pdf_quirks.py makes its own files with
+# _basic and _to_bytes are the building blocks tests/pdf_quirks.py makes its own files with
 __all__ = [
     "OWNER_PASSWORD",
     "USER_PASSWORD",
     "CorpusPdf",
     "Expect",
     "_basic",
-    "_key_usage",
     "_to_bytes",
     "build_corpus",
     "foreign_ca",
