@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ca.errors import NotFound
-from ca.store import Base, Database, UtcDateTime, utc_now
+from ca.store import Database, UtcDateTime, utc_now
 from signing.appearance import AppearanceMode, AppearanceRequest
 from signing.documents import file_sha256
 from signing.pades import Certification, Level, SigningOptions
@@ -29,6 +29,7 @@ __all__ = [
     "BatchReport",
     "HolderSecrets",
     "ItemOutcome",
+    "SigningBase",
     "SigningBatch",
     "batch_report",
     "create_batch",
@@ -39,7 +40,12 @@ __all__ = [
 ]
 
 
-class SigningBatch(Base):
+class SigningBase(DeclarativeBase):
+    """The signing room's own tables, apart from the CA's (``ca.store.Base``): the CA knows nothing of
+    batches. ``govsign.db.schema`` puts every room's tables together for Alembic and ``create_all``."""
+
+
+class SigningBatch(SigningBase):
     __tablename__ = "signing_batches"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -53,7 +59,7 @@ class SigningBatch(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
-class BatchItem(Base):
+class BatchItem(SigningBase):
     __tablename__ = "signing_batch_items"
     __table_args__ = (UniqueConstraint("batch_id", "name", name="uq_batch_item_name"),)
 

@@ -1,6 +1,6 @@
 """A partner CA and local HTTP origins for the validator's fetch tests.
 
-The partner CA (made with ``cryptography``) issues leaves whose CRL distribution point and OCSP responder
+The partner CA (made by :mod:`tests.foreign_pki`) issues leaves whose CRL distribution point and OCSP responder
 name whatever a test wants; a local origin serves files, redirects, and answers that never end or
 trickle, and records what it was asked. ``ca.govsign.vn`` maps to 127.0.0.1 in /etc/hosts, so an origin
 on ``ca.govsign.vn:PORT`` is a private address that only the allow-list lets the validator reach.
@@ -18,25 +18,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from asn1crypto import crl as asn1_crl
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from ca import clock
 from govsign.access.trust_store import trust_store
 from signing.validation import TrustAnchor, TrustStore
 from tests.conftest import Deployment
+from tests.foreign_pki import ForeignCa, make_foreign_ca
 
 __all__ = ["Origin", "PartnerCa", "local_origin", "partner_ca", "partner_signed"]
 
@@ -45,35 +42,8 @@ __all__ = ["Origin", "PartnerCa", "local_origin", "partner_ca", "partner_signed"
 
 
 @dataclass(frozen=True)
-class PartnerCa:
-    """A root and one leaf signer; ``crl()`` is the root's current (empty) CRL, DER."""
-
-    root: x509.Certificate
-    root_key: ec.EllipticCurvePrivateKey
-    signer: signers.SimpleSigner
-
-    @property
-    def root_pem(self) -> bytes:
-        return self.root.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def anchor(self) -> asn1_x509.Certificate:
-        return asn1_x509.Certificate.load(self.root.public_bytes(serialization.Encoding.DER))
-
-    def crl(self) -> bytes:
-        now = clock.now()
-        return (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.root.subject)
-            .last_update(now - timedelta(minutes=5))
-            .next_update(now + timedelta(days=7))
-            .add_extension(x509.CRLNumber(1), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()), critical=False
-            )
-            .sign(self.root_key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.DER)
-        )
+class PartnerCa(ForeignCa):
+    """A foreign CA (:mod:`tests.foreign_pki`) that a deployment can be told to trust."""
 
     def trust(self, deployment: Deployment) -> TrustStore:
         """Our deployment's store with this partner's root added as an anchor."""
@@ -84,84 +54,21 @@ class PartnerCa:
 def partner_ca(
     crl_url: str | None = None, ocsp_url: str | None = None, leaf_lifetime: timedelta = timedelta(days=365)
 ) -> PartnerCa:
-    """A fresh partner CA; its leaf names ``crl_url`` and ``ocsp_url`` when given, and nothing else to
-    check revocation with. Its times are govsign's clock's, so a test that moves the clock back gets a leaf
-    that has already expired on the real clock."""
-    now = clock.now()
-    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Partner Test CA"),
-            x509.NameAttribute(
-                NameOID.COMMON_NAME, f"Partner Test Root {x509.random_serial_number() % 10**6}"
-            ),
-        ]
+    """A fresh partner CA (ECDSA P-256, a root name of its own each time); its leaf names ``crl_url`` and
+    ``ocsp_url`` when given, and nothing else to check revocation with. Its times are govsign's clock's, so
+    a test that moves the clock back gets a leaf that has already expired on the real clock."""
+    ca = make_foreign_ca(
+        country="VN",
+        organization="Partner Test CA",
+        root_cn=f"Partner Test Root {x509.random_serial_number() % 10**6}",
+        signer_cn="Partner Test Signer",
+        new_key=partial(ec.generate_private_key, ec.SECP256R1()),
+        now=clock.now(),
+        leaf_lifetime=leaf_lifetime,
+        ocsp_url=ocsp_url,
+        crl_url=crl_url,
     )
-    usage = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(**{**usage, "key_cert_sign": True, "crl_sign": True}), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Partner Test Signer")]))
-        .issuer_name(name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + leaf_lifetime)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(**{**usage, "digital_signature": True, "content_commitment": True}), critical=True
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-        )
-    )
-    if crl_url:
-        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
-        leaf = leaf.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    if ocsp_url:
-        responder = x509.AccessDescription(
-            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
-        )
-        leaf = leaf.add_extension(x509.AuthorityInformationAccess([responder]), critical=False)
-    certificates = [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
-        for c in (root, leaf.sign(root_key, hashes.SHA256()))
-    ]
-    key = leaf_key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    signer = signers.SimpleSigner(
-        signing_cert=certificates[1],
-        signing_key=asn1_keys.PrivateKeyInfo.load(key),
-        cert_registry=SimpleCertificateStore.from_certs(certificates),  # type: ignore[no-untyped-call]
-    )
-    return PartnerCa(root, root_key, signer)
+    return PartnerCa(ca.root, ca.root_key, ca.signer)
 
 
 def partner_signed(

@@ -21,7 +21,8 @@ from pyhanko.sign import signers
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from tests.pdf_corpus import _basic, _key_usage, _to_bytes, build_corpus, foreign_ca
+from tests.foreign_pki import key_usage
+from tests.pdf_corpus import _basic, _to_bytes, build_corpus, foreign_ca
 from tests.pdf_samples import one_page_pdf
 
 
@@ -68,7 +69,7 @@ def public_key_encrypted(folder: Path) -> Path:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
-        .add_extension(_key_usage(key_encipherment=True), critical=True)
+        .add_extension(key_usage(key_encipherment=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     source = one_page_pdf(folder / "to-encrypt.pdf")

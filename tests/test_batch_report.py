@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ca.store import Base, Database
+from ca.store import Database
+from govsign.db.schema import schema
 from signing.batch_store import BatchItem, batch_report, create_batch
 from signing.pades import SigningOptions
 from tests.pdf_samples import one_page_pdf
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.pure
 
 def test_the_report_of_a_resumed_batch_names_every_failed_document_and_its_reason(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'batches.db'}")
-    Base.metadata.create_all(database.engine)
+    schema().create_all(database.engine)
     sources = tmp_path / "in"
     sources.mkdir()
     files = [one_page_pdf(sources / f"van-ban-{n}.pdf") for n in range(3)]

@@ -5,12 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from ca.store import Base
-from govsign.access import accounts, administrators, approvals, console_auth, trust_anchors  # noqa: F401  (same schema)
-from signing import batch_store  # noqa: F401
+from govsign.db.schema import schema
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = schema()
 
 
 def run_migrations_offline() -> None:
