@@ -25,7 +25,9 @@ and set the pace of every audited action: with 8 CSC clients on 2 cores it was m
 time in that lock. After the COMMIT the wait holds up only its own request, and commits that raced each
 other need one write, not one each: the move reads the anchor and writes under the same exclusive lock
 and only ever raises it (same epoch, not frozen, higher entry), so the anchor never goes back whatever
-order the writes land in.
+order the writes land in. Threads of one process that commit together move it together
+(:mod:`ca.anchor_moves`, a group commit): one exclusive lock for all of them, each returning once a move
+has covered its entries.
 
 What that costs: between a COMMIT and its anchor move (a millisecond, or until the next commit if the
 HSM failed just then, which is logged) the newest entries are not yet vouched for by the anchor; a cut of
@@ -51,6 +53,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ca.anchor_moves import move_together
 from ca.errors import HsmError
 from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database
@@ -240,7 +243,7 @@ def _advance_after_commit(session: Session) -> None:
         return target.encode() if target.seq > anchor.seq else None
 
     try:
-        token.revise_tagged_text(ANCHOR_APPLICATION, forward)
+        move_together(token, ANCHOR_APPLICATION, (target.epoch, target.seq), forward)
     except HsmError as error:  # committed already: the next entry's commit carries the anchor past it
         log.error("audit anchor not moved to entry %s (%s); the next entry moves it", target.seq, error)
 

@@ -188,3 +188,39 @@ def test_a_deployment_from_before_the_anchor_gets_one_at_its_first_verify_and_is
     finally:
         restore_audit_tables(engine, newer)
     assert sqlite_deployment.cli("audit", "verify").returncode == 0
+
+
+def test_threads_committing_together_each_return_with_their_entries_anchored(deployment: Deployment) -> None:
+    """Eight threads append at once (the anchor's moves made together, ca/anchor_moves.py): whenever a
+    thread's append returns, the anchor already vouches for that entry; it never goes back."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from ca.store import AuditEntry
+
+    database, token = deployment.authority.database, deployment.authority.token
+    start = _anchor(deployment)
+    late: list[str] = []
+
+    def append(number: int) -> None:
+        for round_ in range(15):
+            record(database, token, AuditEvent("test", "test.event", f"thread:{number}:{round_}"))
+            with database.reading() as session:
+                newest = session.scalar(
+                    select(func.max(AuditEntry.seq)).where(AuditEntry.object == f"thread:{number}:{round_}")
+                )
+            anchor = _anchor(deployment)
+            if newest is None or anchor.seq < newest:
+                late.append(f"entry {newest} returned before the anchor ({anchor.seq}) covered it")
+
+    threads = [threading.Thread(target=append, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not late, late[:5]
+    final = _anchor(deployment)
+    assert final.seq == start.seq + 8 * 15 and final.epoch == start.epoch
+    verification = verify_log(database, token)
+    assert verification.intact, verification.problems
