@@ -85,7 +85,7 @@ def _verify_latency(env: dict[str, str], document: Path, seconds: float = 20) ->
     )
     try:
         return _load(
-            lambda session: session.post(
+            lambda session, _number: session.post(
                 f"{base}/api/v1/verify",
                 files={"file": ("b-lt.pdf", document.read_bytes(), "application/pdf")},
             ),
