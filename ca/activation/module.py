@@ -324,7 +324,11 @@ class ActivationModule:
         what = "PIN" if kind is SealKind.PIN else "set-up code"
         if left <= 0:
             return CredentialLocked(f"wrong {what}; the credential is now locked, ask an administrator")
-        return WrongActivation(f"wrong {what} ({left} attempts left before the credential locks)")
+        return WrongActivation(
+            f"wrong {what} ({left} attempts left before the credential locks)",
+            pin=kind is SealKind.PIN,
+            attempts_left=left,
+        )
 
     def _reseal(self, key_id: str, wrapped: bytes, opened: bytes, pin: str, actor: str, action: str) -> None:
         """B2: seal under the new PIN, only if the seal is still the one just opened (compare and swap:

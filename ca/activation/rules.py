@@ -44,7 +44,13 @@ class ActivationError(CaError):
 
 
 class WrongActivation(ActivationError):
-    """Wrong PIN or set-up code; counted towards the lock."""
+    """Wrong PIN or set-up code; counted towards the lock. ``pin`` (else the set-up code) and
+    ``attempts_left`` let a face say it in its own language."""
+
+    def __init__(self, message: str, *, pin: bool = True, attempts_left: int | None = None) -> None:
+        super().__init__(message)
+        self.pin = pin
+        self.attempts_left = attempts_left
 
 
 class CredentialLocked(ActivationError):

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ca.activation import CredentialLocked, WrongActivation
 from ca.rate_limit import RateLimiter
 from govsign.access.accounts import (
     AccountKind,
@@ -96,10 +97,21 @@ def error_page(request: Request, error: Exception) -> Response:
     """Not signed in: to the sign-in page; anything else (a held action too): the message, with its status."""
     if isinstance(error, NotAuthenticated):
         return RedirectResponse(f"{PREFIX}/login?lang={language(request)}", status_code=303)
-    message = str(error)
+    message = _in_language(request, error)
     if isinstance(error, PendingApproval) and error.setup_code is not None:
         message += f". {console_text(request, 'setup_code')}: {error.setup_code}"
     return render(request, "console_message.html", message=message, status=http_status(error))
+
+
+def _in_language(request: Request, error: Exception) -> str:
+    """The refusal in the page's language where the console knows its words (the holder's activation,
+    which every official meets), else as the domain said it."""
+    if isinstance(error, CredentialLocked):
+        return console_text(request, "credential_locked")
+    if isinstance(error, WrongActivation) and error.attempts_left is not None:
+        wording = "wrong_pin" if error.pin else "wrong_setup_code"
+        return console_text(request, wording).format(left=error.attempts_left)
+    return str(error)
 
 
 def message_page(request: Request, user: ConsoleUser, message: str, status: int = 200) -> HTMLResponse:

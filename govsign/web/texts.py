@@ -94,12 +94,20 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "upload": "Tải lên tài liệu PDF cần ký",
         "appearance": "Hình thức chữ ký",
         "preview": "Xem trang 1",
-        "drag": "Kéo chuột trên trang để đặt vị trí chữ ký (mặc định: góc dưới bên phải).",
+        "drag": (
+            "Kéo chuột trên trang để đặt vị trí chữ ký "
+            "(mặc định: vị trí Nghị định 30/2020 quy định, đọc từ nội dung trang)."
+        ),
         "field": "Ký vào ô chữ ký có sẵn (tài liệu đã chứng thực chỉ nhận chữ ký trong ô có sẵn, hoặc chữ ký ẩn)",
         "field_none": "Không: đặt chữ ký trên trang 1 như đã kéo",
         "page": "trang",
         "invisible": "ẩn",
         "pin": "Mã PIN kích hoạt",
+        "wrong_pin": "Sai mã PIN kích hoạt (còn {left} lần thử trước khi khóa ký bị khóa).",
+        "wrong_setup_code": "Sai mã thiết lập (còn {left} lần thử trước khi khóa ký bị khóa).",
+        "credential_locked": (
+            "Khóa ký đã bị khóa vì nhập sai mã PIN quá số lần cho phép; hãy đề nghị quản trị viên mở khóa."
+        ),
         "sign": "Ký và tải về",
         "no_file": "Hãy chọn một tệp PDF.",
         "requesting_agency": "Cơ quan đề nghị",
@@ -162,12 +170,15 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "upload": "Upload the PDF to sign",
         "appearance": "Signature appearance",
         "preview": "Show page 1",
-        "drag": "Drag on the page to place the signature (default: lower right corner).",
+        "drag": "Drag on the page to place the signature (default: where Decree 30/2020 puts it, read from the page).",
         "field": "Sign in a prepared signature field (a certified document takes only those, or an invisible one)",
         "field_none": "None: place the signature on page 1 where dragged",
         "page": "page",
         "invisible": "invisible",
         "pin": "Activation PIN",
+        "wrong_pin": "Wrong activation PIN ({left} attempts left before the signing key locks).",
+        "wrong_setup_code": "Wrong set-up code ({left} attempts left before the signing key locks).",
+        "credential_locked": "The signing key is locked after too many wrong PINs; ask an administrator to unlock it.",
         "sign": "Sign and download",
         "no_file": "Choose a PDF file.",
         "requesting_agency": "Requesting agency",
