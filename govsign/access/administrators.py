@@ -116,7 +116,7 @@ def _by_os_user(session: Session, os_user: str) -> Administrator | None:
 
 def administrator_by_token(authority: Authority, token: str) -> Administrator:
     """The administrator holding ``token`` (detached from the session)."""
-    with authority.database.transaction() as session:
+    with authority.database.reading() as session:
         administrator = session.execute(
             select(Administrator).where(Administrator.token_sha256 == hash_token(token))
         ).scalar_one_or_none()
