@@ -43,6 +43,10 @@ from yarl import URL
 
 __all__ = ["FetchBounds", "FetchPolicy", "RefusedFetch", "guarded_fetcher_backend", "origin_of"]
 
+# A body is taken in pieces of at most this: iter_any() hands over whatever aiohttp has buffered, which
+# under load grew past 200 KiB and let a capped answer overshoot its cap by that much.
+_READ_CHUNK = 2**16
+
 
 class RefusedFetch(aiohttp.ClientError):
     """A fetch the policy did not make or did not finish (a ClientError: the fetchers' "could not fetch")."""
@@ -262,7 +266,7 @@ class _GuardedSession(LazySession):
         body = bytearray()
         try:
             async with asyncio.timeout(max(self._policy.seconds_left(), 0)):
-                async for chunk in response.content.iter_any():
+                async for chunk in response.content.iter_chunked(_READ_CHUNK):
                     self._policy.count(len(chunk))
                     if len(body) + len(chunk) > self._cap:
                         raise too_long
