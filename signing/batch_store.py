@@ -185,14 +185,15 @@ def create_batch(
 
 
 def pending_digests(database: Database, batch_id: str) -> list[bytes]:
-    """The approved SHA-256 of every item still to sign: what the holder's PIN must activate."""
+    """The approved SHA-256 of every item still to sign, once per item (two copies of one file are two
+    documents to sign): what the holder's PIN must activate."""
     with database.transaction() as session:
         digests = session.scalars(
             select(BatchItem.approved_sha256).where(
                 BatchItem.batch_id == batch_id, BatchItem.state.in_(("pending", "running"))
             )
         ).all()
-    return sorted({bytes.fromhex(digest) for digest in digests if digest})
+    return sorted(bytes.fromhex(digest) for digest in digests if digest)
 
 
 def unfinished_batch(database: Database, *, owner: str, source_dir: Path, target_dir: Path) -> str | None:

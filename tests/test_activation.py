@@ -157,6 +157,27 @@ def test_a_document_grant_signs_each_approved_document_once(deployment: Deployme
     module.sign_document(key_id, grant.sad, documents[1], digest("attributes b"), scheme, actor="batch")
 
 
+def test_a_document_listed_twice_is_signed_twice_and_no_more(deployment: Deployment) -> None:
+    """Two byte-identical files in one batch (the same form filed twice) have one hash: the holder who
+    approved both signs both, and the grant counts, so neither a third signature nor a hash grant's repeat
+    gets through."""
+    module = module_of(deployment)
+    key_id = active_credential(deployment)
+    form = digest("đơn đề nghị.pdf")
+    grant = module.authorize(
+        key_id, PIN, [form, form], kind=GrantKind.DOCUMENTS, hash_algorithm="sha256", actor="holder"
+    )
+    scheme = SignatureAlgorithm("ecdsa", "sha256")
+    for copy in ("first", "second"):
+        signed = module.sign_document(key_id, grant.sad, form, digest(copy), scheme, actor="batch")
+        check_signature(module, key_id, signed, digest(copy), "ecdsa")
+    with pytest.raises(SadRejected):
+        module.sign_document(key_id, grant.sad, form, digest("third"), scheme, actor="batch")
+    once = module.authorize(key_id, PIN, [form], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder")
+    with pytest.raises(SadRejected, match="already"):
+        module.sign_hashes(key_id, once.sad, [form, form], scheme, actor="holder")
+
+
 def test_five_wrong_pins_lock_the_credential_until_an_administrator_unlocks(deployment: Deployment) -> None:
     module = module_of(deployment)
     key_id = active_credential(deployment)

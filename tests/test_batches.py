@@ -58,6 +58,22 @@ def test_batch_signs_the_good_documents_and_fails_the_bad_one_alone(
         assert_pdfsig_valid_and_trusted(nss_db, tmp_path / "out" / name, expected=1)
 
 
+def test_a_batch_with_two_identical_files_signs_both(
+    sqlite_deployment: Deployment, clerk_serial: str, tmp_path: Path, public_server: str, nss_db: str
+) -> None:
+    """The holder approves the batch's documents by their hashes; two copies of one file share a hash and
+    must still both be signed (each approved once)."""
+    inputs = case_file(tmp_path / "in", 2)
+    (inputs / "tai-lieu-copy.pdf").write_bytes((inputs / "tai-lieu-000.pdf").read_bytes())
+    result = sqlite_deployment.cli(
+        "sign-batch", str(inputs), str(tmp_path / "out"), "--cert", clerk_serial,
+        stdin=HOLDER_PIN + "\n",
+    )  # fmt: skip
+    assert "3 signed, 0 failed, of 3" in result.stdout, result.stdout + result.stderr
+    for name in ("tai-lieu-000.pdf", "tai-lieu-copy.pdf"):
+        assert_pdfsig_valid_and_trusted(nss_db, tmp_path / "out" / name, expected=1)
+
+
 def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
     sqlite_deployment: Deployment, clerk_serial: str, tmp_path: Path
 ) -> None:

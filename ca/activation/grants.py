@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import delete
 
 from ca.activation.records import ActivationGrant, GrantKind
@@ -17,7 +19,9 @@ def spend(
     """Check ``grant`` (locked by the caller) covers ``asked`` (hex hashes, or the one document's hash)
     for this credential, kind and hash, and spend it; the wrapped key it keeps under its SAD, and its id.
 
-    A hash grant is used once, whole; a document grant once per document, until every one is signed.
+    A hash grant is used once, whole; a document grant once per document, until every one is signed. The
+    hashes are counted, not merely listed: a batch may hold two byte-identical files (the same form
+    filed twice), and the holder who approved both may sign each, once.
     """
     if grant is None or grant.credential_id != credential_id:
         raise SadRejected("the SAD is not known for this credential (used, expired or another's)")
@@ -25,14 +29,15 @@ def spend(
         raise SadRejected("the SAD has expired or was used already; authorise again")
     if GrantKind(grant.kind) is not kind or grant.hash_algorithm != hash_name:
         raise SadRejected(f"the SAD was issued for {grant.kind} hashed with {grant.hash_algorithm}")
-    authorised = set(grant.hashes.split("\n"))
-    used = set(filter(None, grant.used_hashes.split("\n")))
-    if any(h not in authorised for h in asked):
+    authorised = Counter(grant.hashes.split("\n"))
+    used = Counter(filter(None, grant.used_hashes.split("\n")))
+    wanted = Counter(asked)
+    if any(h not in authorised for h in wanted):
         raise SadRejected("a hash is not among those the SAD authorised")
-    if any(h in used for h in asked) or len(asked) > grant.remaining:
+    if any(used[h] + n > authorised[h] for h, n in wanted.items()) or len(asked) > grant.remaining:
         raise SadRejected("the SAD was used for this already")
     key_under_sad = grant.key_under_sad
-    grant.used_hashes = "\n".join(sorted(used | set(asked)))
+    grant.used_hashes = "\n".join(sorted((used + wanted).elements()))
     grant.remaining -= len(asked)
     if kind is GrantKind.HASHES or grant.remaining == 0:
         grant.remaining, grant.key_under_sad = 0, None

@@ -83,7 +83,7 @@ def start_batch(
         digests = _spool_all(files, folder / "in", settings.max_document_bytes)
         image = account_image(account, form.appearance, folder)
         options = signing_options(form, image, settings)
-        documents = sorted({bytes.fromhex(digest) for digest in digests.values()})
+        documents = sorted(bytes.fromhex(digest) for digest in digests.values())  # a copy twice: twice
         grant = authorise_documents(authority, account, serial, proof, documents, client=client).grant
         activation = HolderSecrets(sad=grant.sad, password=options.password)
         create_batch(
