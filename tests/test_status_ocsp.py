@@ -4,6 +4,7 @@ revocations), GET caching, refusals, the per-client rate of fresh signatures and
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import time
 from pathlib import Path
 
@@ -39,13 +40,17 @@ def test_openssl_ocsp_says_good_then_revoked_with_reason_within_one_second_in_an
 
 
 def test_ocsp_get_is_cacheable_and_answers_like_post(servers: Servers) -> None:
-    _, leaf = servers.issue()
+    """A cache may keep the answer but must ask every time (a max-age would let it serve "good" past the
+    one-second revocation promise); the ETag makes asking cheap and changes the moment the answer does."""
+    serial, leaf = servers.issue()
     encoded = ocsp_get_request(servers, leaf, servers.folder / "request.der")
     response = httpx.get(f"{servers.second}/pki/ocsp/{encoded}")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/ocsp-response"
-    assert "max-age=" in response.headers["cache-control"] and response.headers["etag"]
+    directives = {d.strip() for d in response.headers["cache-control"].split(",")}
+    assert {"public", "no-cache", "max-age=0"} <= directives and response.headers["etag"]
     assert response.headers["last-modified"] and response.headers["expires"]
+    assert email.utils.parsedate_to_datetime(response.headers["expires"]) <= dt.datetime.now(dt.UTC)
     assert (
         httpx.get(
             f"{servers.second}/pki/ocsp/{encoded}", headers={"If-None-Match": response.headers["etag"]}
@@ -56,6 +61,18 @@ def test_ocsp_get_is_cacheable_and_answers_like_post(servers: Servers) -> None:
     response_file.write_bytes(response.content)
     checked = read_ocsp_response(servers, response_file, leaf)
     assert "Response verify OK" in checked.stderr + checked.stdout and ": good" in checked.stdout
+    servers.deployment.cli("ca", "revoke", serial, "--reason", "retired")
+    deadline = time.monotonic() + 1.0
+    while True:  # a cache revalidating with the old ETag gets the new answer, not a 304
+        again = httpx.get(
+            f"{servers.second}/pki/ocsp/{encoded}", headers={"If-None-Match": response.headers["etag"]}
+        )
+        if again.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert again.status_code == 200 and again.headers["etag"] != response.headers["etag"]
+    response_file.write_bytes(again.content)
+    assert ": revoked" in read_ocsp_response(servers, response_file, leaf).stdout
 
 
 def test_unknown_serial_is_unknown_and_another_issuer_is_unauthorized(servers: Servers) -> None:

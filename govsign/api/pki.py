@@ -29,7 +29,6 @@ router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 OCSP_REQUEST_LIMIT = 10 * 1024
 TSA_REQUEST_LIMIT = 64 * 1024
-OCSP_MAX_AGE_CAP = 600  # seconds: how long an HTTP cache may keep a "good" answer after a revocation
 _OCSP_GET_PREFIX = "/pki/ocsp/"
 
 
@@ -102,15 +101,22 @@ async def crl(name: str, request: Request, services: ServicesDep) -> Response:
 
 
 def _caching_headers(answer: OcspAnswer) -> dict[str, str]:
-    """RFC 5019 §6: a cacheable answer says until when, capped so that a revocation is not hidden long."""
+    """What an HTTP cache may do with a pre-signed answer: keep it, but ask again every time.
+
+    RFC 5019 §6 lets a responder give caches a max-age up to nextUpdate, but a cached "good" then hides a
+    revocation for as long, and this service promises that every server answers "revoked" within a second.
+    So the trade-off is explicit: ``no-cache`` with ``max-age=0`` (and an Expires already past, so that no
+    HTTP/1.0 cache guesses a lifetime from Last-Modified) makes a cache revalidate each use; the ETag is the
+    answer's digest, so a revalidation costs a 304 while the answer stands, and returns the new answer the
+    moment it changed.
+    """
     if answer.next_update is None or answer.this_update is None:
         return {}
-    max_age = max(0, min(OCSP_MAX_AGE_CAP, int((answer.next_update - utc_now()).total_seconds())))
     return {
-        "Cache-Control": f"public, max-age={max_age}, no-transform, must-revalidate",
+        "Cache-Control": "public, max-age=0, no-cache, no-transform",
         "ETag": answer.etag,
         "Last-Modified": _http_date(answer.this_update),
-        "Expires": _http_date(answer.next_update),
+        "Expires": _http_date(answer.this_update),
     }
 
 
