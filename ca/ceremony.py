@@ -37,6 +37,7 @@ from ca.issuance import (
 )
 from ca.lint import LintFinding, LintKind, lint_certificate
 from ca.ocsp import OcspResponder
+from ca.ocsp_refresh import OcspRefresher
 from ca.profiles import (
     DEFAULT_RENEWAL_WINDOW_DAYS,
     CertificateKind,
@@ -276,7 +277,7 @@ def run_ceremony(
     # The CDP of every certificate must resolve from the first minute, and OCSP must answer for all of them.
     publish_crl(database, root, audit_token=service_token, validity=ROOT_CRL_VALIDITY, actor="ceremony")
     publish_crl(database, issuing, audit_token=service_token, actor="ceremony")
-    OcspResponder(authority).refresh_due()
+    OcspRefresher(OcspResponder(authority)).refresh_due()
     return CeremonyResult(
         root=root.name,
         issuing=issuing.name,

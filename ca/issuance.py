@@ -29,6 +29,7 @@ from ca.certificate_building import assemble_certificate, build_tbs, random_seri
 from ca.errors import CaError, InvalidRequest, StateConflict
 from ca.hsm import KeyAlgorithm, PublicKey
 from ca.lint import LintFinding, lint_certificate
+from ca.ocsp import presign_new
 from ca.orders import CertificateOrder, service_order, subscriber_order
 from ca.profiles import CertificateKind, SubscriberRequest
 from ca.renewal import refuse_second_renewal
@@ -240,6 +241,7 @@ def complete_issuance(
     except CaError as error:
         _fail(authority, prepared.intent_id, format(prepared.serial, "x"), order, actor, error)
         raise
+    presign_new(authority, record)  # Step 8: its OCSP answer exists before anyone asks
     return IssuedCertificate(record.id, certificate, prepared.findings, prepared.setup_code)
 
 

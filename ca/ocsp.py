@@ -1,67 +1,83 @@
 """OCSP responder: RFC 6960 with the RFC 5019 lightweight profile, built with asn1crypto.
 
-Every certificate of the issuing CA has a response pre-signed by the delegated OCSP signer (key in the HSM),
-kept in the database and in each process's memory, so that an ordinary request costs a dictionary look-up
-and no HSM operation. Requests that need a fresh signature (a nonce, RFC 8954; a SHA-256 CertID; a serial we
-never issued) are rate-limited per client so anonymous traffic cannot exhaust the HSM. A revocation re-signs
-that serial's response and records the change; every process polls those changes and drops its copy, so the
-new status is served everywhere within a second. Each response carries ArchiveCutoff = the CA's notBefore.
+Every certificate of the issuing CA has a response pre-signed by the delegated OCSP signer (key in the HSM)
+at issuance and at revocation, kept in the database and in a bounded cache in each process's memory, so
+that an ordinary request costs a dictionary look-up and no HSM operation. Responses live four days and are
+re-signed from their half-life on (:mod:`ca.ocsp_refresh`); expired certificates are left out of the
+refresh (ArchiveCutoff still answers for them, signed on request). A response missing for any reason (an
+HSM outage at issuance) is signed at its first request, and the refresh's sweep finds it meanwhile.
+
+Requests that need a fresh signature (a nonce, RFC 8954; a SHA-256 CertID; a serial we never issued) are
+rate-limited per client so anonymous traffic cannot exhaust the HSM. A revocation deletes the serial's
+stored answer in its own transaction, re-signs it after the commit and records the change; every process
+polls those changes and drops its copy, so the new status is served everywhere within a second. Each
+response carries ArchiveCutoff = the CA's notBefore.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 
 from asn1crypto import core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from ca.authority import Authority, CaKey, ServiceKey, newest_service_key
 from ca.errors import CaError
+from ca.ocsp_messages import MALFORMED_REQUEST, TRY_LATER, UNAUTHORIZED, OcspAnswer, parse_request
 from ca.rate_limit import RateLimiter
 from ca.reasons import RevocationReason
 from ca.store import CertificateRecord, OcspChange, OcspResponse, utc_now
 
-__all__ = ["OcspAnswer", "OcspResponder", "RateLimiter"]
+__all__ = [
+    "MALFORMED_REQUEST",
+    "REFRESH_MARGIN",
+    "OcspAnswer",
+    "OcspResponder",
+    "RateLimiter",
+    "forget_response",
+    "presign_new",
+]
 
 log = logging.getLogger("govsign.ocsp")
-RESPONSE_VALIDITY = dt.timedelta(days=1)
-REFRESH_MARGIN = dt.timedelta(hours=12)  # re-sign when less than this is left before nextUpdate
+RESPONSE_VALIDITY = dt.timedelta(days=4)
+REFRESH_MARGIN = RESPONSE_VALIDITY / 2  # re-sign from the half-life on (as Let's Encrypt did)
 REMEMBERED_REQUESTS = 100_000  # distinct standard OCSP requests remembered by their bytes
+CACHED_RESPONSES = 50_000  # ~1.4 KB each: ~70 MB per process at most, whatever the number of certificates
 SIGNER_RELOAD_SECONDS = 3600
 _SIGNATURE_OIDS = {"rsa-pkcs1v15": "sha256_rsa", "ecdsa": "sha256_ecdsa"}
 
 
-@dataclass(frozen=True)
-class OcspAnswer:
-    """DER of an OCSPResponse, and what HTTP caching may make of it (None: not cacheable)."""
-
-    der: bytes
-    this_update: dt.datetime | None = None
-    next_update: dt.datetime | None = None
-
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.sha1(self.der, usedforsecurity=False).hexdigest() + '"'
-
-
-def _status_only(status: str) -> bytes:
-    return bytes(asn1_ocsp.OCSPResponse({"response_status": status}).dump())
+def forget_response(session: Session, record: CertificateRecord) -> None:
+    """In the revocation's own transaction: the stored "good" goes and every process is told to drop its
+    copy, so that if re-signing after the commit fails (an HSM outage), no process serves "good" on: the
+    next request signs the revoked answer on demand."""
+    session.execute(
+        delete(OcspResponse).where(
+            OcspResponse.issuer_id == record.issuer_id, OcspResponse.serial == record.serial
+        )
+    )
+    session.add(OcspChange(issuer_id=record.issuer_id, serial=record.serial))
 
 
-MALFORMED_REQUEST = _status_only("malformed_request")
-UNAUTHORIZED = _status_only("unauthorized")
-TRY_LATER = _status_only("try_later")
-INTERNAL_ERROR = _status_only("internal_error")
+def presign_new(authority: Authority, record: CertificateRecord) -> None:
+    """A new certificate's response, signed at issuance so that the refresh need not look for it. Best
+    effort: the certificate is issued whatever happens here, and a missing response is signed at its first
+    request or found by the refresh's sweep."""
+    try:
+        if record.issuer_id == authority.issuing_ca().id:
+            OcspResponder(authority).presign([record])
+    except (CaError, SQLAlchemyError) as error:
+        log.info("OCSP response of %s not pre-signed (%s); signed on first request", record.serial, error)
 
 
 class OcspResponder:
@@ -78,7 +94,7 @@ class OcspResponder:
             "sha256": (issuer_asn1.subject.sha256, issuer_asn1.public_key.sha256),
         }
         self._archive_cutoff = self.issuer.certificate.not_valid_before_utc
-        self._cache: dict[str, OcspAnswer] = {}
+        self._cache: OrderedDict[str, OcspAnswer] = OrderedDict()  # least recently used first
         self._request_serials: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
         self._last_change = self._newest_change_id()
@@ -173,60 +189,50 @@ class OcspResponder:
 
     def presign(self, records: Iterable[CertificateRecord]) -> int:
         """Sign and store the standard response of each record; return how many were signed."""
-        count = 0
-        for record in records:
-            answer = self.sign_response(self.cert_id(int(record.serial, 16)), record)
-            self._store(record, answer)
-            count += 1
-        return count
+        batch = list(records)
+        answers = [self.sign_response(self.cert_id(int(record.serial, 16)), record) for record in batch]
+        self._store_all(list(zip(batch, answers, strict=True)))
+        return len(answers)
 
     def resign_now(self, record: CertificateRecord) -> None:
         """Out-of-schedule re-signature after a revocation: stored, announced to every process, cached here."""
         answer = self.sign_response(self.cert_id(int(record.serial, 16)), record)
-        self._store(record, answer, announce=True)
+        self._store_all([(record, answer)], announce=True)
 
-    def _store(self, record: CertificateRecord, answer: OcspAnswer, *, announce: bool = False) -> None:
-        assert answer.this_update is not None and answer.next_update is not None
+    def _store_all(
+        self, signed: Sequence[tuple[CertificateRecord, OcspAnswer]], *, announce: bool = False
+    ) -> None:
+        if not signed:
+            return
+        by_serial = {record.serial: (record, answer) for record, answer in signed}
         with self.authority.database.transaction() as session:
-            stored = session.execute(
-                select(OcspResponse).where(
-                    OcspResponse.issuer_id == record.issuer_id, OcspResponse.serial == record.serial
-                )
-            ).scalar_one_or_none()
-            if stored is None:
-                stored = OcspResponse(issuer_id=record.issuer_id, serial=record.serial)
-                session.add(stored)
-            stored.status = record.status
-            stored.der = answer.der
-            stored.this_update = answer.this_update
-            stored.next_update = answer.next_update
-            if announce:
-                session.add(OcspChange(issuer_id=record.issuer_id, serial=record.serial))
-        with self._cache_lock:
-            self._cache[record.serial] = answer
-
-    def refresh_due(self, limit: int = 500) -> int:
-        """Sign responses that are missing, stale in status, or close to nextUpdate; return how many."""
-        soon = utc_now() + REFRESH_MARGIN
-        with self.authority.database.transaction() as session:
-            records = list(
-                session.execute(
-                    select(CertificateRecord)
-                    .outerjoin(
-                        OcspResponse,
-                        (OcspResponse.issuer_id == CertificateRecord.issuer_id)
-                        & (OcspResponse.serial == CertificateRecord.serial),
+            stored = {
+                row.serial: row
+                for row in session.execute(
+                    select(OcspResponse).where(
+                        OcspResponse.issuer_id == self.issuer.id, OcspResponse.serial.in_(by_serial)
                     )
-                    .where(
-                        CertificateRecord.issuer_id == self.issuer.id,
-                        (OcspResponse.id.is_(None))
-                        | (OcspResponse.next_update < soon)
-                        | (OcspResponse.status != CertificateRecord.status),
-                    )
-                    .limit(limit)
                 ).scalars()
-            )
-        return self.presign(records)
+            }
+            for serial, (record, answer) in by_serial.items():
+                assert answer.this_update is not None and answer.next_update is not None
+                row = stored.get(serial)
+                if row is None:
+                    row = OcspResponse(issuer_id=record.issuer_id, serial=serial)
+                    session.add(row)
+                row.status, row.der = record.status, answer.der
+                row.this_update, row.next_update = answer.this_update, answer.next_update
+                if announce:
+                    session.add(OcspChange(issuer_id=record.issuer_id, serial=serial))
+        for serial, (_, answer) in by_serial.items():
+            self._remember(serial, answer)
+
+    def _remember(self, serial: str, answer: OcspAnswer) -> None:
+        with self._cache_lock:
+            self._cache[serial] = answer
+            self._cache.move_to_end(serial)
+            while len(self._cache) > CACHED_RESPONSES:
+                self._cache.popitem(last=False)
 
     # -- answering ------------------------------------------------------------------------------------------------
 
@@ -249,7 +255,9 @@ class OcspResponder:
         return int(newest or 0)
 
     def cached(self, serial: str) -> OcspAnswer | None:
-        """The in-memory response for ``serial`` if it is fresh; never touches the database or the HSM."""
+        """The in-memory response for ``serial`` if it is fresh; never touches the database or the HSM.
+        (Read without the lock: a dict look-up is atomic, and recency is refreshed only on a miss's
+        store, so the cache drops the least recently *stored* answer, which is good enough and lock-free.)"""
         answer = self._cache.get(serial)
         if (
             answer is None
@@ -269,7 +277,7 @@ class OcspResponder:
             return OcspAnswer(TRY_LATER)
 
     def _respond(self, request_der: bytes, client: str) -> OcspAnswer:
-        parsed = _parse_request(request_der)
+        parsed = parse_request(request_der)
         if isinstance(parsed, OcspAnswer):
             return parsed
         if self._issuer_hashes.get(parsed.algorithm) != (parsed.name_hash, parsed.key_hash):
@@ -283,7 +291,7 @@ class OcspResponder:
             return OcspAnswer(TRY_LATER)
         answer = self.sign_response(parsed.cert_id, record, nonce=parsed.nonce)
         if record is not None and parsed.standard:
-            self._store(record, answer)
+            self._store_all([(record, answer)])
         return answer if parsed.nonce is None else OcspAnswer(answer.der)
 
     def respond_from_memory(self, request_der: bytes) -> OcspAnswer | None:
@@ -295,7 +303,7 @@ class OcspResponder:
         """
         serial = self._request_serials.get(request_der)
         if serial is None:
-            parsed = _parse_request(request_der)
+            parsed = parse_request(request_der)
             if isinstance(parsed, OcspAnswer):
                 return parsed
             if not parsed.standard or self._issuer_hashes["sha1"] != (parsed.name_hash, parsed.key_hash):
@@ -314,7 +322,7 @@ class OcspResponder:
         record = self._record(serial)
         answer = self.sign_response(self.cert_id(int(serial, 16)), record)
         if record is not None:
-            self._store(record, answer)
+            self._store_all([(record, answer)])
         return answer
 
     def forget_signer(self) -> None:
@@ -331,8 +339,7 @@ class OcspResponder:
         if stored is None or stored.next_update - utc_now() < REFRESH_MARGIN / 2:
             return None
         answer = OcspAnswer(stored.der, stored.this_update, stored.next_update)
-        with self._cache_lock:
-            self._cache[serial] = answer
+        self._remember(serial, answer)
         return answer
 
     def _record(self, serial: str) -> CertificateRecord | None:
@@ -342,48 +349,3 @@ class OcspResponder:
                     CertificateRecord.issuer_id == self.issuer.id, CertificateRecord.serial == serial
                 )
             ).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class _ParsedRequest:
-    cert_id: asn1_ocsp.CertId
-    algorithm: str
-    name_hash: bytes
-    key_hash: bytes
-    serial: str
-    nonce: bytes | None
-
-    @property
-    def standard(self) -> bool:
-        """A request the pre-signed response answers: SHA-1 CertID and no nonce (RFC 5019)."""
-        return self.nonce is None and self.algorithm == "sha1"
-
-
-def _parse_request(request_der: bytes) -> _ParsedRequest | OcspAnswer:
-    try:
-        request = asn1_ocsp.OCSPRequest.load(request_der)
-        tbs = request["tbs_request"]
-        requests = tbs["request_list"]
-        if len(requests) != 1:
-            return OcspAnswer(MALFORMED_REQUEST)
-        cert_id = requests[0]["req_cert"]
-        return _ParsedRequest(
-            cert_id=cert_id,
-            algorithm=cert_id["hash_algorithm"]["algorithm"].native,
-            name_hash=bytes(cert_id["issuer_name_hash"].native),
-            key_hash=bytes(cert_id["issuer_key_hash"].native),
-            serial=format(int(cert_id["serial_number"].native), "x"),
-            nonce=_nonce(tbs),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
-        return OcspAnswer(MALFORMED_REQUEST)
-
-
-def _nonce(tbs: asn1_ocsp.TBSRequest) -> bytes | None:
-    for extension in tbs["request_extensions"] or []:
-        if extension["extn_id"].native == "nonce":
-            value = extension["extn_value"].parsed
-            return bytes(
-                value.native if isinstance(value, core.OctetString) else extension["extn_value"].native
-            )
-    return None

@@ -31,7 +31,7 @@ from ca.issuance import (
     prepare_issuance,
     subscriber_order,
 )
-from ca.ocsp import OcspResponder
+from ca.ocsp import OcspResponder, forget_response
 from ca.profiles import MAX_RENEWAL_YEARS, CertificateKind, SubscriberRequest, parse_request
 from ca.reasons import RevocationReason
 from ca.renewal import renewal_not_after
@@ -158,6 +158,7 @@ def revoke_certificate(
         if successor_id is not None:
             record.superseded_by_id = successor_id
         mark_dirty(session, record.issuer_id)
+        forget_response(session, record)
         audit.append(
             session,
             authority.token,

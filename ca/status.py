@@ -21,6 +21,7 @@ from ca.authority import Authority
 from ca.crl import PublishedCrl, publish_crl, published_crl
 from ca.issuance import GenerateServiceKey, complete_issuance, prepare_issuance, service_order
 from ca.ocsp import OcspResponder
+from ca.ocsp_refresh import OcspRefresher
 from ca.profiles import CertificateKind
 from ca.reasons import RevocationReason
 from ca.revocation import revoke_certificate
@@ -55,6 +56,7 @@ class StatusServices:
     ) -> None:
         self.authority = authority
         self.ocsp = OcspResponder(authority)
+        self.ocsp_refresh = OcspRefresher(self.ocsp)
         self.tsa = TimeStampAuthority(authority)
         self.signer_renewal_margin = signer_renewal_margin
 
@@ -112,7 +114,7 @@ class StatusServices:
         report.ran = True
         if self._crl_due():
             report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
-        report.ocsp_signed = self.ocsp.refresh_due()
+        report.ocsp_signed = self.ocsp_refresh.refresh_due()
         report.grants_forgotten = forget_expired(self.authority.database)
         report.signer_renewed = self._renew_signer_if_due()
         return report
