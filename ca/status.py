@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ca.activation.grants import forget_expired
 from ca.authority import Authority
 from ca.crl import PublishedCrl, publish_crl, published_crl
+from ca.intents import resolve_stale_intents
 from ca.issuance import GenerateServiceKey, complete_issuance, prepare_issuance, service_order
 from ca.ocsp import OcspResponder
 from ca.ocsp_refresh import OcspRefresher
@@ -45,6 +46,7 @@ class MaintenanceReport:
     ocsp_signed: int = 0
     signer_renewed: str | None = None
     grants_forgotten: int = 0  # expired SADs whose wrapped keys were deleted
+    intents_resolved: int = 0  # issuance intents a crash left, completed or abandoned
     notes: list[str] = field(default_factory=list)
 
 
@@ -116,6 +118,7 @@ class StatusServices:
             report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
         report.ocsp_signed = self.ocsp_refresh.refresh_due()
         report.grants_forgotten = forget_expired(self.authority.database)
+        report.intents_resolved = len(resolve_stale_intents(self.authority, actor=f"scheduler:{holder}"))
         report.signer_renewed = self._renew_signer_if_due()
         return report
 

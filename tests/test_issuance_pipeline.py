@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from cryptography import x509
@@ -30,6 +27,7 @@ from ca.renewal import renewal_not_after
 from ca.revocation import change_information, renew_certificate
 from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
 from tests.conftest import DEMO, Deployment
+from tests.crashed_issuance import crash_after_phase_one
 
 OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
 
@@ -68,29 +66,7 @@ def test_lint_failure_aborts_before_the_hsm_signs_and_marks_the_intent_failed(de
 def test_process_killed_between_intent_and_signature_leaves_intent_and_no_certificate(
     deployment: Deployment,
 ) -> None:
-    child = textwrap.dedent(
-        """
-        import json, os, signal
-        from ca.hsm import KeyAlgorithm
-        from ca.issuance import GenerateInHsm, prepare_issuance, subscriber_order
-        from ca.profiles import CertificateKind, parse_request
-        from govsign.config import runtime
-        from govsign.config.settings import load_settings
-
-        authority = runtime.open_authority_from(load_settings())
-        request = parse_request("individual", json.loads(open(os.environ["REQUEST_FILE"], encoding="utf-8").read()))
-        order = subscriber_order(authority, CertificateKind.INDIVIDUAL, request, key_in_hsm=True)
-        prepared = prepare_issuance(authority, order, GenerateInHsm(KeyAlgorithm.EC_P256), actor="crash-test")
-        print(format(prepared.serial, "x"), flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # dies after the intent and the TBS, before the HSM signs
-        """
-    )
-    env = {**deployment.env, "REQUEST_FILE": str(DEMO / "official-nguyen-van-anh.json")}
-    result = subprocess.run(
-        [sys.executable, "-c", child], env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == -9, result.stderr
-    serial = result.stdout.strip()
+    serial, _ = crash_after_phase_one(deployment)
     with deployment.authority.database.transaction() as session:
         intent = session.execute(select(IssuanceIntent).where(IssuanceIntent.serial == serial)).scalar_one()
         assert intent.state == "linted" and intent.tbs is not None and intent.actor == "crash-test"

@@ -14,11 +14,7 @@ from rich.table import Table
 from ca.crl import publish_crl
 from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
-from ca.issuance import (
-    IssuedCertificate,
-    SubjectKey,
-    unfinished_intents,
-)
+from ca.issuance import IssuedCertificate, SubjectKey
 from ca.keycheck import public_key_from_csr
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
@@ -28,6 +24,7 @@ from govsign.access import controlled_actions
 from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
 from govsign.cli.instants import parse_instant
+from govsign.cli.intents import intents_app, print_unfinished_intents
 from govsign.cli.output import out, write_atomically
 from govsign.config import runtime
 from govsign.config.settings import load_settings
@@ -35,6 +32,7 @@ from govsign.config.settings import load_settings
 __all__ = ["ca_app"]
 
 ca_app = typer.Typer(no_args_is_help=True, help="The certificate authority: issue, renew, show, list")
+ca_app.add_typer(intents_app, name="intents")
 OPERATOR = runtime.OPERATOR
 
 
@@ -215,22 +213,10 @@ def ca_list(
     limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
 ) -> None:
     """The newest certificates, or the issuance intents a crash left unfinished."""
-    authority = runtime.open_authority_from(load_settings())
     if intents:
-        table = _table(
-            "intent", "serial", "profile", "state", "started (UTC)", "subject", title="unfinished intents"
-        )
-        for intent in unfinished_intents(authority):
-            table.add_row(
-                str(intent.id),
-                intent.serial,
-                intent.profile,
-                intent.state,
-                f"{intent.created_at:%Y-%m-%d %H:%M:%S}",
-                intent.subject,
-            )
-        out.print(table)
+        print_unfinished_intents()
         return
+    authority = runtime.open_authority_from(load_settings())
     with authority.database.transaction() as session:
         records = list_certificates(session, limit=limit, profile=profile)
     table = _table("serial", "profile", "status", "common name", "valid until", "requesting agency")
