@@ -24,7 +24,7 @@ from typing import Any
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
-from pyhanko.generated.etsi import ts_11910202, xades
+from pyhanko.generated.etsi import ts_11910202
 from pyhanko.generated.w3c import xmldsig_core
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import EmbeddedPdfSignature
@@ -38,6 +38,7 @@ from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.models.datatype import XmlDateTime
 
+from signing.etsi_attributes import digest_alg_and_value, signature_attributes, tst_time
 from signing.validation_context import MALFORMED, Embedded, TrustStore
 from signing.validation_report import Indication, SignatureVerdict, ValidationReport
 
@@ -52,13 +53,6 @@ MAIN_INDICATION_URN = {  # TS 119 102-2, 5.2.7: the main indication
     Indication.TOTAL_PASSED: "urn:etsi:019102:mainindication:total-passed",
     Indication.TOTAL_FAILED: "urn:etsi:019102:mainindication:total-failed",
     Indication.INDETERMINATE: "urn:etsi:019102:mainindication:indeterminate",
-}
-_DIGEST_URIS = {  # XML Signature's algorithm identifiers
-    "sha1": "http://www.w3.org/2000/09/xmldsig#sha1",
-    "sha224": "http://www.w3.org/2001/04/xmldsig-more#sha224",
-    "sha256": "http://www.w3.org/2001/04/xmlenc#sha256",
-    "sha384": "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "sha512": "http://www.w3.org/2001/04/xmlenc#sha512",
 }
 _PROCESS = "urn:etsi:019102:validationprocess:"  # Basic, LTVM (with time), LTA (with long-term data)
 _POE_BY_VALIDATION = "urn:etsi:019102:poetype:validation"
@@ -171,15 +165,10 @@ def _document_time_stamps(signatures: Iterable[EmbeddedPdfSignature]) -> list[tu
     for signature in signatures:
         try:
             if signature.sig_object_type == "/DocTimeStamp":
-                found.append((signature.signed_revision, _tst_time(signature.signed_data)))
+                found.append((signature.signed_revision, tst_time(signature.signed_data)))
         except MALFORMED:
             continue
     return found
-
-
-def _tst_time(signed_data: cms.SignedData) -> dt.datetime:
-    time: dt.datetime = signed_data["encap_content_info"]["content"].parsed["gen_time"].native
-    return time
 
 
 def _signature_report(
@@ -236,9 +225,9 @@ def _signature_report(
             signature_identifier=_identifier(signature),
             validation_time_info=timing,
             signers_document=ts_11910202.SignersDocumentType(
-                digest_alg_and_value=_digest(signature.md_algorithm, signature.compute_digest())
+                digest_alg_and_value=digest_alg_and_value(signature.md_algorithm, signature.compute_digest())
             ),
-            signature_attributes=_attributes(signature, dss, later_stamps),
+            signature_attributes=signature_attributes(signature, dss, later_stamps),
             signer_information=ts_11910202.SignerInformationType(
                 signer_certificate=objects.certificate(signature.signer_cert),
                 signer=signature.signer_cert.subject.human_friendly,
@@ -265,13 +254,6 @@ def _proven_time(verdict: SignatureVerdict) -> dt.datetime | None:
     return dt.datetime.fromisoformat(verdict.signing_time) if proven else None
 
 
-def _digest(algorithm: str, value: bytes) -> xades.DigestAlgAndValueType:
-    return xades.DigestAlgAndValueType(
-        digest_method=xmldsig_core.DigestMethod(_DIGEST_URIS.get(algorithm, f"urn:oid:{algorithm}")),
-        digest_value=xmldsig_core.DigestValue(value),
-    )
-
-
 def _identifier(signature: EmbeddedPdfSignature) -> ts_11910202.SignatureIdentifierType:
     """The signature value and the digest of the data to be signed (the DER of the signed attributes)."""
     signer_info = signature.signer_info
@@ -279,7 +261,7 @@ def _identifier(signature: EmbeddedPdfSignature) -> ts_11910202.SignatureIdentif
     digest.update(signer_info["signed_attrs"].dump())
     return ts_11910202.SignatureIdentifierType(
         signature_value=xmldsig_core.SignatureValue(signer_info["signature"].native),
-        digest_alg_and_value=_digest(signature.md_algorithm, digest.finalize()),
+        digest_alg_and_value=digest_alg_and_value(signature.md_algorithm, digest.finalize()),
         hash_only=False,
         doc_hash_only=False,
     )
@@ -292,91 +274,6 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
-
-
-def _attributes(
-    signature: EmbeddedPdfSignature,
-    dss: ts_11910202.SADSSType | None,
-    later_stamps: tuple[ts_11910202.SATimestampType, ...],
-) -> ts_11910202.SignatureAttributesType:
-    """The signature's attributes, signed (in the CMS signed attributes or the signature dictionary) or
-    not (the signature time-stamp, the DSS, later document time-stamps)."""
-    dictionary = signature.sig_object
-    signed_attrs = signature.signer_info["signed_attrs"]
-
-    def entry(key: str) -> str | None:
-        return str(dictionary[key]) if key in dictionary else None
-
-    claimed = signature.self_reported_timestamp
-    stamp = _signature_time_stamp(signature.signer_info)
-    digest = next((a["values"][0].native for a in signed_attrs if a["type"].native == "message_digest"), None)
-    reason, name, location, contact = (
-        entry("/Reason"),
-        entry("/Name"),
-        entry("/Location"),
-        entry("/ContactInfo"),
-    )
-    return ts_11910202.SignatureAttributesType(
-        signing_time=(
-            (ts_11910202.SASigningTimeType(signed=True, time=XmlDateTime.from_datetime(claimed)),)
-            if claimed
-            else ()
-        ),
-        signing_certificate=_signing_certificate(signed_attrs),
-        message_digest=(ts_11910202.SAMessageDigestType(signed=True, digest=digest),) if digest else (),
-        signature_time_stamp=(
-            (ts_11910202.SATimestampType(signed=False, time_stamp_value=XmlDateTime.from_datetime(stamp)),)
-            if stamp
-            else ()
-        ),
-        dss=(dss,) if dss is not None else (),
-        doc_time_stamp=later_stamps,
-        reason=(ts_11910202.SAReasonType(signed=True, reason_element=reason),) if reason else (),
-        name=(ts_11910202.SANameType(signed=True, name_element=name),) if name else (),
-        signature_production_place=(
-            (ts_11910202.SASignatureProductionPlaceType(signed=True, address_string=(location,)),)
-            if location
-            else ()
-        ),
-        contact_info=(
-            (ts_11910202.SAContactInfoType(signed=True, contact_info_element=contact),) if contact else ()
-        ),
-        sub_filter=(
-            ts_11910202.SASubFilterType(signed=True, sub_filter_element=str(dictionary["/SubFilter"])[1:]),
-        ),
-        byte_range=(tuple(int(x) for x in dictionary["/ByteRange"]),),
-        filter=(ts_11910202.SAFilterType(filter=str(dictionary["/Filter"])[1:]),),
-    )
-
-
-def _signature_time_stamp(signer_info: cms.SignerInfo) -> dt.datetime | None:
-    for attribute in signer_info["unsigned_attrs"] or ():
-        if attribute["type"].native == "signature_time_stamp_token":
-            return _tst_time(attribute["values"][0]["content"])
-    return None
-
-
-def _signing_certificate(signed_attrs: cms.CMSAttributes) -> tuple[ts_11910202.SACertIDListType, ...]:
-    """ESS signing-certificate(-v2): the digest of the certificate the signer committed to."""
-    for attribute in signed_attrs:
-        kind = attribute["type"].native
-        if kind not in ("signing_certificate", "signing_certificate_v2"):
-            continue
-        ids = []
-        for cert_id in attribute["values"][0]["certs"]:
-            algorithm = (
-                "sha1" if kind == "signing_certificate" else cert_id["hash_algorithm"]["algorithm"].native
-            )
-            ids.append(
-                ts_11910202.SACertIDType(
-                    digest_method=xmldsig_core.DigestMethod(
-                        _DIGEST_URIS.get(algorithm, f"urn:oid:{algorithm}")
-                    ),
-                    digest_value=xmldsig_core.DigestValue(cert_id["cert_hash"].native),
-                )
-            )
-        return (ts_11910202.SACertIDListType(signed=True, cert_id=tuple(ids)),)
-    return ()
 
 
 def _cms_certificates(signed_data: cms.SignedData) -> list[asn1_x509.Certificate]:

@@ -7,18 +7,20 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import HTTPException, UploadFile
+from fastapi import Depends, File, HTTPException, UploadFile
 
 from ca.authority import Authority
 from govsign.access.trust_store import trust_store
 from govsign.config.settings import Settings
 from govsign.config.verification import fetch_policy
+from govsign.http.deps import ClientAddress, LimitsDep, SettingsDep
 from govsign.http.hardening import ClientLimits
 from govsign.http.signing import spool_upload
 from signing.validation import ValidationReport, validate_pdf
 
-__all__ = ["spooled_for_validation", "validation_report"]
+__all__ = ["SpooledPdf", "spooled_for_validation", "validation_report"]
 
 
 def validation_report(
@@ -47,3 +49,17 @@ def spooled_for_validation(
         yield source
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _spooled_pdf(
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientAddress,
+    file: Annotated[UploadFile, File(description="the signed PDF")],
+) -> Iterator[Path]:
+    with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
+        yield source
+
+
+SpooledPdf = Annotated[Path, Depends(_spooled_pdf)]
+"""The uploaded PDF as a private spool file, for a route's whole run (:func:`spooled_for_validation`)."""
