@@ -7,6 +7,7 @@ the DSS, document time-stamps), for :mod:`signing.etsi_report`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from asn1crypto import cms
 from pyhanko.generated.etsi import ts_11910202, xades
@@ -14,7 +15,7 @@ from pyhanko.generated.w3c import xmldsig_core
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from xsdata.models.datatype import XmlDateTime
 
-__all__ = ["digest_alg_and_value", "digest_method", "signature_attributes", "tst_time"]
+__all__ = ["TimeStampAttribute", "digest_alg_and_value", "digest_method", "signature_attributes", "tst_time"]
 
 _DIGEST_URIS = {  # XML Signature's algorithm identifiers
     "sha1": "http://www.w3.org/2000/09/xmldsig#sha1",
@@ -42,10 +43,15 @@ def digest_alg_and_value(algorithm: str, value: bytes) -> xades.DigestAlgAndValu
     )
 
 
+TimeStampAttribute = Callable[[cms.SignedData], ts_11910202.SATimestampType]
+"""A time-stamp token's attribute: its time and a reference to the token as a validation object."""
+
+
 def signature_attributes(
     signature: EmbeddedPdfSignature,
     dss: ts_11910202.SADSSType | None,
     later_stamps: tuple[ts_11910202.SATimestampType, ...],
+    time_stamp: TimeStampAttribute,
 ) -> ts_11910202.SignatureAttributesType:
     """The signature's attributes, signed (in the CMS signed attributes or the signature dictionary) or
     not (the signature time-stamp, the DSS, later document time-stamps)."""
@@ -72,11 +78,7 @@ def signature_attributes(
         ),
         signing_certificate=_signing_certificate(signed_attrs),
         message_digest=(ts_11910202.SAMessageDigestType(signed=True, digest=digest),) if digest else (),
-        signature_time_stamp=(
-            (ts_11910202.SATimestampType(signed=False, time_stamp_value=XmlDateTime.from_datetime(stamp)),)
-            if stamp
-            else ()
-        ),
+        signature_time_stamp=(time_stamp(stamp),) if stamp is not None else (),
         dss=(dss,) if dss is not None else (),
         doc_time_stamp=later_stamps,
         reason=(ts_11910202.SAReasonType(signed=True, reason_element=reason),) if reason else (),
@@ -97,10 +99,11 @@ def signature_attributes(
     )
 
 
-def _signature_time_stamp(signer_info: cms.SignerInfo) -> dt.datetime | None:
+def _signature_time_stamp(signer_info: cms.SignerInfo) -> cms.SignedData | None:
     for attribute in signer_info["unsigned_attrs"] or ():
         if attribute["type"].native == "signature_time_stamp_token":
-            return tst_time(attribute["values"][0]["content"])
+            token: cms.SignedData = attribute["values"][0]["content"]
+            return token
     return None
 
 

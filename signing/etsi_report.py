@@ -132,6 +132,18 @@ class _ValidationObjects:
             voreference=(self.reference(ValidationObjectType.CERTIFICATE, certificate),)
         )
 
+    def time_stamp(self, token: cms.SignedData) -> ts_11910202.SATimestampType:
+        """A time-stamp token's attribute: its time, and the token as a validation object."""
+        return ts_11910202.SATimestampType(
+            signed=False,
+            time_stamp_value=XmlDateTime.from_datetime(tst_time(token)),
+            attribute_object=(
+                ts_11910202.VOReferenceType(
+                    voreference=(self.reference(ValidationObjectType.TIMESTAMP, token),)
+                ),
+            ),
+        )
+
     def listed(self) -> tuple[ts_11910202.ValidationObjectType, ...]:
         return tuple(self._listed.values())
 
@@ -159,13 +171,13 @@ def _dss_attribute(carried: Embedded, objects: _ValidationObjects) -> ts_1191020
     )
 
 
-def _document_time_stamps(signatures: Iterable[EmbeddedPdfSignature]) -> list[tuple[int, dt.datetime]]:
-    """(revision, time) of each document time-stamp: those after a signature's revision cover it."""
+def _document_time_stamps(signatures: Iterable[EmbeddedPdfSignature]) -> list[tuple[int, cms.SignedData]]:
+    """(revision, token) of each document time-stamp: those after a signature's revision cover it."""
     found = []
     for signature in signatures:
         try:
             if signature.sig_object_type == "/DocTimeStamp":
-                found.append((signature.signed_revision, tst_time(signature.signed_data)))
+                found.append((signature.signed_revision, signature.signed_data))
         except MALFORMED:
             continue
     return found
@@ -177,7 +189,7 @@ def _signature_report(
     validated_at: XmlDateTime,
     pool: list[asn1_x509.Certificate],
     dss: ts_11910202.SADSSType | None,
-    stamps: list[tuple[int, dt.datetime]],
+    stamps: list[tuple[int, cms.SignedData]],
     objects: _ValidationObjects,
 ) -> ts_11910202.SignatureValidationReportType:
     """One signature's report element: our verdict, and what the PDF says about the signature."""
@@ -206,9 +218,7 @@ def _signature_report(
         )
     try:
         later_stamps = tuple(
-            ts_11910202.SATimestampType(signed=False, time_stamp_value=XmlDateTime.from_datetime(time))
-            for revision, time in stamps
-            if revision > signature.signed_revision
+            objects.time_stamp(token) for revision, token in stamps if revision > signature.signed_revision
         )
         chain = _chain(signature.signer_cert, [*_cms_certificates(signature.signed_data), *pool])
         anchored = verdict.trust_anchor is not None
@@ -227,7 +237,7 @@ def _signature_report(
             signers_document=ts_11910202.SignersDocumentType(
                 digest_alg_and_value=digest_alg_and_value(signature.md_algorithm, signature.compute_digest())
             ),
-            signature_attributes=signature_attributes(signature, dss, later_stamps),
+            signature_attributes=signature_attributes(signature, dss, later_stamps, objects.time_stamp),
             signer_information=ts_11910202.SignerInformationType(
                 signer_certificate=objects.certificate(signature.signer_cert),
                 signer=signature.signer_cert.subject.human_friendly,

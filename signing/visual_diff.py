@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -92,7 +93,7 @@ def signed_revision(source: Path, field_name: str) -> bytes:
     """The bytes the signature in ``field_name`` covers, up to the end of its ``/ByteRange``: the document as
     its signer signed it."""
     with source.open("rb") as stream:
-        byte_range = _byte_range(PdfFileReader(stream, strict=False), field_name)
+        byte_range = _byte_range(stream, field_name)
         start, _, later, length = byte_range
         end = later + length
         if start != 0 or end > source.stat().st_size:
@@ -103,15 +104,13 @@ def signed_revision(source: Path, field_name: str) -> bytes:
         return stream.read(end)
 
 
-def _byte_range(reader: PdfFileReader, field_name: str) -> list[int]:
+def _byte_range(stream: BinaryIO, field_name: str) -> list[int]:
     try:
-        for signature in reader.embedded_signatures:
+        for signature in PdfFileReader(stream, strict=False).embedded_signatures:
             if str(signature.field_name) == field_name:
                 return [int(n) for n in signature.sig_object["/ByteRange"]]
     except MALFORMED as error:
-        raise InvalidDocument(
-            f"the signature in {field_name} cannot be read ({type(error).__name__})"
-        ) from None
+        raise InvalidDocument(f"the PDF or its signatures cannot be read ({type(error).__name__})") from None
     raise InvalidDocument(f"this document has no signature in a field named {field_name!r}")
 
 

@@ -3,6 +3,8 @@ bindings (xsdata into ``ts_11910202.ValidationReport``), never by looking for st
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def indications(report: ValidationReport | dict[str, Any]) -> list[tuple[str, st
 
 def assert_etsi_report_agrees(xml: bytes, verdicts: list[tuple[str, str | None]]) -> None:
     """Each signature's main indication and sub-indication in ``xml`` are ``verdicts`` (the JSON report's),
-    in the same order, and the signer's certificate it refers to is in its list of validation objects."""
+    in the same order, and every validation object it refers to is in its list of validation objects."""
     parsed = parsed_etsi_report(xml)
     elements = parsed.signature_validation_report
     assert len(elements) == len(verdicts), xml.decode()
@@ -41,9 +43,19 @@ def assert_etsi_report_agrees(xml: bytes, verdicts: list[tuple[str, str | None]]
         assert main == indication.lower().replace("_", "-"), (main, indication)
         subs = [s.removeprefix("urn:etsi:019102:subindication:") for s in status.sub_indication]
         assert subs == ([sub] if sub else []), (subs, sub)
-        signer = element.signer_information
-        if signer is not None and signer.signer_certificate is not None:
-            assert set(signer.signer_certificate.voreference) <= listed
+    assert set(_references(parsed.signature_validation_report)) <= listed, xml.decode()
+
+
+def _references(node: object) -> Iterator[str]:
+    """Every validation object reference anywhere below ``node`` (signer, chain, DSS, time-stamps)."""
+    if isinstance(node, ts_11910202.VOReferenceType):
+        yield from node.voreference
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from _references(item)
+    elif dataclasses.is_dataclass(node):
+        for field in dataclasses.fields(node):
+            yield from _references(getattr(node, field.name))
 
 
 def assert_etsi_report_of(source: Path, report: ValidationReport, trust: TrustStore) -> None:

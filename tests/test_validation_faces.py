@@ -164,7 +164,10 @@ def test_the_etsi_report_from_the_cli_and_the_api_parses_back_and_agrees_with_th
     assert first.signer_information is not None and "Nguyễn Văn Ánh" in (
         first.signer_information.signer or ""
     )
-    assert first.signature_attributes is not None and first.signature_attributes.doc_time_stamp
+    attributes = first.signature_attributes
+    assert attributes is not None and attributes.doc_time_stamp and attributes.dss
+    (stamp,) = attributes.signature_time_stamp
+    assert stamp.attribute_object and stamp.attribute_object[0].voreference[0].startswith("vo-timestamp-")
     assert indications(as_json)[0] == ("TOTAL_FAILED", "HASH_FAILURE")  # the tampered copy, last
     status = first.signature_validation_status
     assert status is not None and status.associated_validation_report_data
