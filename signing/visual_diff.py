@@ -48,7 +48,7 @@ _CELL = 6  # changed pixels are grouped in cells of this many pixels; neighbouri
 # regions closer than this many cells are one box: along a line, past an unchanged character or two of the
 # same amount (990,000,000 over 10,000,000 keeps a "0" in place); across lines, only neighbouring lines
 _GAP_ALONG, _GAP_ACROSS = 5, 2
-_RENDER_SECONDS = 30
+_RENDER_SECONDS = 60  # for all the pages of one drawing
 _RED = (220, 0, 0)
 
 
@@ -116,27 +116,29 @@ def _byte_range(stream: BinaryIO, field_name: str) -> list[int]:
 
 def pages_that_differ(source: Path, field_name: str) -> list[int]:
     """The pages (from 1) that look different in the current file from the revision ``field_name`` signed,
-    among the first :data:`MOST_PAGES`; a page the revision did not have differs."""
+    among the first :data:`MOST_PAGES`; a page only one of them has differs."""
     with _revision_and_current(source, field_name) as (revision, current):
-        differing = []
-        for page in range(1, min(_page_count(current), MOST_PAGES) + 1):
-            before, after = _draw(revision, page, _SURVEY_DPI), _draw(current, page, _SURVEY_DPI)
-            if before is None or after is None or _changed_mask(before, after).getbbox() is not None:
-                differing.append(page)
-        return differing
+        signed_pages, current_pages = _page_count(revision), _page_count(current)
+        pages = min(max(signed_pages, current_pages), MOST_PAGES)
+        before = _draw(revision, 1, min(signed_pages, pages), _SURVEY_DPI)
+        after = _draw(current, 1, min(current_pages, pages), _SURVEY_DPI)
+    return [
+        page
+        for page in range(1, pages + 1)
+        if page > min(len(before), len(after)) or _changed_mask(before[page - 1], after[page - 1]).getbbox()
+    ]
 
 
 def compare_page(source: Path, field_name: str, page: int) -> PageDifference:
     """Page ``page`` (from 1) as signed in ``field_name`` and as it is now, the changes boxed in red."""
     with _revision_and_current(source, field_name) as (revision, current):
-        if not 1 <= page <= max(_page_count(current), _page_count(revision)):
-            raise InvalidDocument(f"this document has no page {page}")
-        before, after = _draw(revision, page, DPI), _draw(current, page, DPI)
-    size = (
-        max(i.width if i else 0 for i in (before, after)),
-        max(i.height if i else 0 for i in (before, after)),
-    )
-    before, after = _on_paper(before, size), _on_paper(after, size)
+        drawn = [
+            _draw(pdf, page, page, DPI) if page <= _page_count(pdf) else [] for pdf in (revision, current)
+        ]
+    if not any(drawn):
+        raise InvalidDocument(f"this document has no page {page}")
+    size = (max(i.width for d in drawn for i in d), max(i.height for d in drawn for i in d))
+    before, after = (_on_paper(d[0] if d else None, size) for d in drawn)
     boxes = _regions(_changed_mask(before, after))
     return PageDifference(page, boxes, _png(_boxed(before, boxes)), _png(_boxed(after, boxes)))
 
@@ -159,22 +161,31 @@ def _page_count(pdf: Path) -> int:
             raise InvalidDocument(f"the PDF's pages cannot be read ({type(error).__name__})") from None
 
 
-def _draw(pdf: Path, page: int, dpi: int) -> Image.Image | None:
-    """Page ``page`` drawn by pdftoppm, or None when the document has no such page."""
-    if page > _page_count(pdf):
-        return None
-    try:
-        drawn = subprocess.run(
-            ["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile", str(pdf)],
-            capture_output=True,
-            check=True,
-            timeout=_RENDER_SECONDS,
-        ).stdout
-    except subprocess.TimeoutExpired:
-        raise InvalidDocument(f"page {page} took longer than {_RENDER_SECONDS} s to draw") from None
-    except subprocess.CalledProcessError as error:
-        raise InvalidDocument(f"page {page} cannot be drawn (pdftoppm: {error.stderr[:200]!r})") from None
-    return Image.open(io.BytesIO(drawn)).convert("RGB")
+def _draw(pdf: Path, first: int, last: int, dpi: int) -> list[Image.Image]:
+    """Pages ``first`` to ``last`` drawn by pdftoppm in one run (none when ``last`` is before ``first``)."""
+    if last < first:
+        return []
+    with tempfile.TemporaryDirectory(prefix="pages-") as folder:
+        command = [
+            "pdftoppm",
+            "-png",
+            "-r",
+            str(dpi),
+            "-f",
+            str(first),
+            "-l",
+            str(last),
+            str(pdf),
+            f"{folder}/p",
+        ]
+        try:
+            subprocess.run(command, capture_output=True, check=True, timeout=_RENDER_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise InvalidDocument(f"the pages took longer than {_RENDER_SECONDS} s to draw") from None
+        except subprocess.CalledProcessError as error:
+            raise InvalidDocument(f"the pages cannot be drawn (pdftoppm: {error.stderr[:200]!r})") from None
+        # pdftoppm numbers its files with as many digits as the last page has: their names sort in page order
+        return [Image.open(png).convert("RGB") for png in sorted(Path(folder).glob("p-*.png"))]
 
 
 def _on_paper(image: Image.Image | None, size: tuple[int, int]) -> Image.Image:
