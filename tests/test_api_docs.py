@@ -1,7 +1,7 @@
 """The API's description and its two pages: /openapi.json declares the bearer scheme once, lists it on every
 route that needs a caller and 401/403 only there (checked against the access table of test_access_matrix.py,
 written independently of the code); /docs and /redoc load in Debian's chromium, from this server alone,
-under the pages' Content-Security-Policy, and show the operations."""
+under the pages' Content-Security-Policy, and show the operations (screenshots in test-artifacts/)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.conftest import Deployment
 from tests.test_access_matrix import ACCESS, PUBLIC
 
 CHROMIUM = shutil.which("chromium")
+ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 def _operations(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -78,10 +79,13 @@ def test_docs_and_redoc_load_offline_under_the_csp_and_show_the_operations(
         page.goto(f"{public_server}/docs")
         page.wait_for_selector(".opblock-summary-path", timeout=30_000)
         swagger_paths = page.locator(".opblock-summary-path").all_inner_texts()
+        ARTEFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTEFACTS / "api-docs.png"))
         assert page.locator(".authorize").count() == 1  # the bearer scheme, offered once
         page.goto(f"{public_server}/redoc")
         page.wait_for_function("() => document.body.innerText.includes('/api/v1/verify')", timeout=30_000)
         redoc_text = page.inner_text("body")
+        page.screenshot(path=str(ARTEFACTS / "api-redoc.png"))
         browser.close()
     assert not violations, "\n---\n".join(violations)
     assert not elsewhere, elsewhere  # nothing from a CDN or any other origin
