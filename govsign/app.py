@@ -21,7 +21,18 @@ from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest
 from ca.status import StatusServices
 from govsign.access.errors import AccessError, PendingApproval
-from govsign.api import accounts, approvals, audit, batches, certificates, pki, signing, trust, verify
+from govsign.api import (
+    accounts,
+    approvals,
+    audit,
+    batches,
+    certificates,
+    documentation,
+    pki,
+    signing,
+    trust,
+    verify,
+)
 from govsign.api.error_responses import ERROR_RESPONSES, validation_error
 from govsign.config import runtime
 from govsign.config.settings import Settings, load_settings
@@ -102,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Public-service digital signatures: certificate authority, PAdES signing, validation.",
         lifespan=_background_work,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served from the package, under the pages' CSP: govsign.api.documentation
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.authority = functools.cache(lambda: runtime.open_authority_from(settings))
@@ -166,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(console_officers.router)
     app.include_router(console_signing.router)
+    documentation.install(app)  # before /static, whose mount would shadow the API pages' assets
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 

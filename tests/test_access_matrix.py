@@ -41,6 +41,8 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/certificates/{serial}"): ADMINISTRATORS,
     ("GET", "/api/v1/verify/schema"): PUBLIC,
     ("POST", "/api/v1/verify"): PUBLIC,
+    ("POST", "/api/v1/verify/revision"): PUBLIC,
+    ("POST", "/api/v1/verify/difference"): PUBLIC,
     ("GET", "/api/v1/trust-anchors"): PUBLIC,
     ("POST", "/api/v1/trust-anchors"): {CA_ADMIN},
     ("DELETE", "/api/v1/trust-anchors/{entry_id}"): {CA_ADMIN},

@@ -35,6 +35,9 @@ from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
 from tests.validation_fixtures import official_key, online, only, pdfsig_integrity, sign_by_official, tamper
 
+# every report below is also written as ETSI TS 119 102-2 XML and must agree with it (tests/etsi_checks.py)
+pytestmark = pytest.mark.usefixtures("etsi_report_of_every_validation")
+
 
 def test_every_sub_indication_pyhanko_can_report_has_its_etsi_name_in_the_report() -> None:
     names = {problem.name for problem in [*AdESFailure, *AdESIndeterminate]}

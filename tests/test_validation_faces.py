@@ -16,6 +16,7 @@ from signing.fetch_policy import FetchPolicy
 from signing.pades import Level
 from signing.validation import Indication, validate_pdf
 from tests.conftest import Deployment
+from tests.etsi_checks import assert_etsi_report_agrees, indications, parsed_etsi_report
 from tests.validation_fixtures import only, pdfsig_integrity, sign_by_official, tamper
 
 
@@ -128,3 +129,47 @@ def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
         f"{public_server}/verify/report.pdf", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
     )
     assert refused.status_code == 422 and "cannot be read" in refused.text
+
+
+def test_the_etsi_report_from_the_cli_and_the_api_parses_back_and_agrees_with_the_json(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    """TS 119 102-2 from both faces, for a B-LTA document (a signature and a document time-stamp) and a
+    tampered one; the signature element names the signer's certificate and its chain."""
+    signed = tmp_path / "signed.pdf"
+    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LTA)
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(tamper(signed.read_bytes()))
+    for pdf in (signed, tampered):
+        as_json = json.loads(
+            sqlite_deployment.cli("verify", str(pdf), "--format", "json", check=False).stdout
+        )
+        xml = sqlite_deployment.cli("verify", str(pdf), "--format", "etsi-xml", check=False).stdout
+        assert_etsi_report_agrees(xml.encode(), indications(as_json))
+        with pdf.open("rb") as stream:
+            answer = httpx.post(
+                f"{public_server}/api/v1/verify",
+                files={"file": ("s.pdf", stream)},
+                headers={"Accept": "application/xml"},
+                timeout=60,
+            )
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
+        assert_etsi_report_agrees(answer.content, indications(as_json))
+    parsed = parsed_etsi_report(answer.content)
+    first = parsed.signature_validation_report[0]
+    assert first.signer_information is not None and "Nguyễn Văn Ánh" in (
+        first.signer_information.signer or ""
+    )
+    attributes = first.signature_attributes
+    assert attributes is not None and attributes.doc_time_stamp and attributes.dss
+    (stamp,) = attributes.signature_time_stamp
+    assert stamp.attribute_object and stamp.attribute_object[0].voreference[0].startswith("vo-timestamp-")
+    assert indications(as_json)[0] == ("TOTAL_FAILED", "HASH_FAILURE")  # the tampered copy, last
+    status = first.signature_validation_status
+    assert status is not None and status.associated_validation_report_data
+    chain = status.associated_validation_report_data[0].certificate_chain
+    assert chain is not None and chain.intermediate_certificate and chain.trust_anchor is not None

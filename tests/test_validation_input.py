@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import jsonschema
+import pytest
 
 from ca.status import StatusServices
 from govsign.api.verify import report_schema
@@ -20,6 +21,9 @@ from signing.pades import Level
 from signing.validation import TrustStore, validate_pdf
 from tests.conftest import Deployment, running_server
 from tests.validation_fixtures import sign_by_official
+
+# every report below is also written as ETSI TS 119 102-2 XML and must agree with it (tests/etsi_checks.py)
+pytestmark = pytest.mark.usefixtures("etsi_report_of_every_validation")
 
 
 def test_a_thousand_mutated_pdfs_each_get_a_report_or_a_clear_refusal(

@@ -15,12 +15,14 @@ from govsign.access.trust_store import trust_store
 from govsign.config.verification import fetch_policy
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
-from signing.validation import Indication, TrustStore, ValidationReport
+from signing.validation import Indication, TrustStore, ValidationReport, validate_pdf
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
+from tests.etsi_checks import assert_etsi_report_of
 from tests.pdf_samples import one_page_pdf
 
 __all__ = [
     "document",
+    "etsi_report_of_every_validation",
     "official_key",
     "online",
     "only",
@@ -81,3 +83,17 @@ def pdfsig_integrity(path: Path) -> list[bool]:
     report = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False).stdout
     blocks = [b for b in report.split("Signature #")[1:] if "Signature Type: unknown" not in b]
     return ["Signature is Valid." in block for block in blocks]
+
+
+@pytest.fixture
+def etsi_report_of_every_validation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every report the test module's ``validate_pdf`` makes is also written as an ETSI TS 119 102-2 report,
+    parsed back through the standard's bindings, and must carry the same indications (the validation matrix
+    then checks the XML on every case it crafts)."""
+
+    def validated_and_reported(source: Path, trust: TrustStore, fetching: FetchPolicy) -> ValidationReport:
+        report = validate_pdf(source, trust, fetching)
+        assert_etsi_report_of(source, report, trust)
+        return report
+
+    monkeypatch.setattr(request.module, "validate_pdf", validated_and_reported)

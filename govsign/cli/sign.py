@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,7 @@ from signing.batch_store import (
 )
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument
+from signing.etsi_report import etsi_report_xml
 from signing.extend import extend_pdf
 from signing.fields import SignatureField, read_fields
 from signing.pades import Level, sign_pdf
@@ -237,9 +239,20 @@ def _locks(field: SignatureField) -> str:
     return "; ".join(locks) or "-"
 
 
+class ReportFormat(StrEnum):
+    """How ``govsign verify`` writes its report."""
+
+    TEXT = "text"
+    JSON = "json"
+    ETSI_XML = "etsi-xml"  # ETSI TS 119 102-2
+
+
 def verify(
     source: Annotated[Path, typer.Argument(help="the signed PDF")],
-    json_output: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    report_format: Annotated[
+        ReportFormat, typer.Option("--format", help="text, json, or etsi-xml (ETSI TS 119 102-2)")
+    ] = ReportFormat.TEXT,
+    json_output: Annotated[bool, typer.Option("--json", help="the report as JSON (--format json)")] = False,
     trust: Annotated[list[Path] | None, typer.Option(help="another root CA to trust (PEM or DER)")] = None,
     offline: Annotated[bool, typer.Option(help="use only what the document carries")] = False,
 ) -> None:
@@ -248,11 +261,12 @@ def verify(
         raise InvalidDocument(f"{source} does not exist or is not a file")
     settings = load_settings()
     authority = runtime.open_authority_from(settings)
-    report = validate_pdf(
-        source, trust_store(authority, trust or ()), fetch_policy(settings, offline=offline)
-    )
-    if json_output:
+    trusted = trust_store(authority, trust or ())
+    report = validate_pdf(source, trusted, fetch_policy(settings, offline=offline))
+    if json_output or report_format is ReportFormat.JSON:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    elif report_format is ReportFormat.ETSI_XML:
+        typer.echo(etsi_report_xml(source, report, trusted).decode())
     else:
         _print_report(report)
     if not report.all_passed:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ca.audit import AuditEvent, record
 from ca.authority import Authority
@@ -32,7 +33,7 @@ from govsign.access.administrators import Role, administrator_by_token
 from govsign.access.errors import NotAuthenticated, NotAuthorised
 from govsign.http.hardening import ClientLimits
 
-__all__ = ["Caller", "RefusalLog", "SigningCaller", "bearer", "require"]
+__all__ = ["Caller", "RefusalLog", "SigningCaller", "require"]
 
 Grant = Role | AccountKind
 
@@ -53,19 +54,22 @@ class Caller:
         return self.account
 
 
-def bearer(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer ...`` header."""
-    if authorization is None:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+# Declared once in /openapi.json as the "bearer" security scheme; every route that requires a caller lists it.
+# auto_error=False: a missing or non-Bearer header is judged below (401, throttled and audited), not by FastAPI.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="an administrator's API token (gsa_...) or an official's or clerk's signing account's (gsk_...)",
+)
 
 
 def require(*allowed: Grant) -> Callable[..., Caller]:
     """A dependency admitting callers whose role or account kind is one of ``allowed``."""
     names = " or ".join(grant.value for grant in allowed)
 
-    def dependency(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ) -> Caller:
         authority: Authority = request.app.state.authority()
         limits: ClientLimits = request.app.state.limits
         refusals: RefusalLog = request.app.state.refusals
@@ -77,7 +81,7 @@ def require(*allowed: Grant) -> Callable[..., Caller]:
             raise HTTPException(429, _THROTTLED, headers={"Retry-After": retry})
         caller: Caller | None = None
         try:
-            caller = _identify(authority, bearer(authorization))
+            caller = _identify(authority, credentials.credentials.strip() if credentials else None)
             if caller.grant not in allowed:
                 raise NotAuthorised(f"this needs {names}; you are {caller.grant.value}")
         except (NotAuthenticated, NotAuthorised) as refusal:

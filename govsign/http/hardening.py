@@ -32,7 +32,15 @@ __all__ = [
 ]
 
 FORM_LIMIT = 1 << 20  # any body that is not an upload; also the multipart framing around a document
-VERIFY_PATHS = frozenset({"/api/v1/verify", "/verify", "/verify/report.pdf"})
+VERIFY_PATHS = frozenset(
+    {
+        "/api/v1/verify",
+        "/api/v1/verify/revision",
+        "/api/v1/verify/difference",
+        "/verify",
+        "/verify/report.pdf",
+    }
+)
 
 # Pages are server-rendered with their styles inline and no third-party content; nothing may frame them.
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [

@@ -1,22 +1,26 @@
-"""Validating one uploaded PDF for anyone: what the API's `/verify` and the public web page share."""
+"""Validating one uploaded PDF for anyone: what the API's `/verify` routes and the public web page share."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import HTTPException, UploadFile
+from fastapi import Depends, File, HTTPException, UploadFile
 
 from ca.authority import Authority
 from govsign.access.trust_store import trust_store
 from govsign.config.settings import Settings
 from govsign.config.verification import fetch_policy
+from govsign.http.deps import ClientAddress, LimitsDep, SettingsDep
 from govsign.http.hardening import ClientLimits
 from govsign.http.signing import spool_upload
 from signing.validation import ValidationReport, validate_pdf
 
-__all__ = ["validation_report"]
+__all__ = ["SpooledPdf", "spooled_for_validation", "validation_report"]
 
 
 def validation_report(
@@ -24,6 +28,17 @@ def validation_report(
 ) -> ValidationReport:
     """Rate-limit the ``client`` address, spool the upload privately, validate it against ``authority``'s
     trust store, remove the spool."""
+    with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
+        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
+
+
+@contextmanager
+def spooled_for_validation(
+    file: UploadFile, *, settings: Settings, limits: ClientLimits, client: str
+) -> Iterator[Path]:
+    """The upload in a private spool file for as long as the ``with`` block needs it (a face that reads the
+    document again after validating it: the ETSI report, the signed revision, the visual comparison), under
+    the same rate limit and size cap as every validation."""
     if not limits.verify.allow(client):
         raise HTTPException(429, "too many validations from your address; try again in a few seconds")
     spool = settings.home / "spool"
@@ -31,6 +46,20 @@ def validation_report(
     folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))
     try:
         source, _ = spool_upload(file, folder, settings.max_verify_bytes)
-        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
+        yield source
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _spooled_pdf(
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientAddress,
+    file: Annotated[UploadFile, File(description="the signed PDF")],
+) -> Iterator[Path]:
+    with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
+        yield source
+
+
+SpooledPdf = Annotated[Path, Depends(_spooled_pdf)]
+"""The uploaded PDF as a private spool file, for a route's whole run (:func:`spooled_for_validation`)."""
