@@ -117,7 +117,12 @@ def test_a_page_added_after_signing_is_reported_and_not_passed(
     report = validate_pdf(modified, trust, fetch_policy(sqlite_deployment.settings, offline=True))
     indication, _ = only(report)
     assert indication is not Indication.TOTAL_PASSED
-    assert "suspicious" in report.signatures[0].modifications, report.signatures[0]
+    verdict = report.signatures[0]
+    assert [(c.kind, c.page, c.allowed) for c in verdict.changes if c.kind != "dss_added"] == [
+        ("page_added", 2, False)
+    ], verdict.changes
+    assert "Page 2 was added after signing: not allowed" in verdict.modifications
+    assert "Trang 2 được thêm sau khi ký: không được phép" in verdict.modifications_vi
     assert pdfsig_integrity(modified) == [True]  # the signed bytes themselves are intact
 
 
