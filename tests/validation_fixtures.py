@@ -15,7 +15,7 @@ from govsign.access.trust_store import trust_store
 from govsign.config.verification import fetch_policy
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
-from signing.validation import Indication, TrustStore, ValidationReport
+from signing.validation import Indication, SignatureVerdict, TrustStore, ValidationReport
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.pdf_samples import one_page_pdf
 
@@ -24,6 +24,7 @@ __all__ = [
     "official_key",
     "online",
     "only",
+    "only_verdict",
     "pdfsig_integrity",
     "services",
     "sign_by_official",
@@ -68,6 +69,13 @@ def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication,
     verdicts = [v for v in report.signatures if v.kind == kind]
     assert len(verdicts) == 1, report
     return verdicts[0].indication, verdicts[0].sub_indication
+
+
+def only_verdict(report: ValidationReport) -> SignatureVerdict:
+    """The report's single signature verdict (document time-stamps aside)."""
+    verdicts = [v for v in report.signatures if v.kind == "signature"]
+    assert len(verdicts) == 1, report
+    return verdicts[0]
 
 
 def tamper(data: bytes) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import TypeAdapter
 
 from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, SettingsDep
@@ -49,7 +49,12 @@ def verify(
     limits: LimitsDep,
     client: ClientAddress,
     file: Annotated[UploadFile, File(description="the signed PDF")],
+    password: Annotated[
+        str | None, Form(description="the PDF's user password, when it is encrypted with one")
+    ] = None,
 ) -> dict[str, Any]:
     """The EN 319 102-1 report on every signature and document time-stamp of the uploaded PDF."""
-    report = validation_report(file, authority=authority, settings=settings, limits=limits, client=client)
+    report = validation_report(
+        file, authority=authority, settings=settings, limits=limits, client=client, password=password
+    )
     return report.to_json()

@@ -10,6 +10,7 @@ Both faces read the signature's options into the same :class:`~signing.request.S
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -52,7 +53,7 @@ from signing.errors import InvalidDocument
 from signing.extend import extend_pdf
 from signing.fields import SignatureField, read_fields
 from signing.pades import Level, sign_pdf
-from signing.validation import ValidationReport, validate_pdf
+from signing.validation import DIAGNOSTICS_LOGGER, ValidationReport, validate_pdf
 
 __all__ = ["extend", "fields", "sign", "sign_batch", "verify"]
 
@@ -242,14 +243,24 @@ def verify(
     json_output: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
     trust: Annotated[list[Path] | None, typer.Option(help="another root CA to trust (PEM or DER)")] = None,
     offline: Annotated[bool, typer.Option(help="use only what the document carries")] = False,
+    password: PasswordOption = None,
+    debug: Annotated[bool, typer.Option(help="also print what pyHanko logged (its tracebacks)")] = False,
 ) -> None:
-    """Validate every signature of FILE.pdf; exit 0 only when every one is TOTAL_PASSED."""
+    """Validate every signature of FILE.pdf; exit 0 only when every one is TOTAL_PASSED. An encrypted file
+    opens without a password when its user password is empty."""
     if not source.is_file():
         raise InvalidDocument(f"{source} does not exist or is not a file")
+    if debug:
+        diagnostics = logging.getLogger(DIAGNOSTICS_LOGGER)
+        diagnostics.addHandler(logging.StreamHandler(sys.stderr))
+        diagnostics.setLevel(logging.DEBUG)
     settings = load_settings()
     authority = runtime.open_authority_from(settings)
     report = validate_pdf(
-        source, trust_store(authority, trust or ()), fetch_policy(settings, offline=offline)
+        source,
+        trust_store(authority, trust or ()),
+        fetch_policy(settings, offline=offline),
+        password=password,
     )
     if json_output:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -269,7 +280,11 @@ def _print_report(report: ValidationReport) -> None:
         typer.echo(f"  {signer} — {verdict.signing_time or 'time unknown'} — {verdict.level or verdict.kind}")
         typer.echo(f"  {verdict.summary_vi}")
         typer.echo(f"  {verdict.summary_en}")
+        if verdict.signing_time_note_en:
+            typer.echo(f"  {verdict.signing_time_note_en}")
         if verdict.modifications:
             typer.echo(f"  changes after signing: {verdict.modifications}")
+        for change in verdict.changes:
+            typer.echo(f"    - {change.sentence_en} ({'; '.join(change.objects) or change.kind})")
     for refusal in report.fetches_refused:
         typer.echo(f"not fetched: {refusal}")

@@ -20,10 +20,17 @@ __all__ = ["validation_report"]
 
 
 def validation_report(
-    file: UploadFile, *, authority: Authority, settings: Settings, limits: ClientLimits, client: str
+    file: UploadFile,
+    *,
+    authority: Authority,
+    settings: Settings,
+    limits: ClientLimits,
+    client: str,
+    password: str | None = None,
 ) -> ValidationReport:
     """Rate-limit the ``client`` address, spool the upload privately, validate it against ``authority``'s
-    trust store, remove the spool."""
+    trust store (opening it with ``password`` when it is encrypted with a user password), remove the
+    spool."""
     if not limits.verify.allow(client):
         raise HTTPException(429, "too many validations from your address; try again in a few seconds")
     spool = settings.home / "spool"
@@ -31,6 +38,6 @@ def validation_report(
     folder = Path(tempfile.mkdtemp(prefix="verify-", dir=spool))
     try:
         source, _ = spool_upload(file, folder, settings.max_verify_bytes)
-        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
+        return validate_pdf(source, trust_store(authority), fetch_policy(settings), password=password or None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
