@@ -33,7 +33,15 @@ from signing.validation import Indication, SubIndication, TrustAnchor, TrustStor
 from tests.conftest import Deployment, as_holder, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
-from tests.validation_fixtures import official_key, online, only, pdfsig_integrity, sign_by_official, tamper
+from tests.validation_fixtures import (
+    official_key,
+    online,
+    only,
+    pdfsig_integrity,
+    sign_by_official,
+    signed_and_changed,
+    tamper,
+)
 
 
 def test_every_sub_indication_pyhanko_can_report_has_its_etsi_name_in_the_report() -> None:
@@ -110,10 +118,9 @@ def _with_a_blank_page_appended(signed: Path) -> bytes:
 def test_a_page_added_after_signing_is_reported_and_not_passed(
     services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    modified = tmp_path / "page-added.pdf"
-    modified.write_bytes(_with_a_blank_page_appended(signed))
+    _, modified = signed_and_changed(
+        services, sqlite_deployment, document, tmp_path, Level.B_LT, _with_a_blank_page_appended
+    )
     report = validate_pdf(modified, trust, fetch_policy(sqlite_deployment.settings, offline=True))
     indication, _ = only(report)
     assert indication is not Indication.TOTAL_PASSED

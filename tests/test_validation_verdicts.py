@@ -5,7 +5,6 @@ encrypted files opened, no traceback for a person. Signed bytes checked with pop
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import socket
@@ -15,15 +14,8 @@ from pathlib import Path
 import httpx
 import pikepdf
 import pytest
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from ca.status import StatusServices
 from govsign.api.verify import report_schema
@@ -34,13 +26,14 @@ from signing.trust_services import InProcessTimeStamper
 from signing.validation import ChangeKind, Indication, SubIndication, TrustStore, validate_pdf
 from tests.conftest import Deployment, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
+from tests.field_forms import _test_certifier
 from tests.validation_fixtures import (
     official_key,
     online,
     only,
     only_verdict,
     pdfsig_integrity,
-    sign_by_official,
+    signed_and_changed,
     tamper,
 )
 from tests.validation_forgeries import (
@@ -61,12 +54,11 @@ def test_a_shadow_attack_is_named_content_of_page_1_replaced(
     """The amount's XObject swapped after signing (10,000,000 -> 990,000,000 VND): the signed bytes are
     intact (pdfsig agrees), the signature does not pass, and the report says which page's content changed."""
     original = shadow_attack_original(tmp_path / "quyet-dinh.pdf")
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, original, signed, Level.B_LT)
+    signed, attacked = signed_and_changed(
+        services, sqlite_deployment, original, tmp_path, Level.B_LT, shadow_attacked
+    )
     untouched = only_verdict(validate_pdf(signed, trust, _offline()))
     assert [c.kind for c in untouched.changes] == [ChangeKind.DSS_ADDED] and untouched.changes[0].allowed
-    attacked = tmp_path / "attacked.pdf"
-    attacked.write_bytes(shadow_attacked(signed))
     verdict = only_verdict(validate_pdf(attacked, trust, _offline()))
     assert verdict.indication is not Indication.TOTAL_PASSED
     replaced = [c for c in verdict.changes if c.kind is ChangeKind.PAGE_CONTENT_REPLACED]
@@ -81,10 +73,9 @@ def test_a_shadow_attack_is_named_content_of_page_1_replaced(
 def test_an_annotation_added_after_signing_is_named_with_its_page_and_judged_as_docmdp_allows(
     services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    annotated = tmp_path / "annotated.pdf"
-    annotated.write_bytes(annotation_added(signed))
+    _, annotated = signed_and_changed(
+        services, sqlite_deployment, document, tmp_path, Level.B_LT, annotation_added
+    )
     verdict = only_verdict(validate_pdf(annotated, trust, _offline()))
     added = [c for c in verdict.changes if c.kind is ChangeKind.ANNOTATION_ADDED]
     assert [(c.page, c.sentence_en) for c in added] == [(1, "Annotation added on page 1 after signing")]
@@ -96,10 +87,9 @@ def test_an_annotation_added_after_signing_is_named_with_its_page_and_judged_as_
 def test_a_tampered_signature_never_says_no_changes_nor_fails_a_check_it_did_not_run(
     services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_B)
-    tampered = tmp_path / "tampered.pdf"
-    tampered.write_bytes(tamper(signed.read_bytes()))
+    _, tampered = signed_and_changed(
+        services, sqlite_deployment, document, tmp_path, Level.B_B, lambda signed: tamper(signed.read_bytes())
+    )
     verdict = only_verdict(validate_pdf(tampered, trust, online(sqlite_deployment)))
     assert (verdict.indication, verdict.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
     assert verdict.changes and "không có" not in verdict.modifications_vi
@@ -146,13 +136,15 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.parametrize("service", ["crl", "ocsp"])
 def test_unreachable_revocation_data_is_try_later(
-    sqlite_deployment: Deployment, document: Path, tmp_path: Path
+    service: str, sqlite_deployment: Deployment, document: Path, tmp_path: Path
 ) -> None:
-    """The partner's CRL lives on a server that does not answer: INDETERMINATE / TRY_LATER (EN 319 102-1,
-    5.2.5), not a broken chain."""
+    """The partner's CRL or OCSP responder lives on a server that does not answer: INDETERMINATE / TRY_LATER
+    (EN 319 102-1, 5.2.5), not a broken chain."""
     port = _closed_port()
-    ca = partner_ca(crl_url=f"http://ca.govsign.vn:{port}/partner.crl")
+    url = f"http://ca.govsign.vn:{port}/partner-{service}"
+    ca = partner_ca(crl_url=url if service == "crl" else None, ocsp_url=url if service == "ocsp" else None)
     signed = tmp_path / "partner.pdf"
     signed.write_bytes(partner_signed(document.read_bytes(), ca))
     fetching = FetchPolicy(allowed_origins=frozenset({f"ca.govsign.vn:{port}"}))
@@ -165,29 +157,7 @@ def test_unreachable_revocation_data_is_try_later(
 def test_an_untrusted_self_signed_signer_is_no_certificate_chain_found(
     sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tự ký")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
-        .sign(key, hashes.SHA256())
-    )
-    signer = signers.SimpleSigner(
-        signing_cert=asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER)),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        ),
-        cert_registry=SimpleCertificateStore(),  # type: ignore[no-untyped-call]
-    )
+    signer, _ = _test_certifier(tmp_path)  # a software key whose certificate is its own issuer
     signed = tmp_path / "self-signed.pdf"
     with document.open("rb") as stream:
         meta = signers.PdfSignatureMetadata(field_name="SelfSigned")
@@ -220,10 +190,9 @@ def test_pyhankos_logged_tracebacks_reach_stderr_only_with_debug(
 ) -> None:
     """pyHanko logs its difference analysis's refusal of a shadow attack with a traceback."""
     original = shadow_attack_original(tmp_path / "quyet-dinh.pdf")
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, original, signed, Level.B_LT)
-    attacked = tmp_path / "attacked.pdf"
-    attacked.write_bytes(shadow_attacked(signed))
+    _, attacked = signed_and_changed(
+        services, sqlite_deployment, original, tmp_path, Level.B_LT, shadow_attacked
+    )
     quiet = sqlite_deployment.cli("verify", str(attacked), "--offline", check=False)
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr, quiet.stderr
     assert "Content of page 1 replaced after signing" in quiet.stdout

@@ -5,6 +5,7 @@ official's key, a document they signed, the single verdict of a report, a tamper
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ __all__ = [
     "pdfsig_integrity",
     "services",
     "sign_by_official",
+    "signed_and_changed",
     "tamper",
     "trust",
 ]
@@ -59,6 +61,22 @@ def sign_by_official(
     sign_as_holder(
         services, official_key(deployment), document, target, SigningOptions(level=level), actor="t"
     )
+
+
+def signed_and_changed(
+    services: StatusServices,
+    deployment: Deployment,
+    document: Path,
+    folder: Path,
+    level: Level,
+    change: Callable[[Path], bytes],
+) -> tuple[Path, Path]:
+    """``document`` signed at ``level`` by a new official, and a copy of that changed by ``change`` (the
+    signed file's path -> the changed file's bytes), in ``folder``."""
+    signed, changed = folder / "signed.pdf", folder / "changed.pdf"
+    sign_by_official(services, deployment, document, signed, level)
+    changed.write_bytes(change(signed))
+    return signed, changed
 
 
 def online(deployment: Deployment) -> FetchPolicy:
