@@ -33,6 +33,7 @@ from tests.validation_fixtures import (
     only,
     only_verdict,
     pdfsig_integrity,
+    sign_by_official,
     signed_and_changed,
     tamper,
 )
@@ -128,6 +129,32 @@ def test_levels_are_judged_per_signature_and_a_b_b_time_is_only_claimed(
     kinds = [c.kind for c in verdict.changes]
     assert kinds == [ChangeKind.DOCUMENT_TIMESTAMP_ADDED], verdict.changes
     assert only(report, "document-timestamp") == (Indication.TOTAL_PASSED, None)
+
+
+def test_a_dss_that_serves_another_signature_does_not_make_this_one_b_lt(
+    services: StatusServices,
+    sqlite_deployment: Deployment,
+    document: Path,
+    public_server: str,
+    tmp_path: Path,
+) -> None:
+    """A B-T signature, then a partner's signature whose CRL goes into the DSS: the first stays B-T, and
+    the report names the second signature and the DSS as changes after it."""
+    stamped = tmp_path / "b-t.pdf"
+    sign_by_official(services, sqlite_deployment, document, stamped, Level.B_T)
+    ca = partner_ca()
+    both = tmp_path / "both.pdf"
+    both.write_bytes(partner_signed(stamped.read_bytes(), ca, embed_crl=True))
+    report = validate_pdf(both, ca.trust(sqlite_deployment), online(sqlite_deployment))
+    first, second = report.signatures
+    assert first.indication is Indication.TOTAL_PASSED and first.level == Level.B_T, first
+    assert [(c.kind, c.field_name) for c in first.changes] == [
+        (ChangeKind.SIGNATURE_ADDED, "Partner"),
+        (ChangeKind.DSS_ADDED, None),
+    ]
+    assert all(c.allowed for c in first.changes)
+    assert second.field_name == "Partner" and second.level == Level.B_B
+    assert pdfsig_integrity(both) == [True, True]
 
 
 def _closed_port() -> int:

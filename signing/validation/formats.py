@@ -67,7 +67,7 @@ def signature_fields(reader: PdfFileReader) -> list[EmbeddedPdfSignature | Unjud
 
 def format_failure(unjudgeable: Unjudgeable) -> SignatureVerdict:
     """INDETERMINATE / FORMAT_FAILURE for a signature that cannot be checked, saying which format it is."""
-    key = "LEGACY_FORMAT" if unjudgeable.legacy else "FORMAT_FAILURE_INDETERMINATE"
+    key = "LEGACY_FORMAT" if unjudgeable.legacy else "FORMAT_FAILURE"
     sub_filter = (unjudgeable.sub_filter or "").lstrip("/")
     return SignatureVerdict(
         field_name=unjudgeable.field_name,

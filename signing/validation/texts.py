@@ -86,7 +86,6 @@ SENTENCES_VI = {
     "HASH_FAILURE": "Không hợp lệ — nội dung đã bị thay đổi sau khi ký.",
     "SIG_CRYPTO_FAILURE": "Không hợp lệ — chữ ký số không khớp với chứng thư số.",
     "REVOKED": "Không hợp lệ — chứng thư số đã bị thu hồi trước khi ký.",
-    "FORMAT_FAILURE": "Không hợp lệ — chữ ký không đúng định dạng.",
     "REVOKED_NO_POE": "Chưa xác định — chứng thư số đã bị thu hồi và không có bằng chứng chữ ký được tạo trước đó.",
     "REVOKED_CA_NO_POE": "Chưa xác định — chứng thư của tổ chức cấp đã bị thu hồi.",
     "OUT_OF_BOUNDS_NO_POE": (
@@ -97,7 +96,7 @@ SENTENCES_VI = {
     "CRYPTO_CONSTRAINTS_FAILURE": "Chưa xác định — thuật toán mật mã không còn đủ an toàn (ví dụ SHA-1).",
     "CRYPTO_CONSTRAINTS_FAILURE_NO_POE": "Chưa xác định — thuật toán mật mã không còn đủ an toàn (ví dụ SHA-1).",
     "SIG_CONSTRAINTS_FAILURE": "Chưa xác định — tài liệu đã bị sửa đổi sau khi ký theo cách không được phép.",
-    "FORMAT_FAILURE_INDETERMINATE": (
+    "FORMAT_FAILURE": (
         "Chưa xác định — chữ ký có định dạng mà phần mềm không kiểm tra được; không kết luận được về chữ ký này."
     ),
     "LEGACY_FORMAT": (
@@ -112,7 +111,6 @@ SENTENCES_EN = {
     "HASH_FAILURE": "Invalid — the signed content was changed after signing.",
     "SIG_CRYPTO_FAILURE": "Invalid — the signature does not match the certificate.",
     "REVOKED": "Invalid — the certificate was revoked before the signature was made.",
-    "FORMAT_FAILURE": "Invalid — the signature is not well formed.",
     "REVOKED_NO_POE": "Indeterminate — the certificate is revoked and nothing proves the signature came before.",
     "REVOKED_CA_NO_POE": "Indeterminate — the issuing authority's certificate is revoked.",
     "OUT_OF_BOUNDS_NO_POE": "Indeterminate — the certificate has expired and nothing proves the signature came first.",
@@ -121,7 +119,7 @@ SENTENCES_EN = {
     "CRYPTO_CONSTRAINTS_FAILURE": "Indeterminate — a cryptographic algorithm is no longer strong enough (e.g. SHA-1).",
     "CRYPTO_CONSTRAINTS_FAILURE_NO_POE": "Indeterminate — a cryptographic algorithm is no longer strong enough.",
     "SIG_CONSTRAINTS_FAILURE": "Indeterminate — the document was changed after signing in a way that is not allowed.",
-    "FORMAT_FAILURE_INDETERMINATE": (
+    "FORMAT_FAILURE": (
         "Indeterminate — the signature is in a format that cannot be checked; nothing can be concluded about it."
     ),
     "LEGACY_FORMAT": (

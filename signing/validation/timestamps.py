@@ -8,7 +8,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from signing.validation.context import Embedded, TrustStore
 from signing.validation.report import Indication, SignatureVerdict, SubIndication, vietnam
-from signing.validation.texts import SENTENCES_EN, SENTENCES_VI
+from signing.validation.texts import SENTENCES_EN, SENTENCES_VI, TIME_PROVEN
 from signing.validation.verdicts import anchor_of, signer_of
 
 __all__ = ["judge_timestamp"]
@@ -44,4 +44,7 @@ def judge_timestamp(
         modifications="",
         modifications_vi="",
         trust_anchor=anchor_of(status, trust),
+        signing_time_proven=sub is None,
+        signing_time_note_vi=TIME_PROVEN[0] if sub is None else "",
+        signing_time_note_en=TIME_PROVEN[1] if sub is None else "",
     )
