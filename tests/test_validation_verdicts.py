@@ -95,6 +95,7 @@ def test_a_tampered_signature_never_says_no_changes_nor_fails_a_check_it_did_not
     assert (verdict.indication, verdict.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
     assert verdict.changes and "không có" not in verdict.modifications_vi
     assert verdict.modifications_vi.startswith("Chính phần nội dung đã được ký bị sửa đổi")
+    assert verdict.level is None  # a broken signature reaches no PAdES level
     for check in verdict.checks:
         assert check.passed is not False or check.detail, check  # a failure always says why
     assert pdfsig_integrity(tampered) == [False]
@@ -195,10 +196,11 @@ def test_an_untrusted_self_signed_signer_is_no_certificate_chain_found(
 
 
 def test_a_legacy_rsa_sha1_signature_is_reported_as_format_failure_not_as_no_signature(
-    sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
+    sqlite_deployment: Deployment, trust: TrustStore, document: Path, public_server: str, tmp_path: Path
 ) -> None:
     """poppler lists the signature of 2000; so does the report, as INDETERMINATE / FORMAT_FAILURE with a
-    sentence, and the CLI prints no traceback (pyHanko's own log of it only with --debug)."""
+    sentence and, for experts, whether its RSA value still matches the signed bytes; the CLI prints no
+    traceback, the API answers 200."""
     legacy = legacy_rsa_sha1_signed(document, tmp_path / "2000.pdf")
     listed = subprocess.run(["pdfsig", str(legacy)], capture_output=True, text=True, check=False).stdout
     assert "Signature #1" in listed and "Signature1" in listed
@@ -207,9 +209,20 @@ def test_a_legacy_rsa_sha1_signature_is_reported_as_format_failure_not_as_no_sig
     assert (verdict.indication, verdict.sub_indication) == (Indication.INDETERMINATE, "FORMAT_FAILURE")
     assert "adbe.x509.rsa_sha1" in verdict.summary_en and "adbe.x509.rsa_sha1" in verdict.summary_vi
     assert verdict.signer is not None and verdict.signer.common_name == "Nguyen Van Cu (2000)"
+    assert [(c.code, c.passed) for c in verdict.checks] == [("structure", False), ("signature", True)]
+    altered = tmp_path / "2000-altered.pdf"
+    altered.write_bytes(tamper(legacy.read_bytes()))
+    value = next(
+        c for c in only_verdict(validate_pdf(altered, trust, _offline())).checks if c.code == "signature"
+    )
+    assert value.passed is False and "does not match the signed bytes" in value.detail
     cli = sqlite_deployment.cli("verify", str(legacy), "--offline", check=False)
     assert cli.returncode == 1 and "Signature1: INDETERMINATE/FORMAT_FAILURE" in cli.stdout
     assert "no signature" not in cli.stdout and "Traceback" not in cli.stderr, cli.stderr
+    answer = httpx.post(
+        f"{public_server}/api/v1/verify", files={"file": ("2000.pdf", legacy.read_bytes())}, timeout=60
+    )
+    assert answer.status_code == 200 and answer.json()["signatures"][0]["sub_indication"] == "FORMAT_FAILURE"
 
 
 def test_pyhankos_logged_tracebacks_reach_stderr_only_with_debug(

@@ -20,7 +20,10 @@ import pikepdf
 from signing.validation.report import Change, ChangeKind
 from signing.validation.texts import CHANGE_SENTENCES
 
-__all__ = ["Snapshot", "changes_between", "snapshot"]
+__all__ = ["UNREADABLE", "Snapshot", "changes_between", "snapshot"]
+
+# What qpdf (through pikepdf) raises on a file or a revision it cannot open or walk.
+UNREADABLE = (pikepdf.PikepdfError, RuntimeError, ValueError, TypeError, KeyError, IndexError, RecursionError)
 
 # Form XObjects may paint other form XObjects; a deeper (or cyclic) nesting is not followed further.
 _MAX_XOBJECT_DEPTH = 8
@@ -56,7 +59,7 @@ class Snapshot:
 
 def snapshot(data: bytes, password: str | None) -> Snapshot:
     """The snapshot of the PDF in ``data`` (a whole file or a signed revision: the bytes up to its %%EOF);
-    raises pikepdf's errors on a file qpdf cannot open."""
+    raises one of :data:`UNREADABLE` on a file qpdf cannot open."""
     with pikepdf.open(io.BytesIO(data), password=password or "") as pdf:
         pages = [_page(page.obj) for page in pdf.pages]
         fields: dict[str, FieldSnapshot] = {}

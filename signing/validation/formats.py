@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asn1crypto import core as asn1_core
 from asn1crypto import x509 as asn1_x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
@@ -31,6 +36,7 @@ from signing.validation.texts import NOT_ANALYSED, SENTENCES_EN, SENTENCES_VI
 __all__ = ["Unjudgeable", "format_failure", "signature_fields"]
 
 _JUDGED = frozenset(str(sub_filter.value) for sub_filter in SigSeedSubFilter)
+_RSA_SHA1 = "/adbe.x509.rsa_sha1"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Unjudgeable:
     reason: str
     signer: Signer | None  # from /Cert when a legacy signature carries its certificate there
     legacy: bool  # a sub-filter that is defined but not supported (as opposed to a broken structure)
+    signature_value: Check | None = None  # a legacy RSA signature checked over its byte ranges, for experts
 
 
 def signature_fields(reader: PdfFileReader) -> list[EmbeddedPdfSignature | Unjudgeable]:
@@ -54,7 +61,17 @@ def signature_fields(reader: PdfFileReader) -> list[EmbeddedPdfSignature | Unjud
         sub_filter = signature.get("/SubFilter") if isinstance(signature, generic.DictionaryObject) else None
         if sub_filter is not None and str(sub_filter) not in _JUDGED:
             reason = f"the sub-filter {sub_filter} is not one pyHanko validates"
-            others.append(Unjudgeable(str(name), str(sub_filter), reason, _legacy_signer(signature), True))
+            certificate = _legacy_certificate(signature)
+            others.append(
+                Unjudgeable(
+                    str(name),
+                    str(sub_filter),
+                    reason,
+                    Signer.of(certificate) if certificate is not None else None,
+                    True,
+                    _rsa_sha1_value(reader, signature, certificate) if str(sub_filter) == _RSA_SHA1 else None,
+                )
+            )
             continue
         try:
             judged.append(EmbeddedPdfSignature(reader, field, name))
@@ -82,7 +99,10 @@ def format_failure(unjudgeable: Unjudgeable) -> SignatureVerdict:
         modifications=NOT_ANALYSED[1],
         modifications_vi=NOT_ANALYSED[0],
         trust_anchor=None,
-        checks=[Check.of("structure", False, unjudgeable.reason)],
+        checks=[
+            Check.of("structure", False, unjudgeable.reason),
+            *([unjudgeable.signature_value] if unjudgeable.signature_value is not None else []),
+        ],
     )
 
 
@@ -90,8 +110,9 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _legacy_signer(signature: object) -> Signer | None:
-    """The signer named by a legacy signature's /Cert (one certificate, or the signer's first in an array)."""
+def _legacy_certificate(signature: object) -> asn1_x509.Certificate | None:
+    """The signer's certificate in a legacy signature's /Cert (one certificate, or the signer's first of an
+    array)."""
     if not isinstance(signature, generic.DictionaryObject):
         return None
     try:
@@ -99,6 +120,34 @@ def _legacy_signer(signature: object) -> Signer | None:
         first = cert[0] if isinstance(cert, generic.ArrayObject) else cert
         if not isinstance(first, generic.ByteStringObject | generic.TextStringObject):
             return None
-        return Signer.of(asn1_x509.Certificate.load(first.original_bytes))
+        return asn1_x509.Certificate.load(first.original_bytes)
     except MALFORMED:
         return None
+
+
+def _rsa_sha1_value(
+    reader: PdfFileReader, signature: generic.DictionaryObject, certificate: asn1_x509.Certificate | None
+) -> Check:
+    """ISO 32000-1, 12.8.3.2: the PKCS#1 v1.5 RSA signature (a DER OCTET STRING in /Contents) of the SHA-1
+    digest of the byte ranges, checked with /Cert's key; it tells whether the signed bytes are intact,
+    though the format (and SHA-1) keeps the verdict INDETERMINATE."""
+    detail = "sha1 with rsa (adbe.x509.rsa_sha1)"
+    try:
+        if certificate is None:
+            return Check.of("signature", False, f"{detail}: no certificate in /Cert")
+        start, first, second, rest = (int(n) for n in signature["/ByteRange"])
+        stream = reader.stream
+        stream.seek(start)
+        signed = stream.read(first)
+        stream.seek(second)
+        signed += stream.read(rest)
+        value = asn1_core.OctetString.load(bytes(signature["/Contents"].original_bytes), strict=False).native
+        key = load_der_public_key(certificate.public_key.dump())
+        if not isinstance(key, rsa.RSAPublicKey):
+            return Check.of("signature", False, f"{detail}: the key in /Cert is not RSA")
+        key.verify(value, signed, padding.PKCS1v15(), hashes.SHA1())
+    except InvalidSignature:
+        return Check.of("signature", False, f"{detail}: does not match the signed bytes")
+    except MALFORMED as error:
+        return Check.of("signature", False, f"{detail}: {type(error).__name__}: {error}"[:300])
+    return Check.of("signature", True, detail)

@@ -37,7 +37,7 @@ from signing.aes256_revision5 import decrypt
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
-from signing.validation.changes import Snapshot, changes_between, snapshot
+from signing.validation.changes import UNREADABLE, Snapshot, changes_between, snapshot
 from signing.validation.context import (
     MALFORMED,
     Contexts,
@@ -163,9 +163,10 @@ def _unlock(reader: PdfFileReader, password: str | None) -> None:
 
 
 def _snapshot(data: bytes, password: str | None) -> Snapshot | None:
+    """qpdf's view of ``data``, or None: it only explains the verdict, which stands without it."""
     try:
         return snapshot(data, password)
-    except Exception:
+    except UNREADABLE:
         logging.getLogger(DIAGNOSTICS_LOGGER).debug("qpdf cannot read the document", exc_info=True)
         return None
 
@@ -215,7 +216,9 @@ def _judge_signature(
         summary_en=SENTENCES_EN.get(sub or "OK", SENTENCES_EN["OTHER"]),
         signer=signer_of(signature),
         signing_time=vietnam(best_time) if best_time else None,
-        level=signature_level(signature, status, document.embedded, document.archives),
+        level=signature_level(signature, status, document.embedded, document.archives)
+        if status.intact and status.valid
+        else None,  # a signature whose bytes or value fail reaches no level
         modifications=_described(changes, judged.analysed, english=True),
         modifications_vi=_described(changes, judged.analysed, english=False),
         trust_anchor=anchor_of(status, trust),
