@@ -12,6 +12,7 @@ import pytest
 
 from signing.validation import ChangeKind
 from signing.validation.changes import changes_between, snapshot
+from tests.validation_forgeries import field_widget
 
 pytestmark = pytest.mark.pure
 
@@ -22,26 +23,8 @@ def _form(fill: Callable[[pikepdf.Pdf], None] | None = None, pages: int = 2) -> 
     pdf = pikepdf.new()
     for _ in range(pages):
         pdf.add_blank_page(page_size=(595, 842))
-    text = pdf.make_indirect(
-        pikepdf.Dictionary(
-            Type=pikepdf.Name.Annot,
-            Subtype=pikepdf.Name.Widget,
-            FT=pikepdf.Name.Tx,
-            T=pikepdf.String("ho_ten"),
-            Rect=[72, 700, 300, 720],
-            P=pdf.pages[0].obj,
-        )
-    )
-    signature = pdf.make_indirect(
-        pikepdf.Dictionary(
-            Type=pikepdf.Name.Annot,
-            Subtype=pikepdf.Name.Widget,
-            FT=pikepdf.Name.Sig,
-            T=pikepdf.String("ky"),
-            Rect=[0, 0, 0, 0],
-            P=pdf.pages[0].obj,
-        )
-    )
+    text = field_widget(pdf, pikepdf.Name.Tx, "ho_ten", [72, 700, 300, 720])
+    signature = field_widget(pdf, pikepdf.Name.Sig, "ky", [0, 0, 0, 0])
     pdf.pages[0].obj.Annots = pikepdf.Array([text, signature])
     pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([text, signature]))
     if fill is not None:

@@ -20,7 +20,13 @@ from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-__all__ = ["annotation_added", "legacy_rsa_sha1_signed", "shadow_attack_original", "shadow_attacked"]
+__all__ = [
+    "annotation_added",
+    "field_widget",
+    "legacy_rsa_sha1_signed",
+    "shadow_attack_original",
+    "shadow_attacked",
+]
 
 _AMOUNT = b"BT /F1 16 Tf 0 10 Td (So tien: 10.000.000 VND) Tj ET"
 _FORGED_AMOUNT = b"BT /F1 16 Tf 0 10 Td (So tien: 990.000.000 VND) Tj ET"
@@ -122,6 +128,22 @@ def _written(writer: IncrementalPdfFileWriter) -> bytes:
     return output.getvalue()
 
 
+def field_widget(pdf: pikepdf.Pdf, kind: pikepdf.Name, name: str, rect: list[int]) -> pikepdf.Dictionary:
+    """A form field of ``kind`` (/Tx, /Sig ...) merged with its widget on page 1."""
+    widget = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Widget,
+            FT=kind,
+            T=pikepdf.String(name),
+            Rect=rect,
+            P=pdf.pages[0].obj,
+        )
+    )
+    assert isinstance(widget, pikepdf.Dictionary)
+    return widget
+
+
 def legacy_rsa_sha1_signed(source: Path, target: Path) -> Path:
     """``source`` signed as in 2000: sub-filter ``adbe.x509.rsa_sha1``, the PKCS#1 v1.5 RSA signature of the
     SHA-1 digest of the byte ranges in /Contents (a DER OCTET STRING), the self-signed certificate in /Cert."""
@@ -151,18 +173,8 @@ def legacy_rsa_sha1_signed(source: Path, target: Path) -> Path:
                 Contents=pikepdf.String(placeholder),
             )
         )
-        widget = pdf.make_indirect(
-            pikepdf.Dictionary(
-                Type=pikepdf.Name.Annot,
-                Subtype=pikepdf.Name.Widget,
-                FT=pikepdf.Name.Sig,
-                T=pikepdf.String("Signature1"),
-                Rect=[0, 0, 0, 0],
-                F=132,
-                P=pdf.pages[0].obj,
-                V=signature,
-            )
-        )
+        widget = field_widget(pdf, pikepdf.Name.Sig, "Signature1", [0, 0, 0, 0])
+        widget.F, widget.V = 132, signature
         pdf.pages[0].obj.Annots = pikepdf.Array([widget])
         pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([widget]), SigFlags=3)
         written = io.BytesIO()
