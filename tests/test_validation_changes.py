@@ -92,3 +92,39 @@ def test_pages_added_or_removed_are_never_allowed() -> None:
         (ChangeKind.OTHER, 3, "Page 3 was removed after signing")
     ]
     assert changes_between(two, two, form_changes_allowed=True) == []
+
+
+def _inheriting(amount: bytes) -> bytes:
+    """Two pages that inherit their resources from the page tree (ISO 32000-1, 7.7.3.4): an XObject that
+    both paint, showing ``amount``."""
+    pdf = pikepdf.new()
+    for _ in range(2):
+        pdf.pages.append(
+            pikepdf.Page(
+                pikepdf.Dictionary(
+                    Type=pikepdf.Name.Page,
+                    MediaBox=[0, 0, 595, 842],
+                    Contents=pdf.make_stream(b"/So_tien Do"),
+                )
+            )
+        )
+    amount_form = pdf.make_stream(
+        amount, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Form, BBox=[0, 0, 9, 9]
+    )
+    pdf.Root.Pages.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(So_tien=amount_form))
+    written = io.BytesIO()
+    pdf.save(written, static_id=True)
+    return written.getvalue()
+
+
+def test_an_xobject_swapped_in_inherited_resources_replaces_the_content_of_every_page_using_it() -> None:
+    before, after = (
+        snapshot(_inheriting(b"(10.000.000) Tj"), None),
+        snapshot(_inheriting(b"(990.000.000) Tj"), None),
+    )
+    changes = changes_between(before, after, form_changes_allowed=True)
+    assert [(c.kind, c.page, c.allowed) for c in changes] == [
+        (ChangeKind.PAGE_CONTENT_REPLACED, 1, False),
+        (ChangeKind.PAGE_CONTENT_REPLACED, 2, False),
+    ]
+    assert changes[0].objects[0].startswith("/Resources /XObject /So_tien")

@@ -71,9 +71,17 @@ def snapshot(data: bytes, password: str | None) -> Snapshot:
         return Snapshot(
             pages=pages,
             fields=fields,
-            dss=None if dss is None else dss.unparse(resolved=True).decode("latin-1"),
+            dss=None if not isinstance(dss, pikepdf.Dictionary) else _dss_contents(dss),
             dss_objects=() if dss is None else (_ref(dss),),
         )
+
+
+def _dss_contents(dss: pikepdf.Dictionary) -> str:
+    """The DSS and the arrays and dictionaries it points to (a writer may extend an indirect /Certs or
+    /VRI in place), serialised."""
+    parts = [dss.unparse(resolved=True)]
+    parts += [value.unparse(resolved=True) for _, value in sorted(dss.items()) if value.is_indirect]
+    return b" ".join(parts).decode("latin-1")
 
 
 def changes_between(signed: Snapshot, final: Snapshot, *, form_changes_allowed: bool) -> list[Change]:
@@ -165,9 +173,22 @@ def _page(page: pikepdf.Dictionary) -> PageSnapshot:
     return PageSnapshot(
         contents=digest.hexdigest(),
         contents_objects=tuple(_ref(stream) for stream in streams),
-        xobjects=_xobjects(page.get("/Resources")),
+        xobjects=_xobjects(_inherited(page, "/Resources")),
         annotations=_annotations(page.get("/Annots")),
     )
+
+
+def _inherited(page: pikepdf.Dictionary, key: str) -> pikepdf.Object | None:
+    """``key`` of ``page`` or, as ISO 32000-1 7.7.3.4 allows for /Resources, of the nearest page tree node
+    above it that has it."""
+    node: pikepdf.Object | None = page
+    for _ in range(64):  # deeper page trees than this do not occur; a cyclic /Parent chain ends here
+        if not isinstance(node, pikepdf.Dictionary):
+            return None
+        if key in node:
+            return node.get(key)
+        node = node.get("/Parent")
+    return None
 
 
 def _xobjects(resources: pikepdf.Object | None) -> dict[str, tuple[str, str]]:
