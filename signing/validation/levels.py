@@ -22,13 +22,15 @@ from pyhanko.sign.validation.status import PdfSignatureStatus
 from signing.pades import Level
 from signing.validation.context import MALFORMED, Embedded
 
-__all__ = ["signature_level", "vri_key"]
+__all__ = ["signature_level", "vri_keys"]
 
 
-def vri_key(signature: EmbeddedPdfSignature) -> str:
-    """The signature's key in the DSS's /VRI dictionary: SHA-1 of its /Contents, upper-case hex (EN 319 142-1,
-    5.4.2.2, as pyHanko writes it)."""
-    return hashlib.sha1(signature.pkcs7_content).hexdigest().upper()
+def vri_keys(signature: EmbeddedPdfSignature) -> frozenset[str]:
+    """The signature's possible keys in the DSS's /VRI dictionary: SHA-1 of its /Contents, upper-case hex
+    (EN 319 142-1, 5.4.2.2), over the whole string as most writers hash it, or over the CMS without the
+    zero padding that fills the reserved space, as some do."""
+    contents = signature.pkcs7_content
+    return frozenset(hashlib.sha1(value).hexdigest().upper() for value in (contents, contents.rstrip(b"\0")))
 
 
 def signature_level(
@@ -41,11 +43,11 @@ def signature_level(
     document time-stamps of the file."""
     if status.timestamp_validity is None:
         return Level.B_B
-    key, path = vri_key(signature), _path_below_anchor(signature, status)
-    if not _covers(final, key, path):
+    keys, path = vri_keys(signature), _path_below_anchor(signature, status)
+    if not _covers(final, keys, path):
         return Level.B_T
     for archive in archives:
-        if archive.signed_revision > signature.signed_revision and _covers(_dss_under(archive), key, path):
+        if archive.signed_revision > signature.signed_revision and _covers(_dss_under(archive), keys, path):
             return Level.B_LTA
     return Level.B_LT
 
@@ -69,8 +71,8 @@ def _dss_under(archive: EmbeddedPdfSignature) -> Embedded:
         return Embedded([], [], [])
 
 
-def _covers(dss: Embedded, key: str, certificates: Iterable[asn1_x509.Certificate]) -> bool:
-    return key in dss.vri or all(_has_revocation_data(dss, cert) for cert in certificates)
+def _covers(dss: Embedded, keys: frozenset[str], certificates: Iterable[asn1_x509.Certificate]) -> bool:
+    return bool(keys & dss.vri) or all(_has_revocation_data(dss, cert) for cert in certificates)
 
 
 def _has_revocation_data(dss: Embedded, certificate: asn1_x509.Certificate) -> bool:
