@@ -60,18 +60,7 @@ def signature_fields(reader: PdfFileReader) -> list[EmbeddedPdfSignature | Unjud
         signature = value.get_object()
         sub_filter = signature.get("/SubFilter") if isinstance(signature, generic.DictionaryObject) else None
         if sub_filter is not None and str(sub_filter) not in _JUDGED:
-            reason = f"the sub-filter {sub_filter} is not one pyHanko validates"
-            certificate = _legacy_certificate(signature)
-            others.append(
-                Unjudgeable(
-                    str(name),
-                    str(sub_filter),
-                    reason,
-                    Signer.of(certificate) if certificate is not None else None,
-                    True,
-                    _rsa_sha1_value(reader, signature, certificate) if str(sub_filter) == _RSA_SHA1 else None,
-                )
-            )
+            others.append(_unsupported(reader, str(name), signature, str(sub_filter)))
             continue
         try:
             judged.append(EmbeddedPdfSignature(reader, field, name))
@@ -103,6 +92,22 @@ def format_failure(unjudgeable: Unjudgeable) -> SignatureVerdict:
             Check.of("structure", False, unjudgeable.reason),
             *([unjudgeable.signature_value] if unjudgeable.signature_value is not None else []),
         ],
+    )
+
+
+def _unsupported(
+    reader: PdfFileReader, name: str, signature: generic.DictionaryObject, sub_filter: str
+) -> Unjudgeable:
+    """A signature in a format pyHanko does not validate, with its signer and, for ``adbe.x509.rsa_sha1``,
+    its RSA value checked."""
+    certificate = _legacy_certificate(signature)
+    return Unjudgeable(
+        field_name=name,
+        sub_filter=sub_filter,
+        reason=f"the sub-filter {sub_filter} is not one pyHanko validates",
+        signer=Signer.of(certificate) if certificate is not None else None,
+        legacy=True,
+        signature_value=_rsa_sha1_value(reader, signature, certificate) if sub_filter == _RSA_SHA1 else None,
     )
 
 
