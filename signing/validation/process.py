@@ -131,7 +131,7 @@ def validate_pdf(
         data=data,
         password=password,
         embedded=Embedded.of(reader),
-        final=_snapshot(data, password),
+        final=_snapshot(data, password) if signatures else None,
         archives=[
             s
             for s in signatures
