@@ -15,14 +15,16 @@ import httpx
 import pikepdf
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
+from pyhanko.sign.validation import add_validation_info
 
 from ca.status import StatusServices
 from govsign.api.verify import report_schema
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
-from signing.trust_services import InProcessTimeStamper
+from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import ChangeKind, Indication, SubIndication, TrustStore, validate_pdf
 from tests.conftest import Deployment, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
@@ -110,7 +112,8 @@ def test_levels_are_judged_per_signature_and_a_b_b_time_is_only_claimed(
     tmp_path: Path,
 ) -> None:
     """A document time-stamp over a B-T signature without its validation data does not make it B-LTA (nor
-    B-LT); a B-B signing time is the signer's claim, a B-T one is proven."""
+    B-LT), nor does its data added after the time-stamp (B-LT then); a B-B signing time is the signer's
+    claim, a B-T one is proven."""
     plain, stamped = tmp_path / "b-b.pdf", tmp_path / "b-t.pdf"
     key = official_key(sqlite_deployment)
     sign_as_holder(services, key, document, plain, SigningOptions(level=Level.B_B), actor="t")
@@ -130,6 +133,12 @@ def test_levels_are_judged_per_signature_and_a_b_b_time_is_only_claimed(
     kinds = [c.kind for c in verdict.changes]
     assert kinds == [ChangeKind.DOCUMENT_TIMESTAMP_ADDED], verdict.changes
     assert only(report, "document-timestamp") == (Indication.TOTAL_PASSED, None)
+    dss_after = tmp_path / "archive-then-dss.pdf"
+    with archived.open("rb") as stream, dss_after.open("wb") as output:
+        signature = PdfFileReader(stream).embedded_regular_signatures[0]
+        add_validation_info(signature, chain_validation_context(services, [key.serial]), output=output)
+    later = only_verdict(validate_pdf(dss_after, trust, _offline()))
+    assert later.level == Level.B_LT, later  # its data now, but no time-stamp over it
 
 
 def test_a_dss_that_serves_another_signature_does_not_make_this_one_b_lt(
