@@ -2,7 +2,7 @@
 the standard's own bindings that pyHanko ships (``pyhanko.generated.etsi.ts_11910202``, serialised by xsdata).
 
 The verdict is ours, not re-derived: each signature's main indication and sub-indication are those of
-:class:`signing.validation_report.ValidationReport` written as the standard's URNs, so the XML and the JSON
+:class:`signing.validation.ValidationReport` written as the standard's URNs, so the XML and the JSON
 report can never disagree. What the XML adds is read from the PDF itself, as pyHanko's incubating generator
 (``pyhanko.sign.validation.report.tools``) does: the signature identifier (signature value, digest of the
 signed attributes: the DTBSR), the digest of the signer's document, the signature attributes (claimed signing
@@ -39,8 +39,8 @@ from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.models.datatype import XmlDateTime
 
 from signing.etsi_attributes import digest_alg_and_value, signature_attributes, tst_time
-from signing.validation_context import MALFORMED, Embedded, TrustStore
-from signing.validation_report import Indication, SignatureVerdict, ValidationReport
+from signing.validation import Indication, SignatureVerdict, TrustStore, ValidationReport
+from signing.validation.context import MALFORMED, Embedded
 
 __all__ = ["MAIN_INDICATION_URN", "NAMESPACES", "etsi_report", "etsi_report_xml", "sub_indication_urn"]
 

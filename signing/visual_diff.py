@@ -28,7 +28,7 @@ from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from signing.errors import InvalidDocument
-from signing.validation_context import MALFORMED
+from signing.validation.context import MALFORMED
 
 __all__ = [
     "DPI",

@@ -33,7 +33,15 @@ from signing.validation import Indication, SubIndication, TrustAnchor, TrustStor
 from tests.conftest import Deployment, as_holder, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
-from tests.validation_fixtures import official_key, online, only, pdfsig_integrity, sign_by_official, tamper
+from tests.validation_fixtures import (
+    official_key,
+    online,
+    only,
+    pdfsig_integrity,
+    sign_by_official,
+    signed_and_changed,
+    tamper,
+)
 
 # every report below is also written as ETSI TS 119 102-2 XML and must agree with it (tests/etsi_checks.py)
 pytestmark = pytest.mark.usefixtures("etsi_report_of_every_validation")
@@ -113,14 +121,18 @@ def _with_a_blank_page_appended(signed: Path) -> bytes:
 def test_a_page_added_after_signing_is_reported_and_not_passed(
     services: StatusServices, sqlite_deployment: Deployment, trust: TrustStore, document: Path, tmp_path: Path
 ) -> None:
-    signed = tmp_path / "signed.pdf"
-    sign_by_official(services, sqlite_deployment, document, signed, Level.B_LT)
-    modified = tmp_path / "page-added.pdf"
-    modified.write_bytes(_with_a_blank_page_appended(signed))
+    _, modified = signed_and_changed(
+        services, sqlite_deployment, document, tmp_path, Level.B_LT, _with_a_blank_page_appended
+    )
     report = validate_pdf(modified, trust, fetch_policy(sqlite_deployment.settings, offline=True))
     indication, _ = only(report)
     assert indication is not Indication.TOTAL_PASSED
-    assert "suspicious" in report.signatures[0].modifications, report.signatures[0]
+    verdict = report.signatures[0]
+    assert [(c.kind, c.page, c.allowed) for c in verdict.changes if c.kind != "dss_added"] == [
+        ("page_added", 2, False)
+    ], verdict.changes
+    assert "Page 2 was added after signing: not allowed" in verdict.modifications
+    assert "Trang 2 được thêm sau khi ký: không được phép" in verdict.modifications_vi
     assert pdfsig_integrity(modified) == [True]  # the signed bytes themselves are intact
 
 

@@ -5,6 +5,7 @@ official's key, a document they signed, the single verdict of a report, a tamper
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from govsign.access.trust_store import trust_store
 from govsign.config.verification import fetch_policy
 from signing.fetch_policy import FetchPolicy
 from signing.pades import Level, SigningOptions
-from signing.validation import Indication, TrustStore, ValidationReport, validate_pdf
+from signing.validation import Indication, SignatureVerdict, TrustStore, ValidationReport, validate_pdf
 from tests.conftest import Deployment, issue_in_hsm, sign_as_holder
 from tests.etsi_checks import assert_etsi_report_of
 from tests.pdf_samples import one_page_pdf
@@ -26,9 +27,11 @@ __all__ = [
     "official_key",
     "online",
     "only",
+    "only_verdict",
     "pdfsig_integrity",
     "services",
     "sign_by_official",
+    "signed_and_changed",
     "tamper",
     "trust",
 ]
@@ -62,6 +65,22 @@ def sign_by_official(
     )
 
 
+def signed_and_changed(
+    services: StatusServices,
+    deployment: Deployment,
+    document: Path,
+    folder: Path,
+    level: Level,
+    change: Callable[[Path], bytes],
+) -> tuple[Path, Path]:
+    """``document`` signed at ``level`` by a new official, and a copy of that changed by ``change`` (the
+    signed file's path -> the changed file's bytes), in ``folder``."""
+    signed, changed = folder / "signed.pdf", folder / "changed.pdf"
+    sign_by_official(services, deployment, document, signed, level)
+    changed.write_bytes(change(signed))
+    return signed, changed
+
+
 def online(deployment: Deployment) -> FetchPolicy:
     return fetch_policy(deployment.settings)
 
@@ -70,6 +89,13 @@ def only(report: ValidationReport, kind: str = "signature") -> tuple[Indication,
     verdicts = [v for v in report.signatures if v.kind == kind]
     assert len(verdicts) == 1, report
     return verdicts[0].indication, verdicts[0].sub_indication
+
+
+def only_verdict(report: ValidationReport) -> SignatureVerdict:
+    """The report's single signature verdict (document time-stamps aside)."""
+    verdicts = [v for v in report.signatures if v.kind == "signature"]
+    assert len(verdicts) == 1, report
+    return verdicts[0]
 
 
 def tamper(data: bytes) -> bytes:

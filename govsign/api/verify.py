@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Form, Header, Query, Response
 from pydantic import TypeAdapter
 
 from govsign.access.trust_store import trust_store
@@ -68,10 +68,13 @@ def verify(
     settings: SettingsDep,
     source: SpooledPdf,
     accept: Annotated[str, Header(description="application/xml for the ETSI TS 119 102-2 report")] = "",
+    password: Annotated[
+        str | None, Form(description="the PDF's user password, when it is encrypted with one")
+    ] = None,
 ) -> dict[str, Any] | Response:
     """The EN 319 102-1 report on every signature and document time-stamp of the uploaded PDF."""
     trust = trust_store(authority)
-    report = validate_pdf(source, trust, fetch_policy(settings))
+    report = validate_pdf(source, trust, fetch_policy(settings), password=password or None)
     if wants_xml(accept):
         return Response(etsi_report_xml(source, report, trust), media_type=_XML)
     return report.to_json()

@@ -10,6 +10,7 @@ Both faces read the signature's options into the same :class:`~signing.request.S
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from enum import StrEnum
@@ -54,7 +55,7 @@ from signing.etsi_report import etsi_report_xml
 from signing.extend import extend_pdf
 from signing.fields import SignatureField, read_fields
 from signing.pades import Level, sign_pdf
-from signing.validation import ValidationReport, validate_pdf
+from signing.validation import DIAGNOSTICS_LOGGER, ValidationReport, validate_pdf
 
 __all__ = ["extend", "fields", "sign", "sign_batch", "verify"]
 
@@ -255,14 +256,21 @@ def verify(
     json_output: Annotated[bool, typer.Option("--json", help="the report as JSON (--format json)")] = False,
     trust: Annotated[list[Path] | None, typer.Option(help="another root CA to trust (PEM or DER)")] = None,
     offline: Annotated[bool, typer.Option(help="use only what the document carries")] = False,
+    password: PasswordOption = None,
+    debug: Annotated[bool, typer.Option(help="also print what pyHanko logged (its tracebacks)")] = False,
 ) -> None:
-    """Validate every signature of FILE.pdf; exit 0 only when every one is TOTAL_PASSED."""
+    """Validate every signature of FILE.pdf; exit 0 only when every one is TOTAL_PASSED. An encrypted file
+    opens without a password when its user password is empty."""
     if not source.is_file():
         raise InvalidDocument(f"{source} does not exist or is not a file")
+    if debug:
+        diagnostics = logging.getLogger(DIAGNOSTICS_LOGGER)
+        diagnostics.addHandler(logging.StreamHandler(sys.stderr))
+        diagnostics.setLevel(logging.DEBUG)
     settings = load_settings()
     authority = runtime.open_authority_from(settings)
     trusted = trust_store(authority, trust or ())
-    report = validate_pdf(source, trusted, fetch_policy(settings, offline=offline))
+    report = validate_pdf(source, trusted, fetch_policy(settings, offline=offline), password=password)
     if json_output or report_format is ReportFormat.JSON:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     elif report_format is ReportFormat.ETSI_XML:
@@ -283,7 +291,11 @@ def _print_report(report: ValidationReport) -> None:
         typer.echo(f"  {signer} — {verdict.signing_time or 'time unknown'} — {verdict.level or verdict.kind}")
         typer.echo(f"  {verdict.summary_vi}")
         typer.echo(f"  {verdict.summary_en}")
+        if verdict.signing_time_note_en:
+            typer.echo(f"  {verdict.signing_time_note_en}")
         if verdict.modifications:
             typer.echo(f"  changes after signing: {verdict.modifications}")
+        for change in verdict.changes:
+            typer.echo(f"    - {change.sentence_en} ({'; '.join(change.objects) or change.kind})")
     for refusal in report.fetches_refused:
         typer.echo(f"not fetched: {refusal}")

@@ -24,12 +24,19 @@ __all__ = ["SpooledPdf", "spooled_for_validation", "validation_report"]
 
 
 def validation_report(
-    file: UploadFile, *, authority: Authority, settings: Settings, limits: ClientLimits, client: str
+    file: UploadFile,
+    *,
+    authority: Authority,
+    settings: Settings,
+    limits: ClientLimits,
+    client: str,
+    password: str | None = None,
 ) -> ValidationReport:
     """Rate-limit the ``client`` address, spool the upload privately, validate it against ``authority``'s
-    trust store, remove the spool."""
+    trust store (opening it with ``password`` when it is encrypted with a user password), remove the
+    spool."""
     with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
-        return validate_pdf(source, trust_store(authority), fetch_policy(settings))
+        return validate_pdf(source, trust_store(authority), fetch_policy(settings), password=password or None)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from asn1crypto import crl, ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.rw_common import PdfHandler
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError
@@ -88,15 +88,18 @@ class Embedded:
     certificates: list[asn1_x509.Certificate]
     ocsps: list[Any]
     crls: list[Any]
+    vri: frozenset[str] = frozenset()  # the signatures with a VRI entry, by their PAdES key (SHA-1, hex)
 
     @classmethod
-    def of(cls, reader: PdfFileReader) -> Embedded:
+    def of(cls, handler: PdfHandler) -> Embedded:
+        """What ``handler``'s DSS holds (a reader: the whole file; a historical resolver: one revision)."""
         try:
-            dss = DocumentSecurityStore.read_dss(reader)
+            dss = DocumentSecurityStore.read_dss(handler)
             return cls(
                 certificates=list(dss.load_certs()),
                 ocsps=[_load(ocsp.OCSPResponse, ref, DecodePurpose.OCSP_RESPONSE) for ref in dss.ocsps],
                 crls=[_load(crl.CertificateList, ref, DecodePurpose.CRL) for ref in dss.crls],
+                vri=frozenset(str(key).lstrip("/").upper() for key in dss.vri_entries),
             )
         except NoDSSFoundError:
             return cls([], [], [])
