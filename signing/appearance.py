@@ -37,6 +37,7 @@ from pyhanko.stamp import BaseStampStyle, StaticStampStyle, TextStampStyle
 from signing import layout as decree30
 from signing.errors import DocumentRefused, InvalidDocument
 from signing.fonts import font_engine_factory, text_width
+from signing.page_frame import PageFrame, UprightStyle
 from signing.page_ink import Rect, read_page
 
 __all__ = [
@@ -118,7 +119,7 @@ def plan_appearance(
         return PlannedAppearance(SigFieldSpec(field_name), None)
     lines = _text_lines(request, certificate, signing_time)
     if mode is AppearanceMode.ISSUE:
-        page_index, box = _seal_placement(request, writer)
+        page_index, shown = _seal_placement(request, writer)
     else:
         page_count = int(writer.root["/Pages"]["/Count"])
         default_page = 1 if mode in (AppearanceMode.APPENDIX, AppearanceMode.COPY) else page_count
@@ -127,11 +128,17 @@ def plan_appearance(
             raise InvalidDocument(
                 f"the document has {page_count} pages; page {page_index + 1} does not exist"
             )
-        box = request.box or _place(request, writer, page_index, password, certificate, lines)
-    x, y, width, height = box
-    corners = (math.floor(x), math.floor(y), math.ceil(x + width), math.ceil(y + height))
+        shown = _given(request.box) or _place(request, writer, page_index, password, certificate, lines)
+    frame = PageFrame.of(writer, page_index)  # a box is where the reader sees it: back to user space
+    rect = frame.to_user(shown)
+    corners = (math.floor(rect.x0), math.floor(rect.y0), math.ceil(rect.x1), math.ceil(rect.y1))
     field = SigFieldSpec(field_name, on_page=page_index, box=corners)
-    return PlannedAppearance(field, _style(request, lines))
+    style = _style(request, lines)
+    return PlannedAppearance(field, style if frame.rotate == 0 else UprightStyle(inner=style, frame=frame))
+
+
+def _given(box: tuple[float, float, float, float] | None) -> Rect | None:
+    return None if box is None else Rect(box[0], box[1], box[0] + box[2], box[1] + box[3])
 
 
 def appearance_style(
@@ -257,28 +264,24 @@ def _place(
     password: str | None,
     certificate: x509.Certificate,
     lines: list[str],
-) -> tuple[float, float, float, float]:
-    """Where Decree 30 puts the signature on the page ``page_index``, read from the page (x, y, w, h)."""
+) -> Rect:
+    """Where Decree 30 puts the signature on the page ``page_index``, read from the page as it is shown."""
     mode = request.mode
     ink = read_page(writer.prev.stream, page_index, password, lines=mode is AppearanceMode.APPROVAL)
     try:
         if mode is AppearanceMode.APPROVAL:
             assert request.image is not None
             anchor = request.anchor or _attribute(certificate, NameOID.COMMON_NAME)
-            rect = decree30.approval_box(ink, anchor, _real_size(request.image, _SIGNATURE_HEIGHT))
-        elif mode is AppearanceMode.TEXT:
-            rect = decree30.free_box(ink, *_text_size(lines))
-        else:
-            rect = decree30.top_right_box(ink, *_text_size(lines))
+            return decree30.approval_box(ink, anchor, _real_size(request.image, _SIGNATURE_HEIGHT))
+        if mode is AppearanceMode.TEXT:
+            return decree30.free_box(ink, *_text_size(lines))
+        return decree30.top_right_box(ink, *_text_size(lines))
     except DocumentRefused as error:
         raise DocumentRefused(f"page {page_index + 1}: {error}") from None
-    return rect.x0, rect.y0, rect.width, rect.height
 
 
-def _seal_placement(
-    request: AppearanceRequest, writer: IncrementalPdfFileWriter
-) -> tuple[int, tuple[float, float, float, float]]:
-    """The seal's page and box: over the left third of the official's approval signature image."""
+def _seal_placement(request: AppearanceRequest, writer: IncrementalPdfFileWriter) -> tuple[int, Rect]:
+    """The seal's page and box as shown: over the left third of the official's approval signature image."""
     approval = _approval_image(writer)
     if approval is None:
         raise DocumentRefused(
@@ -286,12 +289,12 @@ def _seal_placement(
             "('approval'); this document has no approval signature"
         )
     page_index, image = approval
-    if request.box is not None:
-        return (request.page - 1 if request.page else page_index), request.box
+    given = _given(request.box)
+    if given is not None:
+        return (request.page - 1 if request.page else page_index), given
     assert request.image is not None
     diameter = _real_size(request.image, _SEAL_DIAMETER)[0]
-    seal = decree30.seal_box(image, diameter)
-    return page_index, (seal.x0, seal.y0, seal.width, seal.height)
+    return page_index, decree30.seal_box(image, diameter)
 
 
 def _real_size(path: Path, default_height: float) -> tuple[float, float]:
@@ -305,7 +308,8 @@ def _real_size(path: Path, default_height: float) -> tuple[float, float]:
 
 
 def _approval_image(writer: IncrementalPdfFileWriter) -> tuple[int, Rect] | None:
-    """Page index and drawn image rectangle of the last approval signature govsign put on the document."""
+    """Page index and drawn image rectangle (as shown) of the last approval signature govsign put on the
+    document."""
     found = None
     for name, value, field_ref in enumerate_sig_fields(writer, filled_status=True):
         if not name.startswith(f"{_FIELD_PREFIX}-{AppearanceMode.APPROVAL.value}-") or value is None:
@@ -313,8 +317,11 @@ def _approval_image(writer: IncrementalPdfFileWriter) -> tuple[int, Rect] | None
         widget = field_ref.get_object()
         x0, y0, x1, y1 = (float(v) for v in widget["/Rect"])
         page_ref = widget.get_value_as_reference("/P") if "/P" in widget else None
-        rect = Rect(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        found = (_page_index(writer, page_ref), _drawn_image(widget, rect))
+        page_index = _page_index(writer, page_ref)
+        shown = PageFrame.of(writer, page_index).to_display(
+            Rect(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        )
+        found = (page_index, _drawn_image(widget, shown))
     return found
 
 

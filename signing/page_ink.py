@@ -9,7 +9,8 @@ per point, so that "is this rectangle free?" is a crop of an image rather than a
 glyphs. A large image (a scanned page) is decoded and only its dark pixels count as ink; an image that
 cannot be decoded counts as ink over its whole box.
 
-Coordinates are PDF points in the page's own user space (lower left origin, /Rotate not applied), as
+Coordinates are PDF points in display space (:mod:`signing.page_frame`: the page as shown, /Rotate
+applied, lower left origin); the page's ``frame`` takes a chosen rectangle back to user space, where
 pyHanko expects a signature field's rectangle.
 """
 
@@ -24,7 +25,17 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LAParams, LTChar, LTComponent, LTContainer, LTCurve, LTImage, LTRect, LTTextLine
+from pdfminer.layout import (
+    LAParams,
+    LTChar,
+    LTComponent,
+    LTContainer,
+    LTCurve,
+    LTFigure,
+    LTImage,
+    LTRect,
+    LTTextLine,
+)
 from pdfminer.pdfdocument import PDFDocument
 from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
@@ -33,42 +44,24 @@ from pdfminer.pdftypes import LITERALS_DCT_DECODE
 from PIL import Image, ImageDraw, ImageFilter
 
 from signing.errors import DocumentRefused
+from signing.page_frame import PageFrame, Rect
 
-__all__ = ["CLEARANCE", "PageInk", "Rect", "TextLine", "normalised", "read_page"]
+__all__ = ["CLEARANCE", "PageInk", "Rect", "TextLine", "normalised", "read_page"]  # Rect: page_frame's
 
 CLEARANCE = 2.0  # points kept free around every mark: anti-aliasing, diacritics above the font's ascent
 _SCAN_SHARE = 0.2  # an image over a fifth of the page is looked into (a scan); a smaller one is all ink
 _DARK = 160  # a scanned pixel darker than this (0-255 grey) is ink; paper and its noise are lighter
 _FREE = re.compile(rb"\x00+")
-
-
-@dataclass(frozen=True)
-class Rect:
-    """A rectangle in points, lower left (x0, y0) to upper right (x1, y1)."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @property
-    def width(self) -> float:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> float:
-        return self.y1 - self.y0
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
-
-    @classmethod
-    def around(cls, centre_x: float, centre_y: float, width: float, height: float) -> Rect:
-        return cls(centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2)
-
-    def inside(self, other: Rect) -> bool:
-        return other.x0 <= self.x0 and other.y0 <= self.y0 and self.x1 <= other.x1 and self.y1 <= other.y1
+Matrix = tuple[float, float, float, float, float, float]
+_UPRIGHT: Matrix = (1, 0, 0, 1, 0, 0)
+# The signs of a figure matrix's a, b, c, d: how the image is shown (PIL's transpose turns anticlockwise);
+# None: shown as stored
+_QUARTER_TURNS: dict[tuple[int, ...], Image.Transpose | None] = {
+    (1, 0, 0, 1): None,
+    (0, 1, -1, 0): Image.Transpose.ROTATE_90,
+    (-1, 0, 0, -1): Image.Transpose.ROTATE_180,
+    (0, -1, 1, 0): Image.Transpose.ROTATE_270,
+}
 
 
 @dataclass(frozen=True)
@@ -85,12 +78,14 @@ def normalised(text: str) -> str:
 
 
 class PageInk:
-    """The visible area of one page, its text lines, and where ink lies on it."""
+    """The visible area of one page, its text lines, and where ink lies on it, in display space (the page
+    as shown, /Rotate applied); ``frame`` takes rectangles back to the page's user space."""
 
-    def __init__(self, area: Rect, lines: tuple[TextLine, ...], mask: Image.Image) -> None:
+    def __init__(self, area: Rect, lines: tuple[TextLine, ...], mask: Image.Image, frame: PageFrame) -> None:
         self.area = area
         self.lines = lines
         self._mask = mask
+        self.frame = frame
 
     def is_free(self, rect: Rect) -> bool:
         """Whether ``rect`` lies on the visible page and touches no ink."""
@@ -144,33 +139,36 @@ _UNREADABLE = (
 def _read(stream: BinaryIO, page_index: int, password: str | None, grouping: LAParams | None) -> PageInk:
     document = PDFDocument(PDFParser(stream), password=password or "")
     page = next((page for index, page in enumerate(PDFPage.create_pages(document)) if index == page_index))
-    # The field's rectangle is in the page's own coordinates: read the page unrotated, and shift back the
-    # MediaBox origin pdfminer moves to (0, 0).
-    page.rotate = 0
-    origin_x, origin_y = float(page.mediabox[0]), float(page.mediabox[1])
+    # pdfminer lays the page out as it is shown (its /Rotate applied, origin at the shown lower left): the
+    # display space of signing.page_frame, where Decree 30's top and right are the reader's.
+    frame = PageFrame.from_values(page.rotate, [float(value) for value in page.mediabox])
     crop = [float(value) for value in page.cropbox]
-    area = Rect(min(crop[0], crop[2]), min(crop[1], crop[3]), max(crop[0], crop[2]), max(crop[1], crop[3]))
+    area = frame.to_display(
+        Rect(min(crop[0], crop[2]), min(crop[1], crop[3]), max(crop[0], crop[2]), max(crop[1], crop[3]))
+    )
     resources = PDFResourceManager(caching=True)
     device = PDFPageAggregator(resources, laparams=grouping)
     PDFPageInterpreter(resources, device).process_page(page)
     layout = device.get_result()
     mask = Image.new("L", (max(1, round(area.width)), max(1, round(area.height))), 0)
-    ink = _InkPainter(mask, area, (origin_x, origin_y))
+    ink = _InkPainter(mask, area)
     lines = tuple(ink.paint(layout))
-    return PageInk(area, lines, mask)
+    return PageInk(area, lines, mask, frame)
 
 
 class _InkPainter:
     """Draws pdfminer's layout objects into the mask and collects the text lines on the way."""
 
-    def __init__(self, mask: Image.Image, area: Rect, origin: tuple[float, float]) -> None:
+    def __init__(self, mask: Image.Image, area: Rect) -> None:
         self._mask = mask
         self._draw = ImageDraw.Draw(mask)
         self._area = area
-        self._origin = origin
         self._page_size = area.width * area.height
 
-    def paint(self, item: LTComponent) -> Iterator[TextLine]:
+    def paint(self, item: LTComponent, matrix: Matrix = _UPRIGHT) -> Iterator[TextLine]:
+        """Mark ``item`` and what it contains; ``matrix``: the enclosing figure's, by which an image is shown."""
+        if isinstance(item, LTFigure):
+            matrix = item.matrix
         if isinstance(item, LTTextLine):
             text = item.get_text().strip()
             if text:
@@ -181,14 +179,14 @@ class _InkPainter:
         elif isinstance(item, LTCurve):
             self._path(item)
         elif isinstance(item, LTImage):
-            self._image(item)
+            self._image(item, matrix)
         if isinstance(item, LTContainer):
             for child in item:
-                yield from self.paint(child)
+                yield from self.paint(child, matrix)
 
-    def _rect(self, bbox: tuple[float, float, float, float]) -> Rect:
-        x, y = self._origin
-        return Rect(bbox[0] + x, bbox[1] + y, bbox[2] + x, bbox[3] + y)
+    @staticmethod
+    def _rect(bbox: tuple[float, float, float, float]) -> Rect:
+        return Rect(*bbox)
 
     def _box(self, rect: Rect, grow: float) -> tuple[float, float, float, float]:
         area = self._area
@@ -208,9 +206,8 @@ class _InkPainter:
         if path.fill and not _white(path.non_stroking_color):
             self._mark(self._rect(path.bbox), CLEARANCE)
         elif path.stroke and not _white(path.stroking_color) and path.pts:
-            x, y = self._origin
             area = self._area
-            points = [(px + x - area.x0, area.y1 - (py + y)) for px, py in path.pts]
+            points = [(px - area.x0, area.y1 - py) for px, py in path.pts]
             if isinstance(path, LTRect):
                 points.append(points[0])
             width = math.ceil(abs(path.linewidth) + 2 * CLEARANCE)
@@ -221,10 +218,25 @@ class _InkPainter:
                     fill=255,
                 )
 
-    def _image(self, image: LTImage) -> None:
+    @staticmethod
+    def _shown(image: LTImage, rect: Rect, matrix: Matrix) -> Image.Image | None:
+        """The image's dark pixels as the page shows them. pdfminer gives the shown box only; the figure's
+        matrix (its page's /Rotate included) says whether the image is shown turned by a quarter — a scan
+        stored sideways on a turned page, or drawn turned — and then its pixels are turned the same way.
+        Anything else (a mirror, a slant) gives None, and the whole box counts as ink."""
+        signs = tuple(0 if abs(v) < 1e-6 else (1 if v > 0 else -1) for v in matrix[:4])
+        if signs not in _QUARTER_TURNS:
+            return None
+        turn = _QUARTER_TURNS[signs]
+        sideways = turn in (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270)
+        size = (round(rect.height), round(rect.width)) if sideways else (round(rect.width), round(rect.height))
+        dark = _dark_pixels(image, size)
+        return dark if dark is None or turn is None else dark.transpose(turn)
+
+    def _image(self, image: LTImage, matrix: Matrix) -> None:
         rect = self._rect(image.bbox)
         large = rect.width * rect.height > _SCAN_SHARE * self._page_size
-        dark = _dark_pixels(image, (round(rect.width), round(rect.height))) if large else None
+        dark = self._shown(image, rect, matrix) if large else None
         if dark is None:
             self._mark(rect, CLEARANCE)
             return

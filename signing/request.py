@@ -16,7 +16,7 @@ __all__ = ["SigningRequest", "invalid_value", "parse_box"]
 
 
 def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    """``x,y,w,h`` in PDF points from the lower left corner."""
+    """``x,y,w,h`` in PDF points from the lower left corner of the page as shown (its /Rotate applied)."""
     if text is None:
         return None
     try:
@@ -41,7 +41,7 @@ class SigningRequest(BaseModel):
     level: Level = Field(Level.B_T, description="PAdES baseline level")
     appearance: AppearanceMode = Field(AppearanceMode.NONE, description="how the signature looks")
     page: int | None = Field(None, ge=1, description="page of the signature, from 1")
-    box: str | None = Field(None, description="x,y,w,h in points from the lower left")
+    box: str | None = Field(None, description="x,y,w,h in points from the lower left of the page as shown")
     doc_number: str | None = Field(None, description="appendix: the document's number and symbol")
     copy_form: CopyForm = Field("SAO Y", description='copy: "SAO Y", "SAO LỤC" or "TRÍCH SAO"')
     agency: str | None = Field(None, description="appendix/copy: the agency's name")
