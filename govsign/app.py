@@ -30,7 +30,17 @@ from govsign.errors import http_status
 from govsign.http import batches as batch_runner
 from govsign.http.access import RefusalLog
 from govsign.http.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
-from govsign.web import console, console_officers, console_signing, pages
+from govsign.web import (
+    console,
+    console_accounts,
+    console_audit,
+    console_certificate,
+    console_officers,
+    console_policies,
+    console_signing,
+    console_trust,
+    pages,
+)
 from signing.errors import SigningError
 
 __all__ = ["create_app"]
@@ -166,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(console_officers.router)
     app.include_router(console_signing.router)
+    for management in (console_certificate, console_accounts, console_trust, console_audit, console_policies):
+        app.include_router(management.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 
