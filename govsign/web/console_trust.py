@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from cryptography import x509
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
@@ -32,7 +33,11 @@ def trust_page(
     request: Request, authority: AuthorityDep, user: Annotated[ConsoleUser, Depends(signed_in(CA_ADMINS))]
 ) -> Response:
     entries = list_trusted_certificates(authority)
-    return page(request, "console_trust.html", user, entries=entries, roles=list(TrustRole))
+    # RFC 4514 names, as everywhere in the console (the stored subject is asn1crypto's English labels)
+    names = {
+        e.id: x509.load_der_x509_certificate(e.certificate.dump()).subject.rfc4514_string() for e in entries
+    }
+    return page(request, "console_trust.html", user, entries=entries, names=names, roles=list(TrustRole))
 
 
 @router.post("/trust", response_class=HTMLResponse)
