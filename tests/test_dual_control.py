@@ -240,6 +240,7 @@ OLD_PAYLOADS: dict[str, dict[str, object]] = {
         "trusted_from": "2024-01-01T00:00:00+00:00",
         "trusted_until": None,
     },
+    "trust.remove": {"entry_id": 3, "sha256": "ab" * 32, "name": "CA khác"},
     "ca.root-crl": {},
     "approval.policy": {"action": "trust.add", "required": 0, "valid_hours": 24, "from": [2, 48]},
 }

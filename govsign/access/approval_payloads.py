@@ -53,6 +53,7 @@ __all__ = [
     "RootCrlPayload",
     "TrustOutcome",
     "TrustPayload",
+    "TrustRemovalPayload",
 ]
 
 POLICY_CHANGE = "approval.policy"
@@ -154,6 +155,15 @@ class TrustOutcome(ActionOutcome):
     added_at: Instant
 
 
+class TrustRemovalPayload(ActionPayload):
+    """The entry to remove, and the certificate it held when the request was made (``sha256``): an entry
+    removed and re-added meanwhile is not removed by votes cast for another certificate."""
+
+    entry_id: int
+    sha256: str
+    name: str
+
+
 class RootCrlPayload(ActionPayload):
     """Nothing: the root's next CRL is whatever the ceremony step signs when it runs."""
 
@@ -185,6 +195,7 @@ PAYLOADS: Mapping[str, type[ActionPayload]] = {
     "certificate.issue.organisation": IssuancePayload,
     "certificate.issue.device": IssuancePayload,
     "trust.add": TrustPayload,
+    "trust.remove": TrustRemovalPayload,
     "ca.root-crl": RootCrlPayload,
     POLICY_CHANGE: PolicyChangePayload,
 }

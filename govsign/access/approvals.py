@@ -62,6 +62,7 @@ ACTIONS: dict[str, str] = {
     "certificate.issue.organisation": "issue an agency's seal (organisation) certificate",
     "certificate.issue.device": "issue a device or service certificate",
     "trust.add": "trust another CA's root or intermediate for validation",
+    "trust.remove": "stop trusting another CA's root or intermediate (its signatures stop validating)",
     "ca.root-crl": "publish the root CA's CRL (a ceremony act with the root token)",
 }
 APPROVERS: dict[str, frozenset[Role]] = {
@@ -69,6 +70,7 @@ APPROVERS: dict[str, frozenset[Role]] = {
     "certificate.issue.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
     "certificate.issue.device": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
     "trust.add": frozenset({Role.CA_ADMIN}),
+    "trust.remove": frozenset({Role.CA_ADMIN}),
     "ca.root-crl": frozenset({Role.CA_ADMIN}),
 }
 # Lowering a policy in force is held too (under the policy it lowers), and only ca_admins vote on it.

@@ -42,13 +42,21 @@ from govsign.access.approval_payloads import (
     RootCrlPayload,
     TrustOutcome,
     TrustPayload,
+    TrustRemovalPayload,
 )
 from govsign.access.approval_policies import apply_lowering
 from govsign.access.approvals import hold_for_approval
 from govsign.access.errors import PendingApproval
-from govsign.access.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
+from govsign.access.trust_anchors import (
+    TrustedEntry,
+    TrustRole,
+    add_trusted_certificate,
+    check_trustable,
+    remove_trusted_certificate,
+    trusted_certificate,
+)
 
-__all__ = ["RootCrlPublisher", "executors", "issue", "revoke", "trust"]
+__all__ = ["RootCrlPublisher", "executors", "issue", "revoke", "trust", "untrust"]
 
 RootCrlPublisher = Callable[[str], PublishedCrl]
 """Signs and publishes the root's next CRL as the given actor (the deployment's root token)."""
@@ -122,6 +130,16 @@ def trust(
     summary = f"trust {certificate.subject.human_friendly} as {role.value} {checked!r}"
     hold_for_approval(authority, "trust.add", payload, summary, actor=actor)
     return add_trusted_certificate(authority, certificate, name=name, role=role, actor=actor, **window)
+
+
+def untrust(authority: Authority, entry_id: int, *, actor: str) -> TrustedEntry:
+    """Stop trusting a certificate, unless that waits for approvals (``trust.remove``): signatures that
+    needed it stop validating, which a lone administrator should not decide where the policy says so."""
+    entry = trusted_certificate(authority, entry_id)
+    payload = TrustRemovalPayload(entry_id=entry.id, sha256=entry.sha256, name=entry.name)
+    summary = f"stop trusting {entry.name!r} ({entry.subject})"
+    hold_for_approval(authority, "trust.remove", payload, summary, actor=actor)
+    return remove_trusted_certificate(authority, entry_id, actor=actor, sha256=entry.sha256)
 
 
 def _hold_revocation(
@@ -219,6 +237,11 @@ def _trust(authority: Authority, payload: TrustPayload, actor: str) -> TrustOutc
     return TrustOutcome.model_validate(entry)
 
 
+def _untrust(authority: Authority, payload: TrustRemovalPayload, actor: str) -> TrustOutcome:
+    entry = remove_trusted_certificate(authority, payload.entry_id, actor=actor, sha256=payload.sha256)
+    return TrustOutcome.model_validate(entry)
+
+
 def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
     """What runs each approved action; ``publish_root_crl`` is the ceremony step the root CRL needs."""
 
@@ -232,6 +255,7 @@ def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
         "certificate.issue.organisation": issue,
         "certificate.issue.device": issue,
         "trust.add": ActionExecutor(TrustPayload, _trust),
+        "trust.remove": ActionExecutor(TrustRemovalPayload, _untrust),
         "ca.root-crl": ActionExecutor(RootCrlPayload, root_crl),
         POLICY_CHANGE: ActionExecutor(PolicyChangePayload, apply_lowering),
     }

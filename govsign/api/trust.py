@@ -13,11 +13,10 @@ from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ca.errors import InvalidRequest
 from govsign.access.administrators import Role
-from govsign.access.controlled_actions import trust
+from govsign.access.controlled_actions import trust, untrust
 from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
-    remove_trusted_certificate,
 )
 from govsign.access.trust_store import MAX_CERTIFICATE_BYTES, one_uploaded_certificate
 from govsign.http.access import Caller, require
@@ -64,5 +63,5 @@ def remove(
     entry_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="id from the list")],
     caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
 ) -> dict[str, Any]:
-    """Stop trusting a certificate (``ca_admin``)."""
-    return remove_trusted_certificate(authority, entry_id, actor=caller.actor).to_json()
+    """Stop trusting a certificate (``ca_admin``; may wait for approvals: 202)."""
+    return untrust(authority, entry_id, actor=caller.actor).to_json()

@@ -133,6 +133,7 @@ MANAGEMENT_TEXTS: dict[str, dict[str, str]] = {
         "policy_certificate.issue.organisation": "Cấp chứng thư con dấu của cơ quan, tổ chức",
         "policy_certificate.issue.device": "Cấp chứng thư thiết bị, dịch vụ",
         "policy_trust.add": "Thêm chứng thư tin cậy của tổ chức chứng thực khác",
+        "policy_trust.remove": "Gỡ bỏ chứng thư tin cậy (chữ ký dựa vào nó không còn được xác nhận)",
         "policy_ca.root-crl": "Phát hành danh sách thu hồi của CA gốc (nghi thức dùng token gốc)",
     },
     "en": {
@@ -258,6 +259,7 @@ MANAGEMENT_TEXTS: dict[str, dict[str, str]] = {
         "policy_certificate.issue.organisation": "Issue an agency's seal (organisation) certificate",
         "policy_certificate.issue.device": "Issue a device or service certificate",
         "policy_trust.add": "Trust another CA's root or intermediate",
+        "policy_trust.remove": "Stop trusting another CA's certificate (signatures relying on it stop validating)",
         "policy_ca.root-crl": "Publish the root CA's CRL (a ceremony act with the root token)",
     },
 }

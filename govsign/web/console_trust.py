@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from govsign.access.console_auth import ConsoleUser
-from govsign.access.controlled_actions import trust
-from govsign.access.trust_anchors import TrustRole, list_trusted_certificates, remove_trusted_certificate
+from govsign.access.controlled_actions import trust, untrust
+from govsign.access.trust_anchors import TrustRole, list_trusted_certificates
 from govsign.access.trust_store import MAX_CERTIFICATE_BYTES, one_uploaded_certificate
 from govsign.http.deps import AuthorityDep
 from govsign.web.console import CA_ADMINS, PREFIX, console_text, form_of, signed_in
@@ -72,5 +72,5 @@ def remove(
     entry_id: int,
     user: Annotated[ConsoleUser, Depends(form_of(CA_ADMINS))],
 ) -> Response:
-    entry = remove_trusted_certificate(authority, entry_id, actor=user.actor)
+    entry = untrust(authority, entry_id, actor=user.actor)
     return notice(request, user, f"{console_text(request, 'trust_removed')}: {entry.name}", back="trust")
