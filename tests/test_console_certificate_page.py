@@ -4,18 +4,22 @@ read back by openssl; renewal and change of information by an RA officer; and wh
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from cryptography import x509
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from govsign.access.accounts import AccountKind, create_account
 from govsign.access.administrators import Role
-from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
+from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm, make_deployment, running_server
 from tests.console_sessions import ConsoleSession, enrol_login, sign_in
+from tests.pdf_samples import one_page_pdf
 
 VIETNAM_TIME = re.compile(r"\d{2}:\d{2}:\d{2} ngày \d{2}/\d{2}/\d{4}")
 
@@ -90,10 +94,11 @@ def test_an_officer_renews_once_in_the_window(deployment: Deployment, officer: C
     assert again.status_code == 409, again.text  # renewed once already; the page says why
 
 
-def test_an_officer_changes_information_and_the_old_certificate_is_superseded(
-    deployment: Deployment, officer: ConsoleSession
+def test_an_officer_changes_information_and_the_holder_signs_on_under_the_new_certificate(
+    deployment: Deployment, server: str, officer: ConsoleSession, tmp_path: Path
 ) -> None:
     serial = issue_in_hsm(deployment)
+    account = create_account(deployment.authority, AccountKind.OFFICIAL, serial, actor="test")
     form = officer.get(f"/console/certificates/{serial}").text
     assert 'value="nvanh@sotuphap.hanoi.gov.vn"' in form  # the form starts from the current request
     changed = officer.post(
@@ -116,6 +121,19 @@ def test_an_officer_changes_information_and_the_old_certificate_is_superseded(
     status = old_page[old_page.index('id="status"') :]
     assert status.startswith('id="status">đã thu hồi: đã được thay thế'), status[:200]
     assert "Được thay bằng chứng thư" in old_page and 'id="renew-form"' not in old_page
+    new_serial = changed.headers["location"].split("/")[-1].split("?")[0]
+    signed = httpx.post(  # the holder signs on with the same PIN, under the new certificate
+        f"{server}/api/v1/sign",
+        headers={"Authorization": f"Bearer {account.token}", "X-Activation-PIN": HOLDER_PIN},
+        files={
+            "file": ("ket-qua.pdf", one_page_pdf(tmp_path / "ket-qua.pdf").read_bytes(), "application/pdf")
+        },
+        data={"level": "B-B", "appearance": "none"},
+        timeout=120,
+    )
+    assert signed.status_code == 200, signed.text
+    signature = PdfFileReader(io.BytesIO(signed.content)).embedded_signatures[0]
+    assert signature.signer_cert.serial_number == int(new_serial, 16)
 
 
 def test_who_may_not(deployment: Deployment, server: str, officer: ConsoleSession) -> None:

@@ -23,8 +23,9 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound, StateConflict
 from ca.identifiers import check_visible_text
-from ca.profiles import CertificateKind
-from ca.revocation import find_certificate
+from ca.issuance import IssuedCertificate, KeySource
+from ca.profiles import CertificateKind, SubscriberRequest
+from ca.revocation import change_information, find_certificate
 from ca.store import Base, CertificateRecord, UtcDateTime, normalise_serial, utc_now
 from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
 from govsign.access.errors import NotAuthenticated, NotAuthorised
@@ -37,6 +38,7 @@ __all__ = [
     "CreatedAccount",
     "authenticate",
     "authorise_certificate",
+    "change_holder_information",
     "change_pin",
     "create_account",
     "credential_status",
@@ -291,21 +293,41 @@ def require_pin(pin: str | None, *, how: str) -> str:
     return pin
 
 
-def move_to_certificate(authority: Authority, old_serial: str, new_serial: str, *, actor: str) -> list[int]:
-    """The accounts of ``old_serial`` now sign with ``new_serial`` (a re-keyed certificate of the same
-    holder); returns their ids. The holder still has to choose the new key's PIN with its set-up code."""
+def move_to_certificate(
+    authority: Authority, old_serial: str, new_serial: str, *, actor: str, action: str = "account.rekey"
+) -> list[int]:
+    """The accounts of ``old_serial`` now sign with ``new_serial`` (a certificate of the same holder,
+    re-keyed or with changed information), under the holder's name as the new certificate gives it;
+    returns their ids. After a re-key the holder still has to choose the new key's PIN with its set-up
+    code; after a change of information the key, and so the PIN, stay the same."""
     with authority.database.transaction() as session:
         old, new = find_certificate(session, old_serial), find_certificate(session, new_serial)
         moved = list(session.scalars(select(Account).where(Account.certificate_id == old.id)))
         for account in moved:
             account.certificate_id, account.certificate_serial = new.id, new.serial
+            account.holder = check_visible_text(new.common_name)  # issued certificates passed this check
             details = {"from": old.serial, "to": new.serial}
             append(
-                session,
-                authority.token,
-                AuditEvent(actor, "account.rekey", f"account:{account.id}", details=details),
+                session, authority.token, AuditEvent(actor, action, f"account:{account.id}", details=details)
             )
         return [account.id for account in moved]
+
+
+def change_holder_information(
+    authority: Authority,
+    serial: str,
+    request: SubscriberRequest,
+    *,
+    actor: str,
+    key: KeySource | None = None,
+) -> IssuedCertificate:
+    """Change of information (Decree 68): a certificate with the new subject data (the same key unless
+    ``key`` says otherwise), the old one revoked as superseded (:func:`ca.revocation.change_information`),
+    and the holder's signing accounts moved to it, so that the holder goes on signing under the new name
+    instead of being left with a revoked certificate."""
+    issued = change_information(authority, serial, request, actor=actor, key=key)
+    move_to_certificate(authority, serial, issued.serial_hex, actor=actor, action="account.change-info")
+    return issued
 
 
 def _key_id(session: Session, account: Account) -> str:

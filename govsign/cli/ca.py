@@ -22,9 +22,10 @@ from ca.issuance import (
 from ca.keycheck import public_key_from_csr
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
-from ca.revocation import change_information, find_certificate, renew_certificate
+from ca.revocation import find_certificate, renew_certificate
 from ca.store import list_certificates
 from govsign.access import controlled_actions
+from govsign.access.accounts import change_holder_information
 from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
 from govsign.cli.instants import parse_instant
@@ -119,7 +120,7 @@ def ca_change_info(
         profile = find_certificate(session, serial).profile
     request = parse_request(profile, _read_request(subject))
     key = SubjectKey("csr", public_key_from_csr(_read_bytes(csr, "CSR"))) if csr else None
-    _report_issued(change_information(authority, serial, request, actor=OPERATOR, key=key), out_path)
+    _report_issued(change_holder_information(authority, serial, request, actor=OPERATOR, key=key), out_path)
 
 
 @ca_app.command("revoke")

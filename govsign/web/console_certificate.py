@@ -4,7 +4,8 @@ change of information.
 Any administrator reads the page (as `GET /api/v1/certificates/{serial}` allows) and downloads the
 certificate as PEM or DER; registration officers renew it (same key, :func:`ca.revocation.renew_certificate`,
 as `govsign ca renew` and the API do) and change its information (a new certificate, the old one revoked
-as superseded: :func:`ca.revocation.change_information`, as `govsign ca change-info`). Officials and
+as superseded and the holder's accounts moved to the new one:
+:func:`govsign.access.accounts.change_holder_information`, as `govsign ca change-info`). Officials and
 clerks have no business here.
 """
 
@@ -19,7 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ca.profiles import CertificateKind, parse_request
-from ca.revocation import change_information, renew_certificate
+from ca.revocation import renew_certificate
+from govsign.access.accounts import change_holder_information
 from govsign.access.certificate_dossier import certificate_dossier
 from govsign.access.console_auth import ConsoleUser
 from govsign.http.deps import AuthorityDep
@@ -91,7 +93,7 @@ async def change(
     profile = certificate_dossier(authority, serial).profile
     names = (*REQUEST_FIELDS.get(CertificateKind(profile), ()), "requesting_agency", "request_ref")
     subject = parse_request(profile, {name: values[name] for name in names if name in values})
-    issued = await run_in_threadpool(change_information, authority, serial, subject, actor=user.actor)
+    issued = await run_in_threadpool(change_holder_information, authority, serial, subject, actor=user.actor)
     return _to_certificate(request, issued.serial_hex, "changed")
 
 
