@@ -20,6 +20,7 @@ from ca.audit import canonical_json
 from ca.revocation import find_certificate
 from govsign.access.accounts import AccountKind, create_account
 from govsign.access.administrators import Role
+from govsign.web.console_management_texts import MANAGEMENT_TEXTS
 from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
 from tests.console_sessions import ConsoleSession, enrol_login, sign_in
 from tests.dual_control_fixtures import put_in_force
@@ -214,3 +215,21 @@ def _key_id(deployment: Deployment, serial: str) -> str:
         key_id = find_certificate(session, serial).key_id
     assert key_id is not None
     return key_id
+
+
+def test_each_page_speaks_one_language(deployment: Deployment, people: dict[Role, ConsoleSession]) -> None:
+    """No phrase of the English catalogue on a Vietnamese page, and none of the Vietnamese on an English one
+    (phrases of two words or more: a lone word may be a name in both)."""
+    serial = issue_in_hsm(deployment)
+    pages = {
+        Role.RA_OFFICER: [f"/console/certificates/{serial}", "/console/accounts", "/console/policies"],
+        Role.CA_ADMIN: ["/console/trust", "/console/accounts", "/console/policies"],
+        Role.AUDITOR: ["/console/audit"],
+    }
+    for lang, other in (("vi", "en"), ("en", "vi")):
+        foreign = [text for text in MANAGEMENT_TEXTS[other].values() if " " in text]
+        for role, paths in pages.items():
+            for path in paths:
+                html = people[role].get(path, lang=lang).text
+                found = [text for text in foreign if text in html]
+                assert not found, (lang, path, found)
