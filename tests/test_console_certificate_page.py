@@ -14,7 +14,9 @@ import httpx
 import pytest
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
+from sqlalchemy import select
 
+from ca.store import CertificateRecord
 from govsign.access.accounts import AccountKind, create_account
 from govsign.access.administrators import Role
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm, make_deployment, running_server
@@ -60,6 +62,19 @@ def test_the_page_names_the_holder_and_shows_chain_key_status_and_history(
     assert f"Tài khoản {account.id}" in html
     english = officer.get(f"/console/certificates/{serial}", lang="en").text
     assert "Certificate chain" in english and "còn hiệu lực" not in english
+
+
+def test_a_service_certificate_has_its_page_but_no_forms(
+    deployment: Deployment, officer: ConsoleSession
+) -> None:
+    with deployment.authority.database.reading() as session:
+        ocsp = session.scalars(
+            select(CertificateRecord.serial).where(CertificateRecord.profile == "ocsp-signer")
+        )
+        serial = ocsp.one()
+    html = officer.get(f"/console/certificates/{serial}").text
+    assert "ký phản hồi trạng thái (OCSP)" in html and "Ban Cơ yếu Chính phủ" in html
+    assert 'id="renew-form"' not in html and 'id="change-form"' not in html  # renewed by ceremony only
 
 
 def test_pem_and_der_downloads_are_the_certificate(deployment: Deployment, officer: ConsoleSession) -> None:
