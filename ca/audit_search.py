@@ -30,7 +30,7 @@ class AuditQuery:
     """Which entries to read. Every filter is optional; an empty query reads the newest entries.
 
     ``action``: exact action or a prefix ending in a dot (``certificate.`` for every certificate action);
-    ``actor``: a part of the actor's name; ``objects``: the exact objects (``certificate:1f2e...``);
+    ``actor``: a part of the actor's name, in any case; ``objects``: the exact objects (``certificate:1f2e...``);
     ``since``/``until``: aware times, ``until`` excluded.
     """
 
@@ -58,7 +58,7 @@ class AuditQuery:
         elif action:
             query = query.where(AuditEntry.action == action)
         if self.actor.strip():
-            query = query.where(AuditEntry.actor.contains(self.actor.strip(), autoescape=True))
+            query = query.where(AuditEntry.actor.icontains(self.actor.strip(), autoescape=True))
         if self.objects:
             query = query.where(AuditEntry.object.in_(self.objects))
         if self.since is not None:

@@ -238,12 +238,12 @@ def list_accounts(authority: Authority, search: str = "", limit: int = 100) -> l
         pattern = search.strip()
         query = query.where(
             or_(
-                Account.holder.contains(pattern, autoescape=True),
+                Account.holder.icontains(pattern, autoescape=True),
                 Account.certificate_serial.contains(pattern.lower(), autoescape=True),
             )
         )
     with authority.database.reading() as session:
-        rows = [(account, key_id) for account, key_id in session.execute(query).tuples()]
+        rows = [(account, key_id) for account, key_id in session.execute(query)]
         session.expunge_all()
     return [
         AccountSummary(
