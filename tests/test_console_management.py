@@ -219,7 +219,8 @@ def _key_id(deployment: Deployment, serial: str) -> str:
 
 def test_each_page_speaks_one_language(deployment: Deployment, people: dict[Role, ConsoleSession]) -> None:
     """No phrase of the English catalogue on a Vietnamese page, and none of the Vietnamese on an English one
-    (phrases of two words or more: a lone word may be a name in both)."""
+    (phrases of two words or more: a lone word may be a name in both). Audit records are data, kept in the
+    words they were written in (the ceremony's "govsign OCSP responder"), so they are left out."""
     serial = issue_in_hsm(deployment)
     pages = {
         Role.RA_OFFICER: [f"/console/certificates/{serial}", "/console/accounts", "/console/policies"],
@@ -230,6 +231,10 @@ def test_each_page_speaks_one_language(deployment: Deployment, people: dict[Role
         foreign = [text for text in MANAGEMENT_TEXTS[other].values() if " " in text]
         for role, paths in pages.items():
             for path in paths:
-                html = people[role].get(path, lang=lang).text
+                html = _without_records(people[role].get(path, lang=lang).text)
                 found = [text for text in foreign if text in html]
                 assert not found, (lang, path, found)
+
+
+def _without_records(html: str) -> str:
+    return re.sub(r'<table id="(entries|history)">.*?</table>', "", html, flags=re.S)

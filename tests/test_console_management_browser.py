@@ -1,7 +1,8 @@
 """The management pages in a real browser (Playwright, Debian's chromium), on a deployment of their own.
 
 A ca_admin signs in with password and TOTP, follows the menu to the trusted certificates, adds another
-CA's root for a window typed in Vietnam time, and raises the approval policy for adding the next one;
+CA's root for a window typed in Vietnam time, raises the approval policy for adding the next one, and
+opens the agency seal's certificate page from the list to give its clerk an account;
 an auditor then finds that in the audit log, exports the signed range as a file and verifies the log.
 Screenshots of every step are kept in test-artifacts/.
 """
@@ -19,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from govsign.access.administrators import Role
-from tests.conftest import Deployment, make_deployment, running_server
+from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
 from tests.console_sessions import PASSWORD, enrol_login
 from tests.dual_control_fixtures import policy_in_force
 from tests.pdf_corpus.foreign import foreign_ca
@@ -64,6 +65,7 @@ def test_ca_admin_trusts_a_root_and_raises_a_policy_then_the_auditor_exports_it(
 
     admin_secret = enrol_login(deployment, "lan", role=Role.CA_ADMIN)
     auditor_secret = enrol_login(deployment, "kiem-toan", role=Role.AUDITOR)
+    seal = issue_in_hsm(deployment, "organisation", "seal-so-tu-phap-ha-noi.json")
     root = tmp_path / "doi-tac-goc.pem"
     root.write_bytes(foreign_ca().root.public_bytes(Encoding.PEM))
     ARTEFACTS.mkdir(exist_ok=True)
@@ -88,6 +90,15 @@ def test_ca_admin_trusts_a_root_and_raises_a_policy_then_the_auditor_exports_it(
         row.locator("button").click()
         assert "trust.add" in page.inner_text("#message")
         page.screenshot(path=str(ARTEFACTS / "console-policy-saved.png"), full_page=True)
+
+        page.click("nav >> text=Chứng thư số")
+        page.click(f"a[href^='/console/certificates/{seal}']")
+        page.click("#create-account button")  # the agency's clerk gets an account from the seal's page
+        assert page.inner_text("#secret").startswith("gsk_")
+        page.go_back()
+        page.reload()
+        assert "Chuỗi chứng thư" in page.inner_text("body") and "Tài khoản" in page.inner_text("#certificate")
+        page.screenshot(path=str(ARTEFACTS / "console-certificate.png"), full_page=True)
 
         page = _signed_in(browser, server, "kiem-toan", auditor_secret)
         page.click("nav >> text=Nhật ký kiểm toán")
