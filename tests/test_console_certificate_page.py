@@ -97,6 +97,7 @@ def test_pem_and_der_downloads_are_the_certificate(deployment: Deployment, offic
 
 def test_an_officer_renews_once_in_the_window(deployment: Deployment, officer: ConsoleSession) -> None:
     serial = issue_in_hsm(deployment, demo="official-tran-thi-binh-60-days.json")  # in its window at once
+    account = create_account(deployment.authority, AccountKind.OFFICIAL, serial, actor="test")
     renewed = officer.client.post(
         f"/console/certificates/{serial}/renew", data={"csrf": officer.csrf, "years": "1"}
     )
@@ -105,6 +106,8 @@ def test_an_officer_renews_once_in_the_window(deployment: Deployment, officer: C
     new_serial = re.search(r"/console/certificates/([0-9a-f]+)\?", renewed.headers["location"])
     assert new_serial is not None and new_serial.group(1) != serial
     assert "Đã gia hạn" in new_page.text and f"/console/certificates/{serial}?" in new_page.text
+    assert f"Tài khoản {account.id}" in new_page.text  # the holder signs with the renewal from now on
+    assert "account.renew" in new_page.text[new_page.text.index('id="history"') :]
     again = officer.post(f"/console/certificates/{serial}/renew", {"years": "1"})
     assert again.status_code == 409, again.text  # renewed once already; the page says why
 

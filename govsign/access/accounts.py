@@ -23,9 +23,8 @@ from ca.audit import AuditEvent, append
 from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound, StateConflict
 from ca.identifiers import check_visible_text
-from ca.issuance import IssuedCertificate, KeySource
-from ca.profiles import CertificateKind, SubscriberRequest
-from ca.revocation import change_information, find_certificate
+from ca.profiles import CertificateKind
+from ca.revocation import find_certificate
 from ca.store import Base, CertificateRecord, UtcDateTime, normalise_serial, utc_now
 from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
 from govsign.access.errors import NotAuthenticated, NotAuthorised
@@ -38,7 +37,6 @@ __all__ = [
     "CreatedAccount",
     "authenticate",
     "authorise_certificate",
-    "change_holder_information",
     "change_pin",
     "create_account",
     "credential_status",
@@ -311,23 +309,6 @@ def move_to_certificate(
                 session, authority.token, AuditEvent(actor, action, f"account:{account.id}", details=details)
             )
         return [account.id for account in moved]
-
-
-def change_holder_information(
-    authority: Authority,
-    serial: str,
-    request: SubscriberRequest,
-    *,
-    actor: str,
-    key: KeySource | None = None,
-) -> IssuedCertificate:
-    """Change of information (Decree 68): a certificate with the new subject data (the same key unless
-    ``key`` says otherwise), the old one revoked as superseded (:func:`ca.revocation.change_information`),
-    and the holder's signing accounts moved to it, so that the holder goes on signing under the new name
-    instead of being left with a revoked certificate."""
-    issued = change_information(authority, serial, request, actor=actor, key=key)
-    move_to_certificate(authority, serial, issued.serial_hex, actor=actor, action="account.change-info")
-    return issued
 
 
 def _key_id(session: Session, account: Account) -> str:

@@ -22,12 +22,12 @@ from ca.issuance import (
 from ca.keycheck import public_key_from_csr
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
-from ca.revocation import find_certificate, renew_certificate
+from ca.revocation import find_certificate
 from ca.store import list_certificates
 from govsign.access import controlled_actions
-from govsign.access.accounts import change_holder_information
 from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
+from govsign.access.holder_certificates import change_holder_information, renew_holder_certificate
 from govsign.cli.instants import parse_instant
 from govsign.cli.output import out, write_atomically
 from govsign.config import runtime
@@ -104,7 +104,7 @@ def ca_renew(
 ) -> None:
     """A new certificate for the same key; the old one stays valid."""
     authority = runtime.open_authority_from(load_settings())
-    _report_issued(renew_certificate(authority, serial, actor=OPERATOR, years=years), out_path)
+    _report_issued(renew_holder_certificate(authority, serial, actor=OPERATOR, years=years), out_path)
 
 
 @ca_app.command("change-info")

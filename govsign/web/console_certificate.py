@@ -2,11 +2,10 @@
 change of information.
 
 Any administrator reads the page (as `GET /api/v1/certificates/{serial}` allows) and downloads the
-certificate as PEM or DER; registration officers renew it (same key, :func:`ca.revocation.renew_certificate`,
-as `govsign ca renew` and the API do) and change its information (a new certificate, the old one revoked
-as superseded and the holder's accounts moved to the new one:
-:func:`govsign.access.accounts.change_holder_information`, as `govsign ca change-info`). Officials and
-clerks have no business here.
+certificate as PEM or DER; registration officers renew it (same key) and change its information (a new
+certificate, the old one revoked as superseded), the holder's accounts moving to the new certificate
+either way (:mod:`govsign.access.holder_certificates`, as `govsign ca renew`, `govsign ca change-info`
+and the API do). Officials and clerks have no business here.
 """
 
 from __future__ import annotations
@@ -20,10 +19,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ca.profiles import CertificateKind, parse_request
-from ca.revocation import renew_certificate
-from govsign.access.accounts import change_holder_information
 from govsign.access.certificate_dossier import certificate_dossier
 from govsign.access.console_auth import ConsoleUser
+from govsign.access.holder_certificates import change_holder_information, renew_holder_certificate
 from govsign.http.deps import AuthorityDep
 from govsign.web.console import ADMINISTRATORS, OFFICERS, PREFIX, form_of, language, signed_in
 from govsign.web.console_display import page
@@ -77,7 +75,9 @@ async def renew(
     years: Annotated[int, Form(ge=1, le=3)] = 3,
 ) -> Response:
     # the HSM, the database and pkilint block: off the event loop
-    issued = await run_in_threadpool(renew_certificate, authority, serial, actor=user.actor, years=years)
+    issued = await run_in_threadpool(
+        renew_holder_certificate, authority, serial, actor=user.actor, years=years
+    )
     return _to_certificate(request, issued.serial_hex, "renewed")
 
 
