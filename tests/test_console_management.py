@@ -182,7 +182,7 @@ def test_an_auditor_filters_exports_a_signed_range_and_verifies_the_log(
 
 
 def test_policies_rise_at_once_and_a_lowering_waits(
-    deployment: Deployment, people: dict[Role, ConsoleSession]
+    deployment: Deployment, server: str, people: dict[Role, ConsoleSession]
 ) -> None:
     admin = people[Role.CA_ADMIN]
     listed = people[Role.AUDITOR].get("/console/policies").text
@@ -194,6 +194,12 @@ def test_policies_rise_at_once_and_a_lowering_waits(
     assert "certificate.issue.device" in admin.get("/console/approvals").text
     assert people[Role.RA_OFFICER].post("/console/policies/trust.add", {"required": "3"}).status_code == 403
     assert people[Role.AUDITOR].get("/console/approvals").status_code == 200
+    account = create_account(
+        deployment.authority, AccountKind.OFFICIAL, issue_in_hsm(deployment), actor="test"
+    )
+    with sign_in(server, "anh", enrol_login(deployment, "anh", account=account.id)) as official:
+        for path in ("/console/policies", "/console/accounts", "/console/trust", "/console/audit"):
+            assert official.get(path).status_code == 403, path  # officials sign; they manage nothing
 
 
 def _secret(html: str) -> str:
