@@ -10,15 +10,17 @@ verify`) and shows the result.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from ca.audit import verify_log
+from ca.audit import AuditVerification, verify_log
 from ca.audit_export import export_range
-from ca.audit_search import AuditQuery, search_log
+from ca.audit_search import AuditQuery, AuditRecord, search_log
+from ca.authority import Authority
 from govsign.access.console_auth import ConsoleUser
 from govsign.http.deps import AuthorityDep
 from govsign.web.console import AUDITORS, PREFIX, form_of, signed_in
@@ -27,6 +29,7 @@ from govsign.web.console_display import page, parse_local_time
 __all__ = ["router"]
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+EXPORT_DEFAULT = 1000  # entries the export form offers at first
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -44,7 +47,7 @@ def audit_page(
     )
     entries = search_log(authority.database, query)
     filters = {"action": action, "actor": actor, "since": since, "until": until}
-    return page(request, "console_audit.html", user, entries=entries, filters=filters, verified=None)
+    return _audit_page(request, authority, user, entries, filters, verified=None)
 
 
 @router.post("/audit/export")
@@ -71,4 +74,27 @@ async def verify(
     # the whole chain and HSM round trips: off the event loop
     verified = await run_in_threadpool(verify_log, authority.database, authority.token)
     entries = search_log(authority.database, AuditQuery())
-    return page(request, "console_audit.html", user, entries=entries, filters={}, verified=verified)
+    return _audit_page(request, authority, user, entries, {}, verified=verified)
+
+
+def _audit_page(
+    request: Request,
+    authority: Authority,
+    user: ConsoleUser,
+    entries: Sequence[AuditRecord],
+    filters: dict[str, str],
+    verified: AuditVerification | None,
+) -> Response:
+    """The page, its export form starting at the newest thousand entries (a whole national log is more
+    than one export may hold)."""
+    newest = search_log(authority.database, AuditQuery(limit=1))
+    export_from = max(1, newest[0].seq - EXPORT_DEFAULT + 1) if newest else 1
+    return page(
+        request,
+        "console_audit.html",
+        user,
+        entries=entries,
+        filters=filters,
+        verified=verified,
+        export_from=export_from,
+    )
