@@ -21,6 +21,7 @@ from govsign.access.accounts import AccountKind, create_account
 from govsign.access.administrators import Role
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm, make_deployment, running_server
 from tests.console_sessions import ConsoleSession, enrol_login, sign_in
+from tests.dual_control_fixtures import put_in_force
 from tests.pdf_samples import one_page_pdf
 
 VIETNAM_TIME = re.compile(r"\d{2}:\d{2}:\d{2} ngày \d{2}/\d{2}/\d{4}")
@@ -152,6 +153,33 @@ def test_an_officer_changes_information_and_the_holder_signs_on_under_the_new_ce
     assert signed.status_code == 200, signed.text
     signature = PdfFileReader(io.BytesIO(signed.content)).embedded_signatures[0]
     assert signature.signer_cert.serial_number == int(new_serial, 16)
+
+
+def test_changing_a_seals_information_waits_for_a_second_officer_when_the_policy_says_so(
+    deployment: Deployment, server: str, officer: ConsoleSession
+) -> None:
+    seal = issue_in_hsm(deployment, "organisation", "seal-so-tu-phap-ha-noi.json")
+    put_in_force(deployment, "certificate.change.organisation", 1)
+    held = officer.post(
+        f"/console/certificates/{seal}/change",
+        {
+            "requesting_agency": "UBND thành phố Hà Nội",
+            "request_ref": "77/QĐ-UBND",
+            "name": "Sở Tư pháp thành phố Hà Nội",
+            "tax_code": "0101234565",
+            "province": "Hà Nội",
+            "email": "vanthu@sotuphap.hanoi.gov.vn",
+        },
+    )
+    assert held.status_code == 202, held.text
+    approval = re.search(r"request ([0-9a-f]{16})", held.text)
+    assert approval is not None and "còn hiệu lực" in officer.get(f"/console/certificates/{seal}").text
+    with sign_in(server, "minh", enrol_login(deployment, "minh", role=Role.RA_OFFICER)) as second:
+        approved = second.post(f"/console/approvals/{approval.group(1)}/approve", {})
+        assert approved.status_code == 200 and "executed" in approved.text, approved.text
+    old_page = officer.get(f"/console/certificates/{seal}").text
+    assert "đã thu hồi: đã được thay thế" in old_page and "Được thay bằng chứng thư" in old_page
+    put_in_force(deployment, "certificate.change.organisation", 0)
 
 
 def test_who_may_not(deployment: Deployment, server: str, officer: ConsoleSession) -> None:

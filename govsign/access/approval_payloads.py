@@ -42,6 +42,7 @@ __all__ = [
     "ActionOutcome",
     "ActionPayload",
     "Executor",
+    "InformationChangePayload",
     "IssuancePayload",
     "IssuedOutcome",
     "MadeKey",
@@ -125,6 +126,15 @@ class IssuancePayload(ActionPayload):
     key_id: str | None = None
 
 
+class InformationChangePayload(ActionPayload):
+    """``request``: the new Decree 68 request for certificate ``serial`` (checked before it was held,
+    parsed again when it runs); ``csr``: a new key's request, when the key changes too."""
+
+    serial: str
+    request: dict[str, JsonValue]
+    csr: Base64 | None = None
+
+
 class IssuedOutcome(ActionOutcome):
     serial: str
     subject: str
@@ -194,6 +204,8 @@ PAYLOADS: Mapping[str, type[ActionPayload]] = {
     "certificate.revoke.organisation": RevocationPayload,
     "certificate.issue.organisation": IssuancePayload,
     "certificate.issue.device": IssuancePayload,
+    "certificate.change.organisation": InformationChangePayload,
+    "certificate.change.device": InformationChangePayload,
     "trust.add": TrustPayload,
     "trust.remove": TrustRemovalPayload,
     "ca.root-crl": RootCrlPayload,

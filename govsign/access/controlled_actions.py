@@ -33,6 +33,7 @@ from govsign.access.approval_payloads import (
     POLICY_CHANGE,
     ActionExecutor,
     Executor,
+    InformationChangePayload,
     IssuancePayload,
     IssuedOutcome,
     PolicyChangePayload,
@@ -47,6 +48,7 @@ from govsign.access.approval_payloads import (
 from govsign.access.approval_policies import apply_lowering
 from govsign.access.approvals import hold_for_approval
 from govsign.access.errors import PendingApproval
+from govsign.access.holder_certificates import change_holder_information
 from govsign.access.trust_anchors import (
     TrustedEntry,
     TrustRole,
@@ -56,7 +58,7 @@ from govsign.access.trust_anchors import (
     trusted_certificate,
 )
 
-__all__ = ["RootCrlPublisher", "executors", "issue", "revoke", "trust", "untrust"]
+__all__ = ["RootCrlPublisher", "change_information", "executors", "issue", "revoke", "trust", "untrust"]
 
 RootCrlPublisher = Callable[[str], PublishedCrl]
 """Signs and publishes the root's next CRL as the given actor (the deployment's root token)."""
@@ -110,6 +112,25 @@ def issue(
             module.destroy(session, made.key_id, reason="issuance refused", actor=actor)
         raise
     return replace(issued, setup_code=made.setup_code)
+
+
+def change_information(
+    authority: Authority, serial: str, request: Mapping[str, Any], *, csr: bytes | None, actor: str
+) -> IssuedCertificate:
+    """Change of information: a new certificate with ``request``'s subject data (a new key when ``csr``
+    is given), the old one revoked as superseded, the holder's accounts moved to it; for an agency's seal
+    or a device, unless that waits for approvals as issuing one does. The request is checked first."""
+    with authority.database.transaction() as session:
+        record = find_certificate(session, serial)
+        profile, normalised, subject = record.profile, record.serial, record.subject
+    parse_request(profile, dict(request))
+    if csr is not None:
+        public_key_from_csr(csr)
+    if profile in (CertificateKind.ORGANISATION.value, CertificateKind.DEVICE.value):
+        payload = InformationChangePayload(serial=normalised, request=dict(request), csr=csr)
+        summary = f"change the information of {normalised} ({subject})"
+        hold_for_approval(authority, f"certificate.change.{profile}", payload, summary, actor=actor)
+    return _change_now(authority, serial, request, csr, actor)
 
 
 def trust(
@@ -224,6 +245,22 @@ def _issue(authority: Authority, payload: IssuancePayload, actor: str) -> Issued
     return IssuedOutcome(serial=issued.serial_hex, subject=issued.certificate.subject.rfc4514_string())
 
 
+def _change_now(
+    authority: Authority, serial: str, request: Mapping[str, Any], csr: bytes | None, actor: str
+) -> IssuedCertificate:
+    with authority.database.transaction() as session:
+        profile = find_certificate(session, serial).profile
+    key = SubjectKey("csr", public_key_from_csr(csr)) if csr is not None else None
+    return change_holder_information(
+        authority, serial, parse_request(profile, dict(request)), actor=actor, key=key
+    )
+
+
+def _change(authority: Authority, payload: InformationChangePayload, actor: str) -> IssuedOutcome:
+    issued = _change_now(authority, payload.serial, payload.request, payload.csr, actor)
+    return IssuedOutcome(serial=issued.serial_hex, subject=issued.certificate.subject.rfc4514_string())
+
+
 def _trust(authority: Authority, payload: TrustPayload, actor: str) -> TrustOutcome:
     entry = add_trusted_certificate(
         authority,
@@ -254,6 +291,8 @@ def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
         "certificate.revoke.organisation": ActionExecutor(RevocationPayload, _revoke),
         "certificate.issue.organisation": issue,
         "certificate.issue.device": issue,
+        "certificate.change.organisation": ActionExecutor(InformationChangePayload, _change),
+        "certificate.change.device": ActionExecutor(InformationChangePayload, _change),
         "trust.add": ActionExecutor(TrustPayload, _trust),
         "trust.remove": ActionExecutor(TrustRemovalPayload, _untrust),
         "ca.root-crl": ActionExecutor(RootCrlPayload, root_crl),

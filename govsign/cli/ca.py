@@ -16,10 +16,8 @@ from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
 from ca.issuance import (
     IssuedCertificate,
-    SubjectKey,
     unfinished_intents,
 )
-from ca.keycheck import public_key_from_csr
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate
@@ -27,7 +25,7 @@ from ca.store import list_certificates
 from govsign.access import controlled_actions
 from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
-from govsign.access.holder_certificates import change_holder_information, renew_holder_certificate
+from govsign.access.holder_certificates import renew_holder_certificate
 from govsign.cli.instants import parse_instant
 from govsign.cli.output import out, write_atomically
 from govsign.config import runtime
@@ -114,13 +112,14 @@ def ca_change_info(
     csr: Annotated[Path | None, typer.Option(help="a new PKCS#10 request, if the key changes too")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="write the certificate here (PEM)")] = None,
 ) -> None:
-    """Issue a certificate with new subject data and revoke the old one as superseded."""
+    """Issue a certificate with new subject data and revoke the old one as superseded (the holder's
+    accounts move to it); for an agency's seal or a device this may wait for approvals (exit 3)."""
     authority = runtime.open_authority_from(load_settings())
-    with authority.database.transaction() as session:
-        profile = find_certificate(session, serial).profile
-    request = parse_request(profile, _read_request(subject))
-    key = SubjectKey("csr", public_key_from_csr(_read_bytes(csr, "CSR"))) if csr else None
-    _report_issued(change_holder_information(authority, serial, request, actor=OPERATOR, key=key), out_path)
+    new_key = _read_bytes(csr, "CSR") if csr else None
+    issued = controlled_actions.change_information(
+        authority, serial, _read_request(subject), csr=new_key, actor=OPERATOR
+    )
+    _report_issued(issued, out_path)
 
 
 @ca_app.command("revoke")

@@ -5,7 +5,8 @@ Any administrator reads the page (as `GET /api/v1/certificates/{serial}` allows)
 certificate as PEM or DER; registration officers renew it (same key) and change its information (a new
 certificate, the old one revoked as superseded), the holder's accounts moving to the new certificate
 either way (:mod:`govsign.access.holder_certificates`, as `govsign ca renew`, `govsign ca change-info`
-and the API do). Officials and clerks have no business here.
+and the API do); changing an agency seal's or a device's information waits for approvals when the
+policy says so, as issuing one does. Officials and clerks have no business here.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ca.profiles import CertificateKind, parse_request
+from ca.profiles import CertificateKind
+from govsign.access import controlled_actions
 from govsign.access.certificate_dossier import certificate_dossier
 from govsign.access.console_auth import ConsoleUser
-from govsign.access.holder_certificates import change_holder_information, renew_holder_certificate
+from govsign.access.holder_certificates import renew_holder_certificate
 from govsign.http.deps import AuthorityDep
 from govsign.web.console import ADMINISTRATORS, OFFICERS, PREFIX, form_of, language, signed_in
 from govsign.web.console_display import page
@@ -92,8 +94,10 @@ async def change(
     values = {key: value.strip() for key, value in form.items() if isinstance(value, str) and value.strip()}
     profile = certificate_dossier(authority, serial).profile
     names = (*REQUEST_FIELDS.get(CertificateKind(profile), ()), "requesting_agency", "request_ref")
-    subject = parse_request(profile, {name: values[name] for name in names if name in values})
-    issued = await run_in_threadpool(change_holder_information, authority, serial, subject, actor=user.actor)
+    subject = {name: values[name] for name in names if name in values}
+    issued = await run_in_threadpool(
+        controlled_actions.change_information, authority, serial, subject, csr=None, actor=user.actor
+    )
     return _to_certificate(request, issued.serial_hex, "changed")
 
 
