@@ -174,7 +174,7 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64), index=True)
-    object: Mapped[str] = mapped_column(String(256))
+    object: Mapped[str] = mapped_column(String(256), index=True)  # a certificate's history is read by it
     result: Mapped[str] = mapped_column(String(16))
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -41,7 +41,17 @@ from govsign.errors import http_status
 from govsign.http import batches as batch_runner
 from govsign.http.access import RefusalLog
 from govsign.http.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
-from govsign.web import console, console_officers, console_signing, pages
+from govsign.web import (
+    console,
+    console_accounts,
+    console_audit,
+    console_certificate,
+    console_officers,
+    console_policies,
+    console_signing,
+    console_trust,
+    pages,
+)
 from signing.errors import SigningError
 
 __all__ = ["create_app"]
@@ -179,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(console_officers.router)
     app.include_router(console_signing.router)
+    for management in (console_certificate, console_accounts, console_trust, console_audit, console_policies):
+        app.include_router(management.router)
     documentation.install(app)  # before /static, whose mount would shadow the API pages' assets
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

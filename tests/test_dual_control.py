@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,6 +146,30 @@ def test_a_rejected_issuance_leaves_no_key_waiting_for_a_holder(
     put_in_force(dual, "certificate.issue.organisation", 0)
 
 
+def test_a_seals_change_of_information_waits_then_its_clerk_signs_with_the_new_one(
+    dual: Deployment, staff: dict[str, Person], tmp_path: Path
+) -> None:
+    """A change of information issues a new seal certificate: held like issuing one (`ca change-info`
+    exits 3), and once approved the agency clerk's account is on the new certificate."""
+    put_in_force(dual, "certificate.change.organisation", 1)
+    seal = issue_seal(dual)
+    clerk = dual.cli("account", "create-clerk", "--cert", seal).stdout.split(":")[0].split()[-1]
+    changed = {**json.loads((DEMO / "seal-so-tu-phap-ha-noi.json").read_text("utf-8")), "request_ref": "9/QĐ"}
+    request = tmp_path / "seal.json"
+    request.write_text(json.dumps(changed, ensure_ascii=False), "utf-8")
+    held = dual.cli("ca", "change-info", seal, "--subject", str(request), check=False, user="hoa")
+    assert held.returncode == 3, held.stderr
+    assert certificate_status(dual, seal) == "valid"
+    dual.cli("approvals", "approve", pending_id(held), user="nam")
+    assert certificate_status(dual, seal) == "revoked"
+    with dual.authority.database.engine.begin() as connection:
+        moved_to = connection.execute(
+            text("SELECT certificate_serial FROM accounts WHERE id = :i"), {"i": int(clerk)}
+        ).scalar_one()
+    assert moved_to != seal and certificate_status(dual, moved_to) == "valid"
+    put_in_force(dual, "certificate.change.organisation", 0)
+
+
 def test_over_http_officers_vote_and_the_action_runs_on_the_last_approval(
     dual: Deployment, server: str
 ) -> None:
@@ -240,6 +265,9 @@ OLD_PAYLOADS: dict[str, dict[str, object]] = {
         "trusted_from": "2024-01-01T00:00:00+00:00",
         "trusted_until": None,
     },
+    "certificate.change.organisation": {"serial": "1f", "request": {"name": "Sở Tư pháp"}, "csr": None},
+    "certificate.change.device": {"serial": "2e", "request": {"name": "máy chủ"}, "csr": "MIIBAQ=="},
+    "trust.remove": {"entry_id": 3, "sha256": "ab" * 32, "name": "CA khác"},
     "ca.root-crl": {},
     "approval.policy": {"action": "trust.add", "required": 0, "valid_hours": 24, "from": [2, 48]},
 }

@@ -30,14 +30,18 @@ from govsign.access.api_tokens import hash_token, new_token, refuse_if_expired
 from govsign.access.errors import NotAuthenticated, NotAuthorised
 
 __all__ = [
+    "MAX_IMAGE_BYTES",
     "Account",
     "AccountKind",
+    "AccountSummary",
     "CreatedAccount",
     "authenticate",
     "authorise_certificate",
     "change_pin",
     "create_account",
     "credential_status",
+    "key_status",
+    "list_accounts",
     "move_to_certificate",
     "require_pin",
     "set_image",
@@ -45,6 +49,7 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "gsk_"
+MAX_IMAGE_BYTES = 2 * 2**20  # a signature image or seal; the faces read at most one byte more
 _NOT_COUNTED = f"nothing was counted against your {MAX_ATTEMPTS} attempts"
 
 
@@ -169,6 +174,8 @@ def change_pin(authority: Authority, account_id: int, current: str, new: str, *,
 
 def set_image(authority: Authority, account_id: int, png: bytes, *, actor: str) -> None:
     """Store the official's signature image or the agency's seal (PNG), uploaded by an administrator."""
+    if len(png) > MAX_IMAGE_BYTES:
+        raise InvalidRequest(f"an image is at most {MAX_IMAGE_BYTES // 2**20} MiB")
     if not png.startswith(b"\x89PNG\r\n\x1a\n"):
         raise InvalidRequest("the signature image or seal must be a PNG file")
     with authority.database.transaction() as session:
@@ -194,6 +201,65 @@ def credential_status(authority: Authority, account: Account) -> CredentialStatu
     with authority.database.transaction() as session:
         record = find_certificate(session, account.certificate_serial)
         key_id = record.key_id
+    return key_status(authority, key_id)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account as the administrators' lists show it, with its key's state in the activation module."""
+
+    id: int
+    kind: AccountKind
+    holder: str
+    certificate_serial: str
+    token_expires_at: dt.datetime | None
+    has_image: bool
+    key: CredentialStatus | None  # None: a key made elsewhere (a CSR)
+
+    @property
+    def key_state(self) -> str:
+        """awaiting-holder, active, locked or destroyed; "elsewhere" for a key its subscriber holds."""
+        if self.key is None:
+            return "elsewhere"
+        return "locked" if self.key.locked else str(self.key.state)
+
+
+def list_accounts(authority: Authority, search: str = "", limit: int = 100) -> list[AccountSummary]:
+    """The newest accounts (``search``: a part of the holder's name or the certificate's serial)."""
+    query = (
+        select(Account, CertificateRecord.key_id)
+        .join(CertificateRecord, Account.certificate_id == CertificateRecord.id)
+        .order_by(Account.id.desc())
+        .limit(limit)
+    )
+    if search.strip():
+        pattern = search.strip()
+        query = query.where(
+            or_(
+                Account.holder.icontains(pattern, autoescape=True),
+                Account.certificate_serial.contains(pattern.lower(), autoescape=True),
+            )
+        )
+    with authority.database.reading() as session:
+        rows = [(account, key_id) for account, key_id in session.execute(query)]
+        session.expunge_all()
+    return [
+        AccountSummary(
+            account.id,
+            AccountKind(account.kind),
+            account.holder,
+            account.certificate_serial,
+            account.token_expires_at,
+            account.image_png is not None,
+            key_status(authority, key_id),
+        )
+        for account, key_id in rows
+    ]
+
+
+def key_status(authority: Authority, key_id: str | None) -> CredentialStatus | None:
+    """The state of key ``key_id`` in the activation module; None for none, or a key it does not hold
+    (a subscriber's own key from a CSR, a service key of the token)."""
     if key_id is None:
         return None
     try:
@@ -225,19 +291,22 @@ def require_pin(pin: str | None, *, how: str) -> str:
     return pin
 
 
-def move_to_certificate(authority: Authority, old_serial: str, new_serial: str, *, actor: str) -> list[int]:
-    """The accounts of ``old_serial`` now sign with ``new_serial`` (a re-keyed certificate of the same
-    holder); returns their ids. The holder still has to choose the new key's PIN with its set-up code."""
+def move_to_certificate(
+    authority: Authority, old_serial: str, new_serial: str, *, actor: str, action: str = "account.rekey"
+) -> list[int]:
+    """The accounts of ``old_serial`` now sign with ``new_serial`` (a certificate of the same holder,
+    re-keyed or with changed information), under the holder's name as the new certificate gives it;
+    returns their ids. After a re-key the holder still has to choose the new key's PIN with its set-up
+    code; after a change of information the key, and so the PIN, stay the same."""
     with authority.database.transaction() as session:
         old, new = find_certificate(session, old_serial), find_certificate(session, new_serial)
         moved = list(session.scalars(select(Account).where(Account.certificate_id == old.id)))
         for account in moved:
             account.certificate_id, account.certificate_serial = new.id, new.serial
+            account.holder = check_visible_text(new.common_name)  # issued certificates passed this check
             details = {"from": old.serial, "to": new.serial}
             append(
-                session,
-                authority.token,
-                AuditEvent(actor, "account.rekey", f"account:{account.id}", details=details),
+                session, authority.token, AuditEvent(actor, action, f"account:{account.id}", details=details)
             )
         return [account.id for account in moved]
 

@@ -42,6 +42,7 @@ __all__ = [
     "ActionOutcome",
     "ActionPayload",
     "Executor",
+    "InformationChangePayload",
     "IssuancePayload",
     "IssuedOutcome",
     "MadeKey",
@@ -53,6 +54,7 @@ __all__ = [
     "RootCrlPayload",
     "TrustOutcome",
     "TrustPayload",
+    "TrustRemovalPayload",
 ]
 
 POLICY_CHANGE = "approval.policy"
@@ -124,6 +126,15 @@ class IssuancePayload(ActionPayload):
     key_id: str | None = None
 
 
+class InformationChangePayload(ActionPayload):
+    """``request``: the new Decree 68 request for certificate ``serial`` (checked before it was held,
+    parsed again when it runs); ``csr``: a new key's request, when the key changes too."""
+
+    serial: str
+    request: dict[str, JsonValue]
+    csr: Base64 | None = None
+
+
 class IssuedOutcome(ActionOutcome):
     serial: str
     subject: str
@@ -152,6 +163,15 @@ class TrustOutcome(ActionOutcome):
     trusted_until: Instant | None
     added_by: str
     added_at: Instant
+
+
+class TrustRemovalPayload(ActionPayload):
+    """The entry to remove, and the certificate it held when the request was made (``sha256``): an entry
+    removed and re-added meanwhile is not removed by votes cast for another certificate."""
+
+    entry_id: int
+    sha256: str
+    name: str
 
 
 class RootCrlPayload(ActionPayload):
@@ -184,7 +204,10 @@ PAYLOADS: Mapping[str, type[ActionPayload]] = {
     "certificate.revoke.organisation": RevocationPayload,
     "certificate.issue.organisation": IssuancePayload,
     "certificate.issue.device": IssuancePayload,
+    "certificate.change.organisation": InformationChangePayload,
+    "certificate.change.device": InformationChangePayload,
     "trust.add": TrustPayload,
+    "trust.remove": TrustRemovalPayload,
     "ca.root-crl": RootCrlPayload,
     POLICY_CHANGE: PolicyChangePayload,
 }

@@ -61,18 +61,20 @@ ACTIONS: dict[str, str] = {
     "certificate.revoke.organisation": "revoke an agency's seal (organisation) certificate",
     "certificate.issue.organisation": "issue an agency's seal (organisation) certificate",
     "certificate.issue.device": "issue a device or service certificate",
+    "certificate.change.organisation": "change an agency's seal certificate's information (a new one is issued)",
+    "certificate.change.device": "change a device certificate's information (a new one is issued)",
     "trust.add": "trust another CA's root or intermediate for validation",
+    "trust.remove": "stop trusting another CA's root or intermediate (its signatures stop validating)",
     "ca.root-crl": "publish the root CA's CRL (a ceremony act with the root token)",
 }
+# A subscriber's certificate: the registration side votes too. Trust, the root's CRL and lowering a policy
+# in force (held under the policy it lowers): ca_admins only.
 APPROVERS: dict[str, frozenset[Role]] = {
-    "certificate.revoke.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
-    "certificate.issue.organisation": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
-    "certificate.issue.device": frozenset({Role.RA_OFFICER, Role.CA_ADMIN}),
-    "trust.add": frozenset({Role.CA_ADMIN}),
-    "ca.root-crl": frozenset({Role.CA_ADMIN}),
+    action: frozenset(
+        {Role.RA_OFFICER, Role.CA_ADMIN} if action.startswith("certificate.") else {Role.CA_ADMIN}
+    )
+    for action in (*ACTIONS, POLICY_CHANGE)
 }
-# Lowering a policy in force is held too (under the policy it lowers), and only ca_admins vote on it.
-APPROVERS[POLICY_CHANGE] = frozenset({Role.CA_ADMIN})
 DESCRIPTIONS: dict[str, str] = {
     **ACTIONS,
     POLICY_CHANGE: "lower an approval policy (fewer approvals, a shorter window, or off)",

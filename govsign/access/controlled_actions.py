@@ -33,6 +33,7 @@ from govsign.access.approval_payloads import (
     POLICY_CHANGE,
     ActionExecutor,
     Executor,
+    InformationChangePayload,
     IssuancePayload,
     IssuedOutcome,
     PolicyChangePayload,
@@ -42,13 +43,22 @@ from govsign.access.approval_payloads import (
     RootCrlPayload,
     TrustOutcome,
     TrustPayload,
+    TrustRemovalPayload,
 )
 from govsign.access.approval_policies import apply_lowering
 from govsign.access.approvals import hold_for_approval
 from govsign.access.errors import PendingApproval
-from govsign.access.trust_anchors import TrustedEntry, TrustRole, add_trusted_certificate, check_trustable
+from govsign.access.holder_certificates import change_holder_information
+from govsign.access.trust_anchors import (
+    TrustedEntry,
+    TrustRole,
+    add_trusted_certificate,
+    check_trustable,
+    remove_trusted_certificate,
+    trusted_certificate,
+)
 
-__all__ = ["RootCrlPublisher", "executors", "issue", "revoke", "trust"]
+__all__ = ["RootCrlPublisher", "change_information", "executors", "issue", "revoke", "trust", "untrust"]
 
 RootCrlPublisher = Callable[[str], PublishedCrl]
 """Signs and publishes the root's next CRL as the given actor (the deployment's root token)."""
@@ -104,6 +114,25 @@ def issue(
     return replace(issued, setup_code=made.setup_code)
 
 
+def change_information(
+    authority: Authority, serial: str, request: Mapping[str, Any], *, csr: bytes | None, actor: str
+) -> IssuedCertificate:
+    """Change of information: a new certificate with ``request``'s subject data (a new key when ``csr``
+    is given), the old one revoked as superseded, the holder's accounts moved to it; for an agency's seal
+    or a device, unless that waits for approvals as issuing one does. The request is checked first."""
+    with authority.database.transaction() as session:
+        record = find_certificate(session, serial)
+        profile, normalised, subject = record.profile, record.serial, record.subject
+    parse_request(profile, dict(request))
+    if csr is not None:
+        public_key_from_csr(csr)
+    if profile in (CertificateKind.ORGANISATION.value, CertificateKind.DEVICE.value):
+        payload = InformationChangePayload(serial=normalised, request=dict(request), csr=csr)
+        summary = f"change the information of {normalised} ({subject})"
+        hold_for_approval(authority, f"certificate.change.{profile}", payload, summary, actor=actor)
+    return _change_now(authority, serial, request, csr, actor)
+
+
 def trust(
     authority: Authority,
     certificate: asn1_x509.Certificate,
@@ -122,6 +151,16 @@ def trust(
     summary = f"trust {certificate.subject.human_friendly} as {role.value} {checked!r}"
     hold_for_approval(authority, "trust.add", payload, summary, actor=actor)
     return add_trusted_certificate(authority, certificate, name=name, role=role, actor=actor, **window)
+
+
+def untrust(authority: Authority, entry_id: int, *, actor: str) -> TrustedEntry:
+    """Stop trusting a certificate, unless that waits for approvals (``trust.remove``): signatures that
+    needed it stop validating, which a lone administrator should not decide where the policy says so."""
+    entry = trusted_certificate(authority, entry_id)
+    payload = TrustRemovalPayload(entry_id=entry.id, sha256=entry.sha256, name=entry.name)
+    summary = f"stop trusting {entry.name!r} ({entry.subject})"
+    hold_for_approval(authority, "trust.remove", payload, summary, actor=actor)
+    return remove_trusted_certificate(authority, entry_id, actor=actor, sha256=entry.sha256)
 
 
 def _hold_revocation(
@@ -206,6 +245,22 @@ def _issue(authority: Authority, payload: IssuancePayload, actor: str) -> Issued
     return IssuedOutcome(serial=issued.serial_hex, subject=issued.certificate.subject.rfc4514_string())
 
 
+def _change_now(
+    authority: Authority, serial: str, request: Mapping[str, Any], csr: bytes | None, actor: str
+) -> IssuedCertificate:
+    with authority.database.transaction() as session:
+        profile = find_certificate(session, serial).profile
+    key = SubjectKey("csr", public_key_from_csr(csr)) if csr is not None else None
+    return change_holder_information(
+        authority, serial, parse_request(profile, dict(request)), actor=actor, key=key
+    )
+
+
+def _change(authority: Authority, payload: InformationChangePayload, actor: str) -> IssuedOutcome:
+    issued = _change_now(authority, payload.serial, payload.request, payload.csr, actor)
+    return IssuedOutcome(serial=issued.serial_hex, subject=issued.certificate.subject.rfc4514_string())
+
+
 def _trust(authority: Authority, payload: TrustPayload, actor: str) -> TrustOutcome:
     entry = add_trusted_certificate(
         authority,
@@ -216,6 +271,11 @@ def _trust(authority: Authority, payload: TrustPayload, actor: str) -> TrustOutc
         trusted_until=payload.trusted_until,
         actor=actor,
     )
+    return TrustOutcome.model_validate(entry)
+
+
+def _untrust(authority: Authority, payload: TrustRemovalPayload, actor: str) -> TrustOutcome:
+    entry = remove_trusted_certificate(authority, payload.entry_id, actor=actor, sha256=payload.sha256)
     return TrustOutcome.model_validate(entry)
 
 
@@ -231,7 +291,10 @@ def executors(publish_root_crl: RootCrlPublisher) -> dict[str, Executor]:
         "certificate.revoke.organisation": ActionExecutor(RevocationPayload, _revoke),
         "certificate.issue.organisation": issue,
         "certificate.issue.device": issue,
+        "certificate.change.organisation": ActionExecutor(InformationChangePayload, _change),
+        "certificate.change.device": ActionExecutor(InformationChangePayload, _change),
         "trust.add": ActionExecutor(TrustPayload, _trust),
+        "trust.remove": ActionExecutor(TrustRemovalPayload, _untrust),
         "ca.root-crl": ActionExecutor(RootCrlPayload, root_crl),
         POLICY_CHANGE: ActionExecutor(PolicyChangePayload, apply_lowering),
     }

@@ -34,6 +34,7 @@ __all__ = [
     "check_trustable",
     "list_trusted_certificates",
     "remove_trusted_certificate",
+    "trusted_certificate",
 ]
 
 
@@ -184,11 +185,25 @@ def _refuse_double(session: Session, name: str, digest: str) -> None:
             raise StateConflict(f"the name {name!r} is already used by trusted certificate {existing.id}")
 
 
-def remove_trusted_certificate(authority: Authority, entry_id: int, *, actor: str) -> TrustedEntry:
+def trusted_certificate(authority: Authority, entry_id: int) -> TrustedEntry:
+    """One trusted certificate by its id (NotFound when there is none)."""
+    with authority.database.reading() as session:
+        row = session.get(TrustedCertificate, entry_id)
+        if row is None:
+            raise NotFound(f"no trusted certificate {entry_id}")
+        return TrustedEntry.of(row)
+
+
+def remove_trusted_certificate(
+    authority: Authority, entry_id: int, *, actor: str, sha256: str | None = None
+) -> TrustedEntry:
+    """Stop trusting entry ``entry_id``; with ``sha256``, only if it still holds that certificate."""
     with authority.database.transaction() as session:
         row = session.get(TrustedCertificate, entry_id, with_for_update=True)
         if row is None:
             raise NotFound(f"no trusted certificate {entry_id}")
+        if sha256 is not None and row.sha256 != sha256:
+            raise StateConflict(f"trusted certificate {entry_id} holds another certificate now; ask again")
         entry = TrustedEntry.of(row)
         session.delete(row)
         details = {"name": row.name, "sha256": row.sha256}

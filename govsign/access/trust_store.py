@@ -15,7 +15,15 @@ from ca.errors import InvalidRequest
 from govsign.access.trust_anchors import TrustRole, list_trusted_certificates
 from signing.validation import TrustAnchor, TrustStore
 
-__all__ = ["parse_certificates", "read_certificates", "trust_store"]
+__all__ = [
+    "MAX_CERTIFICATE_BYTES",
+    "one_uploaded_certificate",
+    "parse_certificates",
+    "read_certificates",
+    "trust_store",
+]
+
+MAX_CERTIFICATE_BYTES = 64 * 1024  # an uploaded certificate file; the faces read at most one byte more
 
 
 def read_certificates(path: Path) -> list[asn1_x509.Certificate]:
@@ -40,6 +48,16 @@ def parse_certificates(data: bytes, source: str) -> list[asn1_x509.Certificate]:
     if not certificates:
         raise InvalidRequest(f"{source} holds no X.509 certificate")
     return certificates
+
+
+def one_uploaded_certificate(data: bytes, source: str) -> asn1_x509.Certificate:
+    """The one certificate of an uploaded PEM or DER file of at most :data:`MAX_CERTIFICATE_BYTES`."""
+    if len(data) > MAX_CERTIFICATE_BYTES:
+        raise InvalidRequest(f"a certificate file is at most {MAX_CERTIFICATE_BYTES // 1024} KiB")
+    parsed = parse_certificates(data, source)
+    if len(parsed) != 1:
+        raise InvalidRequest(f"the file holds {len(parsed)} certificates; add them one by one")
+    return parsed[0]
 
 
 def trust_store(authority: Authority, extra_roots: Iterable[Path] = ()) -> TrustStore:

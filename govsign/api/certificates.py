@@ -22,10 +22,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 from ca.hsm import KeyAlgorithm
 from ca.issuance import IssuedCertificate
 from ca.reasons import reason_for_certificate
-from ca.revocation import find_certificate, renew_certificate
+from ca.revocation import find_certificate
 from ca.store import CertificateRecord
 from govsign.access import controlled_actions
 from govsign.access.administrators import Role
+from govsign.access.holder_certificates import renew_holder_certificate
 from govsign.http.access import Caller, require
 from govsign.http.deps import AuthorityDep, ServicesDep
 
@@ -100,8 +101,9 @@ def renew(
     caller: Annotated[Caller, Depends(require(Role.RA_OFFICER))],
     years: Annotated[int, Query(ge=1, le=3, description="years added to the old notAfter")] = 3,
 ) -> Issued:
-    """A new certificate for the same key and subject (``ra_officer``); the old one stays valid."""
-    return _issued(renew_certificate(authority, serial, actor=caller.actor, years=years))
+    """A new certificate for the same key and subject (``ra_officer``); the old one stays valid, and the
+    holder's signing accounts sign with the new one from now on."""
+    return _issued(renew_holder_certificate(authority, serial, actor=caller.actor, years=years))
 
 
 class Revocation(BaseModel):

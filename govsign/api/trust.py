@@ -13,18 +13,16 @@ from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ca.errors import InvalidRequest
 from govsign.access.administrators import Role
-from govsign.access.controlled_actions import trust
+from govsign.access.controlled_actions import trust, untrust
 from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
-    remove_trusted_certificate,
 )
-from govsign.access.trust_store import parse_certificates
+from govsign.access.trust_store import MAX_CERTIFICATE_BYTES, one_uploaded_certificate
 from govsign.http.access import Caller, require
 from govsign.http.deps import AuthorityDep
 
 router = APIRouter(prefix="/api/v1/trust-anchors", tags=["validation"])
-MAX_CERTIFICATE_BYTES = 64 * 1024
 
 
 @router.get("")
@@ -45,14 +43,10 @@ def add(
 ) -> dict[str, Any]:
     """Trust another CA's root or intermediate (``ca_admin``; may wait for approvals: 202)."""
     data = certificate.file.read(MAX_CERTIFICATE_BYTES + 1)
-    if len(data) > MAX_CERTIFICATE_BYTES:
-        raise InvalidRequest(f"a certificate file is at most {MAX_CERTIFICATE_BYTES // 1024} KiB")
-    parsed = parse_certificates(data, certificate.filename or "the upload")
-    if len(parsed) != 1:
-        raise InvalidRequest(f"the file holds {len(parsed)} certificates; add them one by one")
+    parsed = one_uploaded_certificate(data, certificate.filename or "the upload")
     start, end = _aware(trusted_from), _aware(trusted_until)
     entry = trust(
-        authority, parsed[0], name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
+        authority, parsed, name=name, role=role, trusted_from=start, trusted_until=end, actor=caller.actor
     )
     return entry.to_json()
 
@@ -69,5 +63,5 @@ def remove(
     entry_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="id from the list")],
     caller: Annotated[Caller, Depends(require(Role.CA_ADMIN))],
 ) -> dict[str, Any]:
-    """Stop trusting a certificate (``ca_admin``)."""
-    return remove_trusted_certificate(authority, entry_id, actor=caller.actor).to_json()
+    """Stop trusting a certificate (``ca_admin``; may wait for approvals: 202)."""
+    return untrust(authority, entry_id, actor=caller.actor).to_json()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from ca.errors import InvalidRequest
 from govsign.access.accounts import TOKEN_PREFIX as ACCOUNT_TOKEN_PREFIX
@@ -16,7 +15,7 @@ from govsign.access.accounts import (
     AccountKind,
     change_pin,
     create_account,
-    credential_status,
+    list_accounts,
     set_image,
     unlock,
 )
@@ -107,16 +106,17 @@ def _reissue(model: Any, subject_id: int, prefix: str, revoke: bool, days: int) 
 
 
 @account_app.command("list")
-def list_accounts() -> None:
-    """Every account: id, kind, holder, certificate, and its key's state (awaiting-holder, active, locked,
-    destroyed)."""
+def list_accounts_command(
+    search: Annotated[str, typer.Option(help="part of the holder's name or the serial")] = "",
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 1000,
+) -> None:
+    """Accounts, newest first: id, kind, holder, certificate, and its key's state (awaiting-holder,
+    active, locked, destroyed)."""
     authority = runtime.open_authority_from(load_settings())
-    with authority.database.transaction() as session:
-        accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
-    for account in accounts:
-        status = credential_status(authority, account)
-        state = "key elsewhere" if status is None else ("locked" if status.locked else str(status.state))
-        typer.echo(f"{account.id}\t{account.kind}\t{account.holder}\t{account.certificate_serial}\t{state}")
+    for account in list_accounts(authority, search, limit):
+        typer.echo(
+            f"{account.id}\t{account.kind}\t{account.holder}\t{account.certificate_serial}\t{account.key_state}"
+        )
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the CA")

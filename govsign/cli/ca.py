@@ -14,15 +14,15 @@ from rich.table import Table
 from ca.crl import publish_crl
 from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
-from ca.issuance import IssuedCertificate, SubjectKey
-from ca.keycheck import public_key_from_csr
+from ca.issuance import IssuedCertificate
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
-from ca.revocation import change_information, find_certificate, renew_certificate
+from ca.revocation import find_certificate
 from ca.store import list_certificates
 from govsign.access import controlled_actions
 from govsign.access.approval_payloads import RootCrlPayload
 from govsign.access.approvals import hold_for_approval
+from govsign.access.holder_certificates import renew_holder_certificate
 from govsign.cli.instants import parse_instant
 from govsign.cli.intents import intents_app, print_unfinished_intents
 from govsign.cli.output import out, write_atomically
@@ -101,7 +101,7 @@ def ca_renew(
 ) -> None:
     """A new certificate for the same key; the old one stays valid."""
     authority = runtime.open_authority_from(load_settings())
-    _report_issued(renew_certificate(authority, serial, actor=OPERATOR, years=years), out_path)
+    _report_issued(renew_holder_certificate(authority, serial, actor=OPERATOR, years=years), out_path)
 
 
 @ca_app.command("change-info")
@@ -111,13 +111,14 @@ def ca_change_info(
     csr: Annotated[Path | None, typer.Option(help="a new PKCS#10 request, if the key changes too")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="write the certificate here (PEM)")] = None,
 ) -> None:
-    """Issue a certificate with new subject data and revoke the old one as superseded."""
+    """Issue a certificate with new subject data and revoke the old one as superseded (the holder's
+    accounts move to it); for an agency's seal or a device this may wait for approvals (exit 3)."""
     authority = runtime.open_authority_from(load_settings())
-    with authority.database.transaction() as session:
-        profile = find_certificate(session, serial).profile
-    request = parse_request(profile, _read_request(subject))
-    key = SubjectKey("csr", public_key_from_csr(_read_bytes(csr, "CSR"))) if csr else None
-    _report_issued(change_information(authority, serial, request, actor=OPERATOR, key=key), out_path)
+    new_key = _read_bytes(csr, "CSR") if csr else None
+    issued = controlled_actions.change_information(
+        authority, serial, _read_request(subject), csr=new_key, actor=OPERATOR
+    )
+    _report_issued(issued, out_path)
 
 
 @ca_app.command("revoke")

@@ -9,11 +9,10 @@ from typing import Annotated
 import typer
 
 from ca.errors import InvalidRequest
-from govsign.access.controlled_actions import trust
+from govsign.access.controlled_actions import trust, untrust
 from govsign.access.trust_anchors import (
     TrustRole,
     list_trusted_certificates,
-    remove_trusted_certificate,
 )
 from govsign.access.trust_store import read_certificates
 from govsign.cli.instants import parse_instant
@@ -76,7 +75,5 @@ def _day(moment: dt.datetime | None) -> str:
 @trust_app.command("remove")
 def remove(entry_id: int) -> None:
     """Stop trusting a certificate (signatures that needed it become INDETERMINATE)."""
-    entry = remove_trusted_certificate(
-        runtime.open_authority_from(load_settings()), entry_id, actor=runtime.OPERATOR
-    )
+    entry = untrust(runtime.open_authority_from(load_settings()), entry_id, actor=runtime.OPERATOR)
     typer.echo(f"removed {entry.id}: {entry.name}")

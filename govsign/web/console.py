@@ -47,6 +47,8 @@ ADMINISTRATORS: Grants = frozenset(Role)
 SIGNERS: Grants = frozenset(AccountKind)
 OFFICERS: Grants = frozenset({Role.RA_OFFICER})
 VOTERS: Grants = frozenset({Role.RA_OFFICER, Role.CA_ADMIN})
+CA_ADMINS: Grants = frozenset({Role.CA_ADMIN})
+AUDITORS: Grants = frozenset({Role.AUDITOR})
 _login_attempts = RateLimiter(rate=0.2, burst=20)  # per client address: guessing stays slow
 
 

@@ -35,7 +35,7 @@ from govsign.web.console import (
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-_FIELDS = {
+REQUEST_FIELDS = {
     CertificateKind.INDIVIDUAL: ("full_name", "personal_id", "email", "organisation", "unit", "province"),
     CertificateKind.ORGANISATION: ("name", "tax_code", "budget_code", "province", "email"),
     CertificateKind.DEVICE: ("name", "version", "organisation", "province"),
@@ -86,7 +86,7 @@ def certificates(
 
 @router.get("/issue", response_class=HTMLResponse)
 def issue_form(request: Request, user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))]) -> Response:
-    return render(request, "console_issue.html", user=user, fields=_FIELDS)
+    return render(request, "console_issue.html", user=user, fields=REQUEST_FIELDS)
 
 
 @router.post("/issue", response_class=HTMLResponse)
@@ -106,7 +106,7 @@ def _issue(request: Request, authority: Authority, user: ConsoleUser, values: di
         raise InvalidRequest("choose a profile: individual, organisation or device") from None
     data = {
         name: values[name]
-        for name in (*_FIELDS[kind], "requesting_agency", "request_ref")
+        for name in (*REQUEST_FIELDS[kind], "requesting_agency", "request_ref")
         if values.get(name)
     }
     key_type = KeyAlgorithm.EC_P256 if kind is CertificateKind.INDIVIDUAL else KeyAlgorithm.RSA2048

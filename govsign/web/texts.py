@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from govsign.web.console_management_texts import MANAGEMENT_TEXTS
+
 __all__ = ["CONSOLE_TEXTS", "TEXTS"]
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -215,3 +217,6 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "slow_down": "Too many sign-in attempts from this address; try again in a few minutes.",
     },
 }
+
+for _language, _words in MANAGEMENT_TEXTS.items():  # the management pages' words, in their own module
+    CONSOLE_TEXTS[_language].update(_words)
