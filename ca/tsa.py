@@ -9,6 +9,7 @@ timestamp` is the in-process interface the signing service uses; :meth:`respond`
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import secrets
@@ -28,6 +29,7 @@ __all__ = ["DEFAULT_TSA_POLICY", "TSA_POLICY_SETTING", "TimeStampAuthority"]
 log = logging.getLogger("govsign.tsa")
 TSA_POLICY_SETTING = "tsa_policy_oid"
 DEFAULT_TSA_POLICY = "0.4.0.2023.1.1"  # ETSI EN 319 421 best-practices policy
+SIGNER_RELOAD = dt.timedelta(minutes=1)  # how soon a rolled-over TSA key is used by every process
 _IMPRINT_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _SIGNATURE_OIDS = {"rsa-pkcs1v15": "sha256_rsa", "ecdsa": "sha256_ecdsa"}
 
@@ -72,6 +74,7 @@ class _Signer:
 
     key: ServiceKey
     parts: _CertificateParts
+    loaded_at: dt.datetime
 
 
 class _Rejection(Exception):
@@ -95,16 +98,18 @@ class TimeStampAuthority:
         return self._loaded_signer().key
 
     def _loaded_signer(self) -> _Signer:
-        """The key and parts, looked up once. A fresh server's first requests arrive together on several
-        threads; each must wait for one complete signer rather than find a key whose parts are not yet
-        encoded (which failed them with a 500)."""
+        """The key and parts, looked up again every ``SIGNER_RELOAD`` so that a rollover (``govsign ca
+        rollover tsa``, in another process) reaches every process within a minute; the old key stays valid
+        meanwhile. A fresh server's first requests arrive together on several threads; each must wait for
+        one complete signer rather than find a key whose parts are not yet encoded (which failed them with a
+        500)."""
         signer = self._signer
-        if signer is not None:
+        if signer is not None and utc_now() < signer.loaded_at + SIGNER_RELOAD:
             return signer
         with self._signer_lock:
-            if self._signer is None:
+            if self._signer is None or self._signer is signer:
                 key = newest_service_key(self.authority, "tsa")
-                self._signer = _Signer(key, _CertificateParts.of(key.certificate))
+                self._signer = _Signer(key, _CertificateParts.of(key.certificate), utc_now())
             return self._signer
 
     def timestamp(

@@ -18,6 +18,7 @@ from ca.issuance import IssuedCertificate
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate
+from ca.rollover import RolledKey, roll_over
 from ca.store import list_certificates
 from govsign.access import controlled_actions
 from govsign.access.approval_payloads import RootCrlPayload
@@ -244,3 +245,14 @@ def ca_export_chain(
         sys.stdout.write(pem.decode("ascii"))
     else:
         write_atomically(out_path, pem)
+
+
+@ca_app.command("rollover")
+def ca_rollover(
+    which: Annotated[RolledKey, typer.Argument(help="tsa: the time-stamping unit; seal: the service's seal")],
+) -> None:
+    """A new key and certificate take over; the old certificate stays valid for what it signed."""
+    authority = runtime.open_authority_from(load_settings())
+    old, issued = roll_over(authority, which, actor=OPERATOR)
+    typer.echo(f"{which}: {old} -> {issued.serial_hex} (every server uses the new one within a minute)")
+    typer.echo(issued.serial_hex)
