@@ -30,6 +30,7 @@ from signing.cms_signer import HsmSigner, signature_algorithm_for
 from signing.pades import Level, SigningOptions
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import Indication, SubIndication, TrustAnchor, TrustStore, validate_pdf
+from signing.validation.report import CertificateStanding
 from tests.conftest import Deployment, as_holder, sign_as_holder
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.pdf_corpus import foreign_ca, pyhanko_sign
@@ -67,11 +68,25 @@ def test_valid_documents_pass_and_long_term_ones_need_no_network(
     offline = level in (Level.B_LT, Level.B_LTA)
     report = validate_pdf(signed, trust, fetch_policy(sqlite_deployment.settings, offline=offline))
     assert only(report) == (Indication.TOTAL_PASSED, None), report
+    assert "EN 319 102-1" in report.policy_en and "govsign root CA" in report.policy_vi
+    assert ("offline" in report.policy_en) is offline and ("ngoại tuyến" in report.policy_vi) is offline
     verdict = next(v for v in report.signatures if v.kind == "signature")
     assert verdict.level == level.value
     assert verdict.signer is not None and verdict.signer.common_name == "Nguyễn Văn Ánh"
     assert verdict.signing_time and verdict.signing_time.endswith("+07:00")
     assert verdict.trust_anchor == "govsign root CA"
+    leaf, issuing, root = verdict.chain  # each certificate, and where its status came from
+    assert "Nguyễn Văn Ánh" in leaf.subject and leaf.issuer == issuing.subject and issuing.issuer == root.subject
+    assert leaf.key == "EC P-256" and leaf.not_after.endswith("+07:00")
+    assert leaf.standing is CertificateStanding.GOOD and leaf.status_source.startswith("OCSP produced")
+    assert "OCSP" in leaf.status_source.split(" by ")[1]  # the responder's name
+    assert issuing.standing is CertificateStanding.GOOD and issuing.status_source.startswith("CRL #")
+    assert root.standing is CertificateStanding.TRUST_ANCHOR
+    if level is Level.B_B:
+        assert verdict.timestamp is None
+    else:
+        assert verdict.timestamp is not None and "Time-Stamping" in verdict.timestamp.tsa
+        assert verdict.timestamp.time.endswith("+07:00")
     assert pdfsig_integrity(signed) == [True]
     if level is Level.B_LTA:
         assert only(report, "document-timestamp") == (Indication.TOTAL_PASSED, None)

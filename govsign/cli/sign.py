@@ -295,6 +295,13 @@ def _print_report(report: ValidationReport) -> None:
             typer.echo(f"  {verdict.signing_time_note_en}")
         if verdict.modifications:
             typer.echo(f"  changes after signing: {verdict.modifications}")
+        for certificate in verdict.chain:
+            source = f" ({certificate.status_source})" if certificate.status_source else ""
+            typer.echo(f"  certificate {certificate.subject} [{certificate.key}]: {certificate.standing}{source}")
+        if verdict.timestamp is not None:
+            stamp = verdict.timestamp
+            accuracy = f" ± {stamp.accuracy}" if stamp.accuracy else ""
+            typer.echo(f"  time-stamp: {stamp.time}{accuracy} by {stamp.tsa}")
         for change in verdict.changes:
             typer.echo(f"    - {change.sentence_en} ({'; '.join(change.objects) or change.kind})")
     for refusal in report.fetches_refused:

@@ -37,6 +37,7 @@ from signing.aes256_revision5 import decrypt
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument
 from signing.fetch_policy import FetchPolicy
+from signing.validation.chain import chain_of, timestamp_of
 from signing.validation.changes import UNREADABLE, Snapshot, changes_between, snapshot
 from signing.validation.context import (
     MALFORMED,
@@ -68,6 +69,7 @@ from signing.validation.texts import (
     SIGNED_BYTES_ALTERED,
     TIME_CLAIMED,
     TIME_PROVEN,
+    policy_sentence,
 )
 from signing.validation.timestamps import judge_timestamp
 from signing.validation.verdicts import (
@@ -148,6 +150,8 @@ def validate_pdf(
         validated_at=dt.datetime.now(VIETNAM_TIME).isoformat(timespec="seconds"),
         signatures=verdicts,
         fetches_refused=list(fetching.refusals),
+        policy_vi=policy_sentence(trust, fetching, english=False),
+        policy_en=policy_sentence(trust, fetching, english=True),
     )
 
 
@@ -227,6 +231,8 @@ def _judge_signature(
         signing_time_proven=proven_time is not None,
         signing_time_note_vi=time_note[0] if best_time else "",
         signing_time_note_en=time_note[1] if best_time else "",
+        chain=chain_of(status, judged.revocation),
+        timestamp=timestamp_of(signature),
     )
 
 

@@ -20,10 +20,13 @@ from signing.validation.texts import CHECK_NAMES
 __all__ = [
     "REPORT_SCHEMA",
     "VIETNAM_TIME",
+    "CertificateStanding",
+    "ChainCertificate",
     "Change",
     "ChangeKind",
     "Check",
     "Indication",
+    "SignatureTimestamp",
     "SignatureVerdict",
     "Signer",
     "SubIndication",
@@ -138,6 +141,38 @@ class Change:
     objects: list[str] = field(default_factory=list)
 
 
+class CertificateStanding(StrEnum):
+    """A certificate's status as the validation found it."""
+
+    TRUST_ANCHOR = "trust_anchor"  # trusted as such: no status to check
+    GOOD = "good"
+    REVOKED = "revoked"
+    NOT_CHECKED = "not_checked"  # no OCSP response or CRL for it was used (or the path was not built)
+
+
+@dataclass(frozen=True)
+class ChainCertificate:
+    subject: str
+    issuer: str
+    serial: str  # hex
+    not_before: str  # ISO 8601, Vietnam time
+    not_after: str
+    key: str  # e.g. "EC P-256", "RSA 2048"
+    standing: CertificateStanding
+    status_source: (
+        str  # technical: "OCSP produced <time> by <responder>" or "CRL #n issued <time> by <issuer>"
+    )
+
+
+@dataclass(frozen=True)
+class SignatureTimestamp:
+    """The signature's own time-stamp token."""
+
+    tsa: str
+    time: str  # ISO 8601, Vietnam time
+    accuracy: str  # e.g. "1 s", "" when the token claims none
+
+
 @dataclass(frozen=True)
 class SignatureVerdict:
     field_name: str
@@ -157,6 +192,8 @@ class SignatureVerdict:
     signing_time_proven: bool = False  # True only when a trusted time-stamp proves ``signing_time``
     signing_time_note_vi: str = ""
     signing_time_note_en: str = ""
+    chain: list[ChainCertificate] = field(default_factory=list)  # the signer's first, the trust anchor last
+    timestamp: SignatureTimestamp | None = None  # the signature's own time-stamp token
 
 
 @dataclass(frozen=True)
@@ -166,6 +203,8 @@ class ValidationReport:
     validated_at: str
     signatures: list[SignatureVerdict]
     fetches_refused: list[str]  # every fetch not made or not finished: its URL and why
+    policy_vi: str = ""  # the validation policy applied: the process, the revocation rule, the trust anchors
+    policy_en: str = ""
 
     @property
     def all_passed(self) -> bool:

@@ -7,6 +7,9 @@ Every entry is a pair or a per-language mapping, Vietnamese first; placeholders 
 
 from __future__ import annotations
 
+from signing.fetch_policy import FetchPolicy
+from signing.validation.context import TrustStore
+
 __all__ = [
     "ALLOWED",
     "CHANGE_SENTENCES",
@@ -18,6 +21,7 @@ __all__ = [
     "SIGNED_BYTES_ALTERED",
     "TIME_CLAIMED",
     "TIME_PROVEN",
+    "policy_sentence",
 ]
 
 CHECK_NAMES = {
@@ -128,3 +132,30 @@ SENTENCES_EN = {
     ),
     "OTHER": "Indeterminate — there is not enough information to judge this signature.",
 }
+
+
+def policy_sentence(trust: TrustStore, fetching: FetchPolicy, *, english: bool) -> str:
+    """The validation policy, as the report states it: EN 319 102-1's process, what revocation data must
+    exist and where it may come from, and the anchors trusted."""
+    anchors = ", ".join(anchor.name for anchor in trust.anchors) or ("none" if english else "không có")
+    if english:
+        where = (
+            "then OCSP/CRL fetched over HTTP as the fetch policy allows"
+            if fetching.enabled
+            else ("nothing fetched (offline)")
+        )
+        return (
+            "ETSI EN 319 102-1: basic validation, then past signature validation at the time a trusted "
+            "time-stamp proves; revocation data required for every certificate under the trust anchor "
+            f"(the document's own DSS first, {where}); trust anchors: {anchors}."
+        )
+    where = (
+        "sau đó OCSP/CRL tải qua mạng theo chính sách tải"
+        if fetching.enabled
+        else "không tải gì (ngoại tuyến)"
+    )
+    return (
+        "ETSI EN 319 102-1: kiểm tra cơ bản, sau đó kiểm tra tại thời điểm mà dấu thời gian tin cậy chứng "
+        "minh; mọi chứng thư dưới gốc tin cậy phải có dữ liệu thu hồi (trước hết là dữ liệu DSS kèm tài liệu, "
+        f"{where}); gốc tin cậy: {anchors}."
+    )

@@ -17,6 +17,7 @@ from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_sig
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from signing.validation.chain import Revocation
 from signing.validation.context import MALFORMED, Contexts, TrustStore, missing_revocation
 from signing.validation.report import Indication, Signer, SubIndication
 
@@ -45,6 +46,7 @@ class Judged:
     proven_time: dt.datetime | None  # when a trusted signature time-stamp proves the signature existed
     missing_revocation: str | None  # why the path lacks revocation data, when that is its only fault
     self_signed: bool  # the signer's certificate is its own issuer
+    revocation: Revocation  # the OCSP responses and CRLs the final context held (embedded or fetched)
 
 
 async def validate_at_best_time(signature: EmbeddedPdfSignature, contexts: Contexts) -> Judged:
@@ -61,7 +63,9 @@ async def validate_at_best_time(signature: EmbeddedPdfSignature, contexts: Conte
             context = contexts.at(proven_time)
             status, analysed = await _validated(signature, context, now)
         missing = await missing_revocation(status, context)
-        return Judged(status, analysed, proven_time, missing, signature.signer_cert.self_signed != "no")
+        self_signed = signature.signer_cert.self_signed != "no"
+        held = Revocation(tuple(context.ocsps), tuple(context.crls))
+        return Judged(status, analysed, proven_time, missing, self_signed, held)
     finally:
         await contexts.close()
 
