@@ -27,7 +27,7 @@ from asn1crypto import core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ __all__ = [
     "RateLimiter",
     "forget_response",
     "presign_new",
+    "stored_response",
 ]
 
 log = logging.getLogger("govsign.ocsp")
@@ -55,6 +56,11 @@ REMEMBERED_REQUESTS = 100_000  # distinct standard OCSP requests remembered by t
 CACHED_RESPONSES = 50_000  # ~1.4 KB each: ~70 MB per process at most, whatever the number of certificates
 SIGNER_RELOAD_SECONDS = 3600
 _SIGNATURE_OIDS = {"rsa-pkcs1v15": "sha256_rsa", "ecdsa": "sha256_ecdsa"}
+
+
+def stored_response(issuer_id: int, serial: str) -> Select[OcspResponse]:
+    """Every OCSP request's look-up: the stored answer of one serial (the unique (issuer, serial) index)."""
+    return select(OcspResponse).where(OcspResponse.issuer_id == issuer_id, OcspResponse.serial == serial)
 
 
 def forget_response(session: Session, record: CertificateRecord) -> None:
@@ -331,11 +337,7 @@ class OcspResponder:
 
     def _from_database(self, serial: str) -> OcspAnswer | None:
         with self.authority.database.transaction() as session:
-            stored = session.execute(
-                select(OcspResponse).where(
-                    OcspResponse.issuer_id == self.issuer.id, OcspResponse.serial == serial
-                )
-            ).scalar_one_or_none()
+            stored = session.execute(stored_response(self.issuer.id, serial)).scalar_one_or_none()
         if stored is None or stored.next_update - utc_now() < REFRESH_MARGIN / 2:
             return None
         answer = OcspAnswer(stored.der, stored.this_update, stored.next_update)

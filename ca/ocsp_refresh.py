@@ -9,15 +9,36 @@ old single query (an outer join with OR) scanned every certificate every round.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, select
+import datetime as dt
+
+from sqlalchemy import Select, and_, delete, select
 
 from ca.ocsp import REFRESH_MARGIN, OcspResponder
 from ca.store import CertificateRecord, OcspResponse, utc_now
 
-__all__ = ["OcspRefresher"]
+__all__ = ["OcspRefresher", "due_responses"]
 
 REFRESH_CHUNK = 200  # responses signed, then stored in one transaction
 SWEEP_CHUNK = 2_000  # certificates looked at per round for a missing response
+
+
+def due_responses(issuer_id: int, now: dt.datetime, count: int) -> Select[int, CertificateRecord]:
+    """The refresh's hot query: the ``count`` stored answers of ``issuer_id`` nearest their nextUpdate
+    among those past the half-life, with their certificates (walks the ``next_update`` index; tested by
+    its plan in tests/test_hot_queries.py)."""
+    return (
+        select(OcspResponse.id, CertificateRecord)
+        .join(
+            CertificateRecord,
+            and_(
+                OcspResponse.issuer_id == CertificateRecord.issuer_id,
+                OcspResponse.serial == CertificateRecord.serial,
+            ),
+        )
+        .where(OcspResponse.issuer_id == issuer_id, OcspResponse.next_update < now + REFRESH_MARGIN)
+        .order_by(OcspResponse.next_update)
+        .limit(count)
+    )
 
 
 class OcspRefresher:
@@ -44,22 +65,7 @@ class OcspRefresher:
         expired ones among them are deleted; None when nothing is due."""
         now = utc_now()
         with self.responder.authority.database.transaction() as session:
-            rows = session.execute(
-                select(OcspResponse.id, CertificateRecord)
-                .join(
-                    CertificateRecord,
-                    and_(
-                        OcspResponse.issuer_id == CertificateRecord.issuer_id,
-                        OcspResponse.serial == CertificateRecord.serial,
-                    ),
-                )
-                .where(
-                    OcspResponse.issuer_id == self.responder.issuer.id,
-                    OcspResponse.next_update < now + REFRESH_MARGIN,
-                )
-                .order_by(OcspResponse.next_update)
-                .limit(count)
-            ).all()
+            rows = session.execute(due_responses(self.responder.issuer.id, now, count)).all()
             expired = [response_id for response_id, record in rows if record.not_after <= now]
             if expired:
                 session.execute(delete(OcspResponse).where(OcspResponse.id.in_(expired)))
