@@ -68,11 +68,13 @@ def uvicorn_log_config(log_format: str, *, access_log: bool) -> dict[str, Any]:
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "govsign", "stream": "ext://sys.stderr"}
         },
-        "root": {"handlers": ["stderr"], "level": "INFO"},
+        # Libraries' INFO chatter (pikepdf's logger bridge, for one) stays out; their warnings come through.
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
         "loggers": {
             "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
             "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
+            "govsign": {"level": "INFO"},
             "govsign.access": {"level": "INFO" if access_log else "WARNING"},
         },
     }
