@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ca.correlation import REQUEST_ID
@@ -50,6 +51,8 @@ class RequestObservation:
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
         self.access_log = access_log
+        # The labelled series already made, so the hot path (OCSP) skips prometheus-client's label look-up.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,8 +80,14 @@ class RequestObservation:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         route = route_template(scope)
-        HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        HTTP_LATENCY.labels(method, route).observe(seconds)
+        series = self._series.get((method, route, status))
+        if series is None:  # bounded: route templates x methods x statuses
+            series = self._series[(method, route, status)] = (
+                HTTP_REQUESTS.labels(method, route, str(status)),
+                HTTP_LATENCY.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         if self.access_log:
             client = scope.get("client")
             access.info(
