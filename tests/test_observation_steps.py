@@ -18,6 +18,15 @@ from govsign.http.observation import RequestObservation
 pytestmark = pytest.mark.pure
 
 
+def _access_line(formatter: logging.Formatter, request_id: str) -> str:
+    """An access log record formatted inside a request whose id is ``request_id``."""
+    reset = REQUEST_ID.set(request_id)
+    try:
+        return formatter.format(_access_record())
+    finally:
+        REQUEST_ID.reset(reset)
+
+
 def _access_record() -> logging.LogRecord:
     record = logging.LogRecord(
         "govsign.access", logging.INFO, __file__, 1, "%s %s %d", ("GET", "/livez", 200), None
@@ -28,11 +37,7 @@ def _access_record() -> logging.LogRecord:
 
 
 def test_a_json_log_line_is_one_object_with_the_request_id_of_the_context() -> None:
-    reset = REQUEST_ID.set("req-7")
-    try:
-        line = JsonLines().format(_access_record())
-    finally:
-        REQUEST_ID.reset(reset)
+    line = _access_line(JsonLines(), "req-7")
     assert "\n" not in line
     facts = json.loads(line)
     assert facts["request_id"] == "req-7" and facts["message"] == "GET /livez 200"
@@ -46,11 +51,7 @@ def test_a_json_log_line_is_one_object_with_the_request_id_of_the_context() -> N
 
 
 def test_a_text_log_line_carries_the_same_facts_for_a_person() -> None:
-    reset = REQUEST_ID.set("req-8")
-    try:
-        line = TextLines().format(_access_record())
-    finally:
-        REQUEST_ID.reset(reset)
+    line = _access_line(TextLines(), "req-8")
     assert "[req-8] GET /livez 200" in line and "route=/livez" in line and "duration=0.0012" in line
 
 
