@@ -34,6 +34,7 @@ from ca.audit_anchor import (
     track,
 )
 from ca.audit_checkpoints import CHECKPOINT_EVERY, checkpoint_if_due, verify_checkpoints
+from ca.correlation import REQUEST_ID
 from ca.errors import InvalidRequest, StateConflict
 from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database, utc_now
@@ -104,7 +105,7 @@ def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
         action=event.action,
         object=event.object,
         result=event.result,
-        details=canonical_json(dict(event.details or {})),
+        details=canonical_json(_with_request(event.details)),
         prev_hash=head.entry_hash,
     )
     entry.entry_hash = _entry_hash(entry)
@@ -115,6 +116,15 @@ def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
     checkpoint_if_due(session, token, entry.seq, entry.entry_hash, entry.at)
     session.flush()
     return entry
+
+
+def _with_request(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The event's details and, inside an HTTP request, its id (``request_id``), which ties the entry to
+    the access log; kept in the details so the chain's hashed fields stay what they always were."""
+    request_id = REQUEST_ID.get()
+    if request_id is None:
+        return dict(details or {})
+    return {"request_id": request_id, **(details or {})}
 
 
 def record(database: Database, token: Token, event: AuditEvent) -> None:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
-from ca.authority import Authority
 from ca.errors import CaError, InvalidRequest
+from ca.metrics import observe_hsm_with
 from ca.status import StatusServices
 from govsign.access.errors import AccessError, PendingApproval
 from govsign.api import (
@@ -28,6 +28,7 @@ from govsign.api import (
     batches,
     certificates,
     documentation,
+    operations,
     pki,
     signing,
     trust,
@@ -39,8 +40,10 @@ from govsign.config.settings import Settings, load_settings
 from govsign.csc import router as csc_router
 from govsign.errors import http_status
 from govsign.http import batches as batch_runner
+from govsign.http import metrics
 from govsign.http.access import RefusalLog
 from govsign.http.hardening import BodyGuard, BodyLimits, BodyRefused, ClientLimits, SecurityHeaders
+from govsign.http.observation import RequestObservation
 from govsign.web import (
     console,
     console_accounts,
@@ -57,6 +60,7 @@ from signing.errors import SigningError
 __all__ = ["create_app"]
 
 log = logging.getLogger("govsign")
+T = TypeVar("T")
 
 
 async def _every(seconds: float, work: Callable[[], object], name: str) -> None:
@@ -76,6 +80,10 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     refusals: RefusalLog = app.state.refusals
     holder = f"{socket.gethostname()}:{os.getpid()}"
+    try:  # before the first request: the PKCS#11 login and the database pool are not the clients' wait
+        await asyncio.to_thread(app.state.authority)
+    except Exception as error:  # serve anyway: /readyz says 503 and why, and the next use tries again
+        log.warning("opening the CA at start failed: %s: %s", type(error).__name__, error)
     tasks = [
         asyncio.create_task(
             _every(0.2, lambda: app.state.services().ocsp.poll_changes(), "OCSP change poll")
@@ -114,6 +122,23 @@ async def _background_work(app: FastAPI) -> AsyncIterator[None]:
             log.warning("refusal audit at shutdown failed: %s: %s", type(error).__name__, error)
 
 
+def _once(make: Callable[[], T]) -> Callable[[], T]:
+    """``make`` called once per process, however many threads ask first at the same time (a burst of
+    requests at start must not open the CA, its HSM login and its database pool once each); a failure is
+    not kept, so the next caller tries again."""
+    lock = threading.Lock()
+    made: list[T] = []
+
+    def made_once() -> T:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(make())
+        return made[0]
+
+    return made_once
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI application; uvicorn calls it once in every worker process (factory=True)."""
     settings = settings or load_settings()
@@ -127,10 +152,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.authority = functools.cache(lambda: runtime.open_authority_from(settings))
-    app.state.services = functools.cache(lambda: StatusServices(app.state.authority()))
+    app.state.authority = _once(lambda: runtime.open_authority_from(settings))
+    app.state.services = _once(lambda: StatusServices(app.state.authority()))
     app.state.limits = ClientLimits.from_settings(settings)
     app.state.refusals = RefusalLog(settings.refusal_audit_seconds)
+    observe_hsm_with(metrics.observe_hsm)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: Exception) -> Response:
@@ -167,14 +193,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("request failed: %s: %s", type(error).__name__, error)
         return JSONResponse({"detail": str(error)}, status_code=status)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> JSONResponse:
-        """Ready when the database answers and the HSM completes a round trip."""
-        return await asyncio.to_thread(_health, app.state.authority())
-
     app.add_middleware(pki.OcspGetFastPath, services=app.state.services)
     app.add_middleware(BodyGuard, limits=BodyLimits.from_settings(settings))
-    app.add_middleware(SecurityHeaders)  # outermost: the guard's own answers carry the headers too
+    app.add_middleware(SecurityHeaders)  # the guard's own answers carry the headers too
+    app.add_middleware(RequestObservation, access_log=settings.access_log)  # outermost: sees every answer
+    app.include_router(operations.router)
     app.include_router(pki.router)
     app.include_router(signing.router)
     app.include_router(batches.router)
@@ -194,22 +217,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     documentation.install(app)  # before /static, whose mount would shadow the API pages' assets
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
-
-
-def _health(authority: Authority) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        with authority.database.transaction() as session:
-            session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as error:  # any driver error means "not ready", reported, never raised
-        checks["database"] = f"unavailable: {type(error).__name__}"
-    try:
-        authority.token.probe()
-        checks["hsm"] = "ok"
-    except CaError as error:
-        checks["hsm"] = f"unavailable: {error}"
-    healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
-    )

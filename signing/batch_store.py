@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ca.errors import NotFound
@@ -36,6 +36,7 @@ __all__ = [
     "options_from_json",
     "options_to_json",
     "pending_digests",
+    "queued_documents",
     "unfinished_batch",
 ]
 
@@ -239,3 +240,16 @@ def batch_report(database: Database, batch_id: str) -> BatchReport:
             failed=sum(1 for row in rows if row["state"] == "failed"),
             items=rows,
         )
+
+
+def queued_documents(database: Database) -> int:
+    """How many documents of running batches wait for their signature (pending or being signed): the
+    batch queue's depth, for monitoring."""
+    with database.transaction() as session:
+        count = session.execute(
+            select(func.count())
+            .select_from(BatchItem)
+            .join(SigningBatch, SigningBatch.id == BatchItem.batch_id)
+            .where(SigningBatch.state == "running", BatchItem.state.in_(("pending", "running")))
+        ).scalar_one()
+    return int(count)

@@ -245,14 +245,16 @@ def server_logs() -> str:
 
 
 @contextmanager
-def running_server(deployment: Deployment, *, port: int | None = None, **environment: str) -> Iterator[str]:
+def running_server(
+    deployment: Deployment, *, port: int | None = None, workers: int = 1, **environment: str
+) -> Iterator[str]:
     """`govsign serve` in its own process (on a free port unless told); yields its base URL once /healthz
     answers."""
     port = port or free_port()
     log = SESSION_ROOT / f"serve-{deployment.backend}-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "govsign", "serve", "--port", str(port), "--workers", "1"],
+            [sys.executable, "-m", "govsign", "serve", "--port", str(port), "--workers", str(workers)],
             env={**deployment.env, **environment},
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -23,6 +23,9 @@ ADMINISTRATORS = {CA_ADMIN, RA_OFFICER, AUDITOR}
 
 ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/livez"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): {CA_ADMIN, AUDITOR},
     ("GET", "/pki/ca/{name}.crt"): PUBLIC,
     ("GET", "/pki/crl/{name}.crl"): PUBLIC,
     ("POST", "/pki/ocsp"): PUBLIC,

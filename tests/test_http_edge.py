@@ -55,7 +55,7 @@ MULTIPART_HEAD = (
 
 @pytest.fixture(scope="module")
 def edge(sqlite_deployment: Deployment) -> Iterator[str]:
-    with running_server(sqlite_deployment, port=None, **EDGE) as base:
+    with running_server(sqlite_deployment, port=None, workers=1, **EDGE) as base:
         yield base
 
 
@@ -282,7 +282,7 @@ def test_500_refused_calls_make_a_few_audit_entries_with_their_count_and_end_in_
     before = _last_seq(sqlite_deployment)
     environment = {"GOVSIGN_REFUSED_BURST": "50", "GOVSIGN_REFUSED_RATE_PER_SECOND": "0.5"}
     with (
-        running_server(sqlite_deployment, port=None, **environment) as base,
+        running_server(sqlite_deployment, port=None, workers=1, **environment) as base,
         httpx.Client(base_url=base) as client,
     ):
         statuses = [client.get("/api/v1/approvals").status_code for _ in range(500)]
@@ -298,7 +298,7 @@ def _refused_from(deployment: Deployment, forwarded_for: str, **environment: str
     """The client addresses the audit log records for one refused call carrying X-Forwarded-For."""
     before = _last_seq(deployment)
     clients: list[str] = []
-    with running_server(deployment, port=None, **environment) as base:
+    with running_server(deployment, port=None, workers=1, **environment) as base:
         answer = httpx.get(
             f"{base}/api/v1/audit/export",
             headers={"X-Forwarded-For": forwarded_for, "Authorization": "Bearer x"},

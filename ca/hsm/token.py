@@ -30,6 +30,7 @@ from ca.hsm.algorithms import (
 )
 from ca.hsm.library import _RETRY_PAUSES_SECONDS, is_transient, library_for
 from ca.interruption import uninterrupted
+from ca.metrics import hsm_operation
 
 __all__ = ["Token", "TokenT", "open_token", "open_token_as"]
 
@@ -127,13 +128,18 @@ class Token:
             local.objects = {}
         return local
 
-    def _run(self, operation: Callable[[ThreadSession], T], *, rewrites: bool = False) -> T:
-        """Run ``operation`` with this thread's session; after a transient failure re-initialise the library
+    def _run(self, name: str, operation: Callable[[ThreadSession], T], *, rewrites: bool = False) -> T:
+        """Run ``operation`` with this thread's session, timed as ``name`` for monitoring (:mod:`ca.metrics`:
+        the one door every HSM call goes through); after a transient failure re-initialise the library
         (once, whichever thread notices first; every token then reconnects) and try again. ``rewrites``:
         the operation rewrites an existing object in place, so it holds the token store exclusively, as a
         login does (a reader in another process would find the file empty and lose the object)."""
         if os.getpid() != _owner_pid:
             raise HsmError("a PKCS#11 token object cannot cross a fork; open the token in the child")
+        with hsm_operation(name):
+            return self._run_with_retries(operation, rewrites)
+
+    def _run_with_retries(self, operation: Callable[[ThreadSession], T], rewrites: bool) -> T:
         library = library_for(self.module_path)
         pauses = iter(_RETRY_PAUSES_SECONDS)
         while True:
@@ -201,13 +207,15 @@ class Token:
                 )
                 parameters.generate_keypair(**attributes)
 
-        self._run(generate)
+        self._run("generate_key_pair", generate)
         return KeyPair(key_id, algorithm, self.public_key(key_id))
 
     def public_key(self, key_id: bytes) -> PublicKey:
         """The public half of the pair ``key_id``, as a `cryptography` key."""
 
-        return self._run(lambda local: public_key_of(self._object(local, ObjectClass.PUBLIC_KEY, key_id)))
+        return self._run(
+            "public_key", lambda local: public_key_of(self._object(local, ObjectClass.PUBLIC_KEY, key_id))
+        )
 
     def sign(self, key_id: bytes, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
         """Sign ``data`` with the private key ``key_id``; the hash is part of the scheme.
@@ -228,7 +236,7 @@ class Token:
                 return bytes(private.sign(data, mechanism=mechanism, mechanism_param=parameters))
             return bytes(private.sign(data, mechanism=_RSA_PKCS1_MECHANISMS[algorithm.hash]))
 
-        return self._run(sign_with)
+        return self._run("sign", sign_with)
 
     def ensure_hmac_key(self, label: str) -> None:
         """Create the generic-secret key ``label`` for HMAC-SHA256 unless the token has it already."""
@@ -254,7 +262,7 @@ class Token:
                     },
                 )
 
-        self._run(ensure)
+        self._run("ensure_hmac_key", ensure)
 
     def hmac_sha256(self, label: str, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under the secret key ``label``, computed inside the token."""
@@ -262,7 +270,7 @@ class Token:
         def mac(local: ThreadSession) -> bytes:
             return bytes(self._secret_key(local, label).sign(data, mechanism=Mechanism.SHA256_HMAC))
 
-        return self._run(mac)
+        return self._run("hmac", mac)
 
     def _secret_key(self, local: ThreadSession, label: str) -> Any:
         """The secret key ``label``, looked up once per thread session."""
@@ -278,7 +286,7 @@ class Token:
 
     def probe(self) -> None:
         """A cheap round trip to the token (C_GenerateRandom); raises HsmUnavailable when it is gone."""
-        self._run(lambda local: local.session.generate_random(64))
+        self._run("probe", lambda local: local.session.generate_random(64))
 
     def destroy_key_pair(self, key_id: bytes) -> None:
         """Destroy both halves of the token's key pair ``key_id`` (a retired key: nothing signs with it)."""
@@ -288,11 +296,11 @@ class Token:
                 self._object(local, object_class, key_id).destroy()
                 local.objects.pop((int(object_class), key_id), None)
 
-        self._run(destroy)
+        self._run("destroy_key_pair", destroy)
 
     def count_objects(self) -> int:
         """How many objects the token holds (what SoftHSM2's look-up time grows with)."""
-        return self._run(lambda local: sum(1 for _ in local.session.get_objects()))
+        return self._run("count_objects", lambda local: sum(1 for _ in local.session.get_objects()))
 
     # -- tagged data objects (the audit anchor) -------------------------------------------------------
     # A small record kept in the token itself, which only the holder of the user PIN can see or change.
@@ -325,7 +333,7 @@ class Token:
             found = self._tagged_data(local, application)
             return None if found is None else str(found[Attribute.LABEL])
 
-        return self._run(read)
+        return self._run("read_tagged_text", read)
 
     def write_tagged_text(self, application: str, text: str) -> None:
         """Replace the text of the data object tagged ``application``, creating it (private: CKA_PRIVATE,
@@ -358,7 +366,7 @@ class Token:
             )
             return True
 
-        return self._run(write, rewrites=True)
+        return self._run("write_tagged_text", write, rewrites=True)
 
 
 _owner_pid = os.getpid()

@@ -190,7 +190,7 @@ class KeyVault(Token):
                 private.destroy()
                 public.destroy()
 
-        return self._run(generate)
+        return self._run("generate_wrapped_key", generate)
 
     def sign_digests(
         self,
@@ -220,7 +220,7 @@ class KeyVault(Token):
             finally:
                 private.destroy()
 
-        return self._run(sign)
+        return self._run("sign_wrapped", sign)
 
 
 def _sign_digest(private: Any, digest: bytes, scheme: SignatureAlgorithm) -> bytes:

@@ -24,12 +24,14 @@ from ca.ocsp import MALFORMED_REQUEST, OcspAnswer
 from ca.status import StatusServices
 from ca.store import utc_now
 from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, ServicesDep
+from govsign.http.metrics import ROUTE_TEMPLATE
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 OCSP_REQUEST_LIMIT = 10 * 1024
 TSA_REQUEST_LIMIT = 64 * 1024
 _OCSP_GET_PREFIX = "/pki/ocsp/"
+_OCSP_GET_ROUTE = "/pki/ocsp/{encoded:path}"
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -143,6 +145,7 @@ class OcspGetFastPath:
         ):
             answer = self._from_memory(scope["path"][len(_OCSP_GET_PREFIX) :])
             if answer is not None:
+                scope[ROUTE_TEMPLATE] = _OCSP_GET_ROUTE  # counted with the route it stands in for
                 await self._send(answer, scope, send)
                 return
         await self.app(scope, receive, send)

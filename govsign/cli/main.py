@@ -18,7 +18,6 @@ import typer
 from ca.audit import acknowledge_restore, verify_log
 from ca.audit_export import export_range
 from ca.errors import ConfigurationError
-from ca.issuance import unfinished_intents
 from govsign.access.errors import PendingApproval
 from govsign.cli import sign as signing_cli
 from govsign.cli.accounts import account_app, admin_app
@@ -27,6 +26,7 @@ from govsign.cli.ca import ca_app
 from govsign.cli.console import console_app
 from govsign.cli.keys import keys_app
 from govsign.cli.output import err, out, write_atomically
+from govsign.cli.serve import serve
 from govsign.cli.trust import trust_app
 from govsign.config import runtime
 from govsign.config.settings import load_settings
@@ -47,6 +47,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema")
 app.add_typer(audit_app, name="audit")
 app.add_typer(hsm_app, name="hsm")
 app.add_typer(db_app, name="db")
+app.command("serve")(serve)
 app.command("sign")(signing_cli.sign)
 app.command("sign-batch")(signing_cli.sign_batch)
 app.command("extend")(signing_cli.extend)
@@ -80,40 +81,6 @@ def init(
     for name, findings in result.findings.items():
         for finding in findings:
             out.print(f"lint {name}: {finding}")
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
-) -> None:
-    """Serve the HTTP API, the PKI endpoints and the web pages with uvicorn."""
-    import uvicorn
-
-    settings = load_settings()
-    authority = runtime.open_authority_from(settings)
-    for intent in unfinished_intents(authority):
-        err.print(
-            f"warning: issuance intent {intent.id} (serial {intent.serial}) never completed: {intent.state}"
-        )
-    runtime.database(settings).dispose()
-    # No access log: relying parties' OCSP traffic would cost more in logging than in answering; the audit
-    # log records every security-relevant action, and errors are still logged. X-Forwarded-For (which
-    # sets the client address that rate limits and the audit log see) is believed only from the
-    # configured proxies: uvicorn would otherwise believe it from 127.0.0.1.
-    proxies = settings.trusted_proxy_list
-    uvicorn.run(
-        "govsign.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies,
-    )
 
 
 @audit_app.command("verify")

@@ -12,8 +12,6 @@ import secrets
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -78,6 +76,11 @@ def _private_home(settings: Settings) -> None:
 
 def migrate(settings: Settings) -> None:
     """Bring the schema to the newest Alembic revision (a SQLite file is created owner-only first)."""
+    # Imported here: Alembic brings Mako and Pygments (~0.5 s of CPU), which no server worker needs, and
+    # every worker's start is on the clock (govsign.cli.serve).
+    from alembic import command
+    from alembic.config import Config
+
     if settings.database.startswith("sqlite"):
         _private_home(settings)
         keep_sqlite_files_private(settings.database)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from importlib.resources import files
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     # How long a finished API or console batch keeps its uploaded and signed documents on the server
     # (fractions allowed); the maintenance loop then deletes them and the batch reports "expired".
     batch_retention_days: float = Field(default=7.0, gt=0)
+    # Logs (govsign.config.logs): one JSON object per line, or text for a person at a terminal; the access
+    # log (a line per request: method, route, status, duration, request id) costs time on the OCSP path.
+    log_format: Literal["json", "text"] = "text"
+    access_log: bool = False
 
     @property
     def database(self) -> str:
