@@ -1,5 +1,5 @@
-"""`python -m govsign` runs the CLI."""
+"""`python -m govsign` runs the CLI (as the console script does: `serve` without the rest of it)."""
 
-from govsign.cli.main import main
+from govsign.cli.entry import main
 
 main()

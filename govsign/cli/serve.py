@@ -22,13 +22,12 @@ from typing import Annotated
 
 import typer
 
-from ca.issuance import unfinished_intents
+from ca.errors import ConfigurationError
 from govsign.cli.output import err
-from govsign.config import runtime
 from govsign.config.logs import uvicorn_log_config
 from govsign.config.settings import Settings, load_settings
 
-__all__ = ["serve"]
+__all__ = ["serve", "serve_command"]
 
 METRICS_FOLDER = "metrics"  # under GOVSIGN_HOME: prometheus-client's multiprocess files
 
@@ -42,12 +41,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
-    authority = runtime.open_authority_from(settings)
-    for intent in unfinished_intents(authority):
-        err.print(
-            f"warning: issuance intent {intent.id} (serial {intent.serial}) never completed: {intent.state}"
-        )
-    runtime.database(settings).dispose()
+    settings.service_pin()  # a deployment never initialised is told so here, not by workers failing in a loop
     _fresh_metrics_folder(settings)
     _spawn_without_main()
     # uvicorn's own access log stays off: the one in govsign.http.observation (GOVSIGN_ACCESS_LOG=1) names
@@ -65,6 +59,18 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies,
     )
+
+
+def serve_command() -> None:
+    """``govsign serve`` alone (:mod:`govsign.cli.entry`): its options parsed, a wrong setting told in one
+    line with the configuration exit code, as the full CLI does."""
+    command = typer.Typer(add_completion=False)
+    command.command(name="serve")(serve)
+    try:
+        command(args=sys.argv[2:], prog_name="govsign serve")
+    except ConfigurationError as error:
+        err.print(f"error: {error}", markup=False)
+        sys.exit(6)
 
 
 def _fresh_metrics_folder(settings: Settings) -> None:
