@@ -7,8 +7,15 @@ hand: a CRL of a million entries must build in under a minute and a gigabyte, an
 per entry). The envelope's extensions are still encoded by asn1crypto, and every CRL is parsed and its
 signature checked by `cryptography` before it is published.
 
-The CRL number is read, incremented and stored under the lock of the CA's ``crl_state`` row, in the same
+A CA publishes its full CRL and, when the ceremony partitioned it (ca.crl_partition), one small CRL per
+shard whose critical issuingDistributionPoint names the shard's URL (RFC 5280 §5.2.5): ``scope`` says which.
+Every CRL of a CA, full or shard, takes the next number of one sequence: RFC 5280 §5.2.3 asks only that
+numbers grow within a scope, but a relying party that compares numbers across a CA's CRLs never sees one go
+back. The number is read, incremented and stored under the lock of the CA's ``crl_state`` row, in the same
 transaction that publishes the CRL, so several processes never publish a lower number or two CRLs with one.
+
+Before the HSM signs, a copy with at most ``LINT_SAMPLE`` entries (the envelope whole, the entries' encoder
+by sample, so a million-entry CRL costs what a small one does) is judged by pkilint's RFC 5280 CRL linter.
 """
 
 from __future__ import annotations
@@ -21,29 +28,42 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ca import audit
 from ca.authority import CaKey
 from ca.errors import HsmError
 from ca.hsm import Token
+from ca.lint import lint_crl
 from ca.reasons import RevocationReason
-from ca.store import CaRecord, CertificateRecord, CrlState, Database, utc_now
+from ca.store import CaRecord, CertificateRecord, CrlShard, CrlState, Database, utc_now
 
 __all__ = [
     "ISSUING_CRL_VALIDITY",
     "ROOT_CRL_VALIDITY",
+    "CrlScope",
     "PublishedCrl",
     "mark_dirty",
     "publish_crl",
+    "publish_shard",
     "published_crl",
+    "published_shard",
 ]
 
 ISSUING_CRL_VALIDITY = dt.timedelta(days=7)
 ROOT_CRL_VALIDITY = dt.timedelta(days=365)
 _OID_REASON_CODE = bytes.fromhex("0603551d15")
 _OID_INVALIDITY_DATE = bytes.fromhex("0603551d18")
+LINT_SAMPLE = 100
+
+
+@dataclass(frozen=True)
+class CrlScope:
+    """Which certificates a CRL covers: one shard's, named by its URL; ``None`` in its place: all."""
+
+    shard: int
+    url: str
 
 
 @dataclass(frozen=True)
@@ -115,20 +135,37 @@ def _signature_algorithm(ca: CaKey) -> bytes:
     return bytes(algos.SignedDigestAlgorithm({"algorithm": f"{hash_name}_ecdsa"}).dump())
 
 
+def _extensions(ca: CaKey, number: int, scope: CrlScope | None) -> bytes:
+    extensions: list[dict[str, object]] = [
+        {
+            "extn_id": "authority_key_identifier",
+            "critical": False,
+            "extn_value": {"key_identifier": ca.subject_key_identifier},
+        },
+        {"extn_id": "crl_number", "critical": False, "extn_value": number},
+    ]
+    if scope is not None:  # RFC 5280 §5.2.5: critical; only end-entity certificates carry a shard's CDP
+        point = {"full_name": [asn1_x509.GeneralName("uniform_resource_identifier", scope.url)]}
+        extensions.append(
+            {
+                "extn_id": "issuing_distribution_point",
+                "critical": True,
+                "extn_value": {"distribution_point": point, "only_contains_user_certs": True},
+            }
+        )
+    return bytes(asn1_crl.TBSCertListExtensions(extensions).dump())
+
+
 def _tbs_cert_list(
-    ca: CaKey, number: int, this_update: dt.datetime, next_update: dt.datetime, entries: list[bytes]
+    ca: CaKey,
+    number: int,
+    this_update: dt.datetime,
+    next_update: dt.datetime,
+    entries: list[bytes],
+    scope: CrlScope | None,
 ) -> bytes:
     issuer = asn1_x509.Certificate.load(ca.certificate.public_bytes(serialization.Encoding.DER))
-    extensions = asn1_crl.TBSCertListExtensions(
-        [
-            {
-                "extn_id": "authority_key_identifier",
-                "critical": False,
-                "extn_value": {"key_identifier": ca.subject_key_identifier},
-            },
-            {"extn_id": "crl_number", "critical": False, "extn_value": number},
-        ]
-    ).dump()
+    extensions = _extensions(ca, number, scope)
     body = (
         _integer(1)
         + _signature_algorithm(ca)
@@ -141,25 +178,73 @@ def _tbs_cert_list(
     return _tlv(0x30, body)
 
 
-def _revoked_entries(session: Session, ca_id: int, now: dt.datetime) -> list[bytes]:
-    """Entries for every revoked, unexpired certificate of ``ca_id`` (expired ones may leave, RFC 5280 §3.3)."""
-    rows = session.execute(
-        select(
-            CertificateRecord.serial,
-            CertificateRecord.revoked_at,
-            CertificateRecord.revocation_reason,
-            CertificateRecord.invalidity_date,
-        )
-        .where(
-            CertificateRecord.issuer_id == ca_id,
-            CertificateRecord.status == "revoked",
-            CertificateRecord.not_after > now,
-        )
-        .execution_options(yield_per=20_000)
+def _revoked_entries(session: Session, ca_id: int, now: dt.datetime, scope: CrlScope | None) -> list[bytes]:
+    """Entries for every revoked, unexpired certificate of ``ca_id`` in ``scope`` (expired ones may leave,
+    RFC 5280 §3.3)."""
+    query = select(
+        CertificateRecord.serial,
+        CertificateRecord.revoked_at,
+        CertificateRecord.revocation_reason,
+        CertificateRecord.invalidity_date,
+    ).where(
+        CertificateRecord.issuer_id == ca_id,
+        CertificateRecord.status == "revoked",
+        CertificateRecord.not_after > now,
     )
+    if scope is not None:
+        query = query.where(CertificateRecord.crl_shard == scope.shard)
+    rows = session.execute(query.execution_options(yield_per=20_000))
     return [
         _entry(int(serial, 16), revoked_at, reason, invalid) for serial, revoked_at, reason, invalid in rows
     ]
+
+
+def _next_number(session: Session, state: CrlState) -> int:
+    """One more than any CRL of the CA has carried, full or shard (the caller holds ``state``'s lock)."""
+    shards = session.execute(
+        select(func.max(CrlShard.number)).where(CrlShard.ca_id == state.ca_id)
+    ).scalar_one_or_none()
+    return max(state.number, shards or 0) + 1
+
+
+def _locked_state(session: Session, ca_id: int) -> CrlState:
+    state = session.get(CrlState, ca_id, with_for_update=True)
+    if state is None:
+        state = CrlState(ca_id=ca_id, number=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _signed_crl(
+    ca: CaKey, tbs_parts: tuple[int, dt.datetime, dt.datetime], entries: list[bytes], scope: CrlScope | None
+) -> bytes:
+    """Lint a sample copy, have the HSM sign the whole, check the signature: the DER to publish."""
+    number, this_update, next_update = tbs_parts
+    algorithm = _signature_algorithm(ca)
+    sample = _tbs_cert_list(ca, number, this_update, next_update, entries[:LINT_SAMPLE], scope)
+    lint_crl(_tlv(0x30, sample + algorithm + _tlv(0x03, b"\x00")))
+    tbs = _tbs_cert_list(ca, number, this_update, next_update, entries, scope)
+    signature = ca.token.sign(ca.key_id, tbs, ca.algorithm.default_signature)
+    der = _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+    if not x509.load_der_x509_crl(der).is_signature_valid(ca.certificate.public_key()):  # type: ignore[arg-type]
+        raise HsmError(f"the CRL signed for {ca.name} does not verify with the CA's key; not published")
+    return der
+
+
+def _audit_publication(
+    session: Session, audit_token: Token, actor: str, name: str, entries: int, next_update: dt.datetime
+) -> None:
+    audit.append(
+        session,
+        audit_token,
+        audit.AuditEvent(
+            actor=actor,
+            action="crl.publish",
+            object=name,
+            details={"entries": entries, "next_update": next_update.isoformat()},
+        ),
+    )
 
 
 def publish_crl(
@@ -170,54 +255,84 @@ def publish_crl(
     validity: dt.timedelta = ISSUING_CRL_VALIDITY,
     actor: str,
 ) -> PublishedCrl:
-    """Build, sign, verify and publish the next CRL of ``ca`` under its state row's lock."""
+    """Build, sign, verify and publish the next full CRL of ``ca`` under its state row's lock."""
     now = utc_now().replace(microsecond=0)
     next_update = now + validity
     with database.transaction() as session:
-        state = session.get(CrlState, ca.id, with_for_update=True)
-        if state is None:
-            state = CrlState(ca_id=ca.id, number=0)
-            session.add(state)
-            session.flush()
-        number = state.number + 1
-        entries = _revoked_entries(session, ca.id, now)
-        tbs = _tbs_cert_list(ca, number, now, next_update, entries)
-        signature = ca.token.sign(ca.key_id, tbs, ca.algorithm.default_signature)
-        der = _tlv(0x30, tbs + _signature_algorithm(ca) + _tlv(0x03, b"\x00" + signature))
-        parsed = x509.load_der_x509_crl(der)
-        if not parsed.is_signature_valid(ca.certificate.public_key()):  # type: ignore[arg-type]
-            raise HsmError(f"the CRL signed for {ca.name} does not verify with the CA's key; not published")
-        if number <= state.number:
-            raise HsmError("CRL number would not increase; not published")
+        state = _locked_state(session, ca.id)
+        number = _next_number(session, state)
+        entries = _revoked_entries(session, ca.id, now, None)
+        der = _signed_crl(ca, (number, now, next_update), entries, None)
         state.number, state.this_update, state.next_update, state.der = number, now, next_update, der
         state.dirty_since = None
-        audit.append(
-            session,
-            audit_token,
-            audit.AuditEvent(
-                actor=actor,
-                action="crl.publish",
-                object=f"crl:{ca.name}:{number}",
-                details={"entries": len(entries), "next_update": next_update.isoformat()},
-            ),
-        )
+        _audit_publication(session, audit_token, actor, f"crl:{ca.name}:{number}", len(entries), next_update)
     return PublishedCrl(number, now, next_update, der, len(entries))
 
 
-def mark_dirty(session: Session, ca_id: int) -> None:
-    """Ask for a new CRL soon (the scheduler publishes within minutes of a revocation)."""
+def publish_shard(
+    database: Database,
+    ca: CaKey,
+    scope: CrlScope,
+    *,
+    audit_token: Token,
+    validity: dt.timedelta = ISSUING_CRL_VALIDITY,
+    actor: str,
+) -> PublishedCrl:
+    """Build, sign, verify and publish the next CRL of one shard of ``ca`` (numbered from the CA's sequence,
+    under its state row's lock)."""
+    now = utc_now().replace(microsecond=0)
+    next_update = now + validity
+    with database.transaction() as session:
+        state = _locked_state(session, ca.id)
+        number = _next_number(session, state)
+        entries = _revoked_entries(session, ca.id, now, scope)
+        der = _signed_crl(ca, (number, now, next_update), entries, scope)
+        shard = session.get(CrlShard, (ca.id, scope.shard), with_for_update=True)
+        if shard is None:
+            shard = CrlShard(ca_id=ca.id, shard=scope.shard)
+            session.add(shard)
+        shard.number, shard.this_update, shard.next_update, shard.der = number, now, next_update, der
+        shard.dirty_since = None
+        name = f"crl:{ca.name}/{scope.shard}:{number}"
+        _audit_publication(session, audit_token, actor, name, len(entries), next_update)
+    return PublishedCrl(number, now, next_update, der, len(entries))
+
+
+def mark_dirty(session: Session, ca_id: int, shard: int | None = None) -> None:
+    """Ask for a new full CRL, and a new CRL of ``shard``, soon (the scheduler publishes a shard within a
+    round or two of a revocation, the full CRL within minutes). A shard never published has no row: the
+    scheduler publishes it anyway."""
     state = session.get(CrlState, ca_id, with_for_update=True)
     if state is None:
         session.add(CrlState(ca_id=ca_id, number=0, dirty_since=utc_now()))
     elif state.dirty_since is None:
         state.dirty_since = utc_now()
+    if shard is not None:
+        session.execute(
+            update(CrlShard)
+            .where(CrlShard.ca_id == ca_id, CrlShard.shard == shard, CrlShard.dirty_since.is_(None))
+            .values(dirty_since=utc_now())
+        )
 
 
 def published_crl(database: Database, ca_name: str) -> PublishedCrl | None:
     """The newest published CRL of the CA called ``ca_name``, as served at /pki/crl/{name}.crl."""
-    with database.transaction() as session:
+    with database.reading() as session:
         row = session.execute(
             select(CrlState).join(CaRecord, CaRecord.id == CrlState.ca_id).where(CaRecord.name == ca_name)
+        ).scalar_one_or_none()
+        if row is None or row.der is None or row.this_update is None or row.next_update is None:
+            return None
+        return PublishedCrl(row.number, row.this_update, row.next_update, row.der, -1)
+
+
+def published_shard(database: Database, ca_name: str, shard: int) -> PublishedCrl | None:
+    """The newest published CRL of one shard of the CA called ``ca_name`` (/pki/crl/{name}/{shard}.crl)."""
+    with database.reading() as session:
+        row = session.execute(
+            select(CrlShard)
+            .join(CaRecord, CaRecord.id == CrlShard.ca_id)
+            .where(CaRecord.name == ca_name, CrlShard.shard == shard)
         ).scalar_one_or_none()
         if row is None or row.der is None or row.this_update is None or row.next_update is None:
             return None
