@@ -46,7 +46,6 @@ __all__ = [
     "PublishedCrl",
     "mark_dirty",
     "publish_crl",
-    "publish_shard",
     "published_crl",
     "published_shard",
 ]
@@ -232,19 +231,15 @@ def _signed_crl(
     return der
 
 
-def _audit_publication(
-    session: Session, audit_token: Token, actor: str, name: str, entries: int, next_update: dt.datetime
-) -> None:
-    audit.append(
-        session,
-        audit_token,
-        audit.AuditEvent(
-            actor=actor,
-            action="crl.publish",
-            object=name,
-            details={"entries": entries, "next_update": next_update.isoformat()},
-        ),
-    )
+def _record(session: Session, ca: CaKey, state: CrlState, scope: CrlScope | None) -> CrlState | CrlShard:
+    """The row that keeps the newest CRL of ``scope``: the CA's state row itself for the full CRL."""
+    if scope is None:
+        return state
+    shard = session.get(CrlShard, (ca.id, scope.shard), with_for_update=True)
+    if shard is None:
+        shard = CrlShard(ca_id=ca.id, shard=scope.shard)
+        session.add(shard)
+    return shard
 
 
 def publish_crl(
@@ -254,32 +249,10 @@ def publish_crl(
     audit_token: Token,
     validity: dt.timedelta = ISSUING_CRL_VALIDITY,
     actor: str,
+    scope: CrlScope | None = None,
 ) -> PublishedCrl:
-    """Build, sign, verify and publish the next full CRL of ``ca`` under its state row's lock."""
-    now = utc_now().replace(microsecond=0)
-    next_update = now + validity
-    with database.transaction() as session:
-        state = _locked_state(session, ca.id)
-        number = _next_number(session, state)
-        entries = _revoked_entries(session, ca.id, now, None)
-        der = _signed_crl(ca, (number, now, next_update), entries, None)
-        state.number, state.this_update, state.next_update, state.der = number, now, next_update, der
-        state.dirty_since = None
-        _audit_publication(session, audit_token, actor, f"crl:{ca.name}:{number}", len(entries), next_update)
-    return PublishedCrl(number, now, next_update, der, len(entries))
-
-
-def publish_shard(
-    database: Database,
-    ca: CaKey,
-    scope: CrlScope,
-    *,
-    audit_token: Token,
-    validity: dt.timedelta = ISSUING_CRL_VALIDITY,
-    actor: str,
-) -> PublishedCrl:
-    """Build, sign, verify and publish the next CRL of one shard of ``ca`` (numbered from the CA's sequence,
-    under its state row's lock)."""
+    """Build, sign, verify and publish the next CRL of ``ca``: the full one, or that of the shard ``scope``
+    names; numbered from the CA's one sequence, under its state row's lock."""
     now = utc_now().replace(microsecond=0)
     next_update = now + validity
     with database.transaction() as session:
@@ -287,14 +260,21 @@ def publish_shard(
         number = _next_number(session, state)
         entries = _revoked_entries(session, ca.id, now, scope)
         der = _signed_crl(ca, (number, now, next_update), entries, scope)
-        shard = session.get(CrlShard, (ca.id, scope.shard), with_for_update=True)
-        if shard is None:
-            shard = CrlShard(ca_id=ca.id, shard=scope.shard)
-            session.add(shard)
-        shard.number, shard.this_update, shard.next_update, shard.der = number, now, next_update, der
-        shard.dirty_since = None
-        name = f"crl:{ca.name}/{scope.shard}:{number}"
-        _audit_publication(session, audit_token, actor, name, len(entries), next_update)
+        record = _record(session, ca, state, scope)
+        record.number, record.this_update, record.next_update, record.der = number, now, next_update, der
+        record.dirty_since = None
+        audit.append(
+            session,
+            audit_token,
+            audit.AuditEvent(
+                actor=actor,
+                action="crl.publish",
+                object=f"crl:{ca.name}:{number}"
+                if scope is None
+                else f"crl:{ca.name}/{scope.shard}:{number}",
+                details={"entries": len(entries), "next_update": next_update.isoformat()},
+            ),
+        )
     return PublishedCrl(number, now, next_update, der, len(entries))
 
 

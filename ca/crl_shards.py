@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ca.authority import Authority
-from ca.crl import CrlScope, PublishedCrl, publish_shard, published_crl, published_shard
+from ca.crl import CrlScope, PublishedCrl, publish_crl, published_crl, published_shard
 from ca.crl_partition import crl_partition
 from ca.store import CaRecord, CrlShard, CrlState, utc_now
 
@@ -60,7 +60,7 @@ def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:
     due = due_shards(authority)
     for shard in due:
         scope = CrlScope(shard, partition.url(shard))
-        publish_shard(authority.database, issuer, scope, audit_token=authority.token, actor=actor)
+        publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor, scope=scope)
     return due
 
 
