@@ -1,9 +1,10 @@
 """Keeping the shards of a partitioned CRL published (ca.crl_partition), and serving every CRL from memory.
 
 The maintenance lease holder publishes, each round, the shards that need it: a shard a revocation marked
-dirty, a shard never published (a new deployment, or one whose ceremony raised the count), and a shard whose
-CRL is ``SHARD_REFRESH`` old, well before its nextUpdate (7 days). The other shards are left alone: one
-revocation costs one small CRL, not a rebuild of the million entries of the full one.
+dirty, a shard never published (a new deployment, or one upgraded from a single CRL), and a shard whose
+CRL is ``SHARD_REFRESH`` old, well before its nextUpdate (7 days), ``STALE_PER_ROUND`` at a time. The
+other shards are left alone: one revocation costs one small CRL, not a rebuild of the million entries of
+the full one.
 
 Each server process keeps the CRLs it served in a :class:`CrlCache` (at most one per CA and shard, so its
 size is the revoked list's, twice over) and asks the database whether a newer one exists at most every
@@ -24,9 +25,19 @@ from ca.crl import CrlScope, PublishedCrl, publish_crl, published_crl, published
 from ca.crl_partition import crl_partition
 from ca.store import CaRecord, CrlShard, CrlState, utc_now
 
-__all__ = ["RECHECK_SECONDS", "SHARD_REFRESH", "CrlCache", "due_shards", "publish_due_shards"]
+__all__ = [
+    "RECHECK_SECONDS",
+    "SHARD_REFRESH",
+    "STALE_PER_ROUND",
+    "CrlCache",
+    "due_shards",
+    "publish_due_shards",
+]
 
 SHARD_REFRESH = dt.timedelta(days=1)
+# Shards published together grow stale together: this many a round spreads their refresh over rounds, so
+# that a round never spends minutes on schedule work while a revocation's shard waits behind it.
+STALE_PER_ROUND = 16
 RECHECK_SECONDS = 1.0
 
 
@@ -36,19 +47,22 @@ def due_shards(authority: Authority) -> list[int]:
     partition = crl_partition(authority.options, issuer.name)
     if partition is None:
         return []
-    stale = utc_now() - SHARD_REFRESH
+    stale_before = utc_now() - SHARD_REFRESH
     with authority.database.reading() as session:
         rows = session.execute(
             select(CrlShard.shard, CrlShard.dirty_since, CrlShard.this_update, CrlShard.der).where(
                 CrlShard.ca_id == issuer.id
             )
         ).all()
-    fresh = {
+    published = {shard for shard, _, _, der in rows if der is not None}
+    changed = {shard for shard, dirty_since, _, der in rows if dirty_since is not None and der is not None}
+    stale = [
         shard
-        for shard, dirty_since, this_update, der in rows
-        if dirty_since is None and der is not None and this_update is not None and this_update > stale
-    }
-    return [shard for shard in range(partition.shards) if shard not in fresh]
+        for shard, _, this_update, der in rows
+        if der is not None and (this_update is None or this_update < stale_before)
+    ]
+    missing = [shard for shard in range(partition.shards) if shard not in published]
+    return sorted(changed) + missing + sorted(set(stale) - changed)[:STALE_PER_ROUND]
 
 
 def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:

@@ -119,7 +119,7 @@ class CertificateRecord(Base):
         UniqueConstraint("issuer_id", "serial", name="uq_certificate_serial_per_issuer"),
         # the CRLs' queries: an issuer's revoked certificates, all of them or one shard's, unexpired
         Index("ix_certificates_issuer_status_expiry", "issuer_id", "status", "not_after"),
-        Index("ix_certificates_issuer_shard_status", "issuer_id", "crl_shard", "status"),
+        Index("ix_certificates_issuer_shard_status", "issuer_id", "crl_shard", "status", "not_after"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

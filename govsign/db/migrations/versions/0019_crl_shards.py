@@ -33,7 +33,9 @@ def upgrade() -> None:
         "ix_certificates_issuer_status_expiry", "certificates", ["issuer_id", "status", "not_after"]
     )
     op.create_index(
-        "ix_certificates_issuer_shard_status", "certificates", ["issuer_id", "crl_shard", "status"]
+        "ix_certificates_issuer_shard_status",
+        "certificates",
+        ["issuer_id", "crl_shard", "status", "not_after"],
     )
     op.create_index("ix_issuance_intents_state_updated", "issuance_intents", ["state", "updated_at"])
     op.create_table(
