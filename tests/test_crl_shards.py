@@ -4,14 +4,20 @@ shard within a minute through the servers' maintenance, and no other shard is re
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
 import httpx
+import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pkilint.bin import lint_crl
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 from sqlalchemy import select
 
 from ca.store import CertificateRecord, CrlShard
@@ -159,3 +165,46 @@ def test_shard_crl_is_served_with_its_etag_and_unknown_shards_are_404(servers: S
         assert httpx.get(f"{servers.first}/pki/crl/{path}").status_code == 404, path
     full = x509.load_der_x509_crl(httpx.get(f"{servers.first}/pki/crl/govsign-ca.crl").content)
     assert not any(isinstance(e.value, x509.IssuingDistributionPoint) for e in full.extensions)
+
+
+def _pyhanko_validates(servers: Servers, leaf: Path, crl_der: Path) -> None:
+    """pyHanko's certificate validator, with no OCSP and no fetching: the shard CRL alone must do for the
+    certificate (and the root's for the issuing CA)."""
+    validator = CertificateValidator(
+        asn1_x509.Certificate.load(
+            x509.load_pem_x509_certificate(leaf.read_bytes()).public_bytes(Encoding.DER)
+        ),
+        intermediate_certs=[
+            asn1_x509.Certificate.load(servers.deployment.issuing.public_bytes(Encoding.DER))
+        ],
+        validation_context=ValidationContext(
+            trust_roots=[asn1_x509.Certificate.load(servers.deployment.root.public_bytes(Encoding.DER))],
+            crls=[crl_der.read_bytes(), httpx.get(f"{servers.first}/pki/crl/govsign-root.crl").content],
+            allow_fetching=False,
+            revocation_mode="require",
+        ),
+    )
+    asyncio.run(validator.async_validate_usage({"non_repudiation"}))  # type: ignore[no-untyped-call]
+
+
+def test_pyhanko_takes_the_shard_for_the_certificate_it_names(servers: Servers) -> None:
+    shards = servers.deployment.authority.options.crl_shards
+    good_serial, good = servers.issue()
+    revoked_serial, revoked = servers.issue()
+    servers.deployment.cli("ca", "revoke", revoked_serial, "--reason", "affiliationChanged")
+    started = time.monotonic()
+    while True:
+        revoked_path, crl = _fetch_shard(servers, servers.first, _cdp_url(revoked))
+        if crl.get_revoked_certificate_by_serial_number(int(revoked_serial, 16)) is not None:
+            break
+        assert time.monotonic() - started < REVOCATION_PROMISE_SECONDS, (
+            "the revocation did not reach its shard"
+        )
+        time.sleep(0.5)
+    good_path, _ = _fetch_shard(servers, servers.first, _cdp_url(good))
+    _pyhanko_validates(servers, good, good_path)
+    with pytest.raises(RevokedError):
+        _pyhanko_validates(servers, revoked, revoked_path)
+    if int(good_serial, 16) % shards != int(revoked_serial, 16) % shards:
+        with pytest.raises(PathValidationError):  # another shard's CRL does not cover the certificate
+            _pyhanko_validates(servers, revoked, good_path)
