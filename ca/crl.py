@@ -236,7 +236,9 @@ def _revoked_entries(session: Session, ca_id: int, now: dt.datetime, scope: CrlS
     if scope is not None:
         query = query.where(CertificateRecord.crl_shard == scope.shard)
     encoded, sample, count = bytearray(), bytearray(), 0
-    for serial, revoked_at, reason, invalid in session.execute(query.execution_options(yield_per=20_000)):
+    # Core rows, streamed (a server-side cursor on PostgreSQL): the ORM's yield_per took twice as long per row
+    rows = session.connection().execute(query.execution_options(yield_per=20_000))
+    for serial, revoked_at, reason, invalid in rows:
         entry = _entry(serial, revoked_at, reason, invalid)
         encoded += entry
         if count < LINT_SAMPLE:
