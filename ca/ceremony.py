@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ca import audit
 from ca.authority import OPTIONS_SETTING, Authority, CaKey, ca_key
 from ca.crl import ROOT_CRL_VALIDITY, publish_crl
+from ca.crl_shards import publish_due_shards
 from ca.errors import ConfigurationError, StateConflict
 from ca.hsm import KeyAlgorithm, Token
 from ca.issuance import (
@@ -39,6 +40,7 @@ from ca.lint import LintFinding, LintKind, lint_certificate
 from ca.ocsp import OcspResponder
 from ca.ocsp_refresh import OcspRefresher
 from ca.profiles import (
+    DEFAULT_CRL_SHARDS,
     DEFAULT_RENEWAL_WINDOW_DAYS,
     CertificateKind,
     OrganisationRequest,
@@ -65,6 +67,8 @@ class PolicySection(_Section):
     # A certificate's last N days, in which it may be renewed (once). More than a year would let a
     # certificate be renewed soon after issuance, stacking years (ca.renewal).
     renewal_window_days: Annotated[int, Field(ge=1, le=365)] = DEFAULT_RENEWAL_WINDOW_DAYS
+    # Subscriber certificates name one of N small CRLs (their serial modulo N) in their CDP; 0: the full CRL.
+    crl_shards: Annotated[int, Field(ge=0, le=4096)] = DEFAULT_CRL_SHARDS
 
 
 Name64 = Annotated[str, Field(min_length=1, max_length=64)]
@@ -277,6 +281,7 @@ def run_ceremony(
     # The CDP of every certificate must resolve from the first minute, and OCSP must answer for all of them.
     publish_crl(database, root, audit_token=service_token, validity=ROOT_CRL_VALIDITY, actor="ceremony")
     publish_crl(database, issuing, audit_token=service_token, actor="ceremony")
+    publish_due_shards(authority, actor="ceremony")
     OcspRefresher(OcspResponder(authority)).refresh_due()
     return CeremonyResult(
         root=root.name,

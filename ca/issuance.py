@@ -193,7 +193,7 @@ def prepare_issuance(
             serial=serial,
             not_before=order.not_before,
             not_after=order.not_after,
-            extensions=order.extensions,
+            extensions=order.extensions_for(serial),
             issuer_name=issuer.certificate.subject,
             issuer_key_identifier=issuer.subject_key_identifier,
             issuer_algorithm=issuer.algorithm,
@@ -294,6 +294,7 @@ def _store(
         token_label=prepared.key.token_label or (authority.token.label if prepared.key.key_id else None),
         key_id=prepared.key.key_id.hex() if prepared.key.key_id else None,
         renewal_of_id=order.renewal_of_id,
+        crl_shard=order.crl_shard(prepared.serial),
     )
     session.add(record)
     session.flush()

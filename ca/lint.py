@@ -16,7 +16,7 @@ from typing import Any
 
 from ca.errors import LintFailed
 
-__all__ = ["LintFinding", "LintKind", "lint_certificate"]
+__all__ = ["LintFinding", "LintKind", "lint_certificate", "lint_crl"]
 
 
 class LintKind(StrEnum):
@@ -111,6 +111,43 @@ def lint_certificate(der: bytes, kind: LintKind) -> list[LintFinding]:
             "the certificate was not signed: pkilint found " + "; ".join(str(f) for f in blocking)
         )
     return found
+
+
+@functools.cache
+def _crl_validator() -> Any:
+    """pkilint's RFC 5280 CRL linter, as its ``lint_crl -t CRL -p PKIX`` command builds it."""
+    from pkilint import pkix
+    from pkilint.pkix import crl, extension, name
+
+    return crl.create_pkix_crl_validator_container(
+        [
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [
+            crl.create_issuer_validator_container([]),
+            crl.create_validity_validator_container([]),
+            crl.create_extensions_validator_container([]),
+        ],
+    )
+
+
+def lint_crl(der: bytes) -> None:
+    """Lint the DER CRL ``der`` (its signature is not looked at); raise :class:`LintFailed` naming every
+    ERROR or FATAL."""
+    from pkilint import loader
+
+    document = loader.RFC5280CertificateListDocumentLoader().load_der_document(der, "crl-lint-copy")
+    with _lint_lock:
+        results = _crl_validator().validate(document.root)
+    blocking = [
+        f"{description.finding.severity.name} {description.finding.code}"
+        for result in results
+        for description in result.finding_descriptions
+        if description.finding.severity.name in ("FATAL", "ERROR")
+    ]
+    if blocking:
+        raise LintFailed("the CRL was not signed: pkilint found " + "; ".join(blocking))
 
 
 def warm_up(kinds: tuple[LintKind, ...] = tuple(LintKind)) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from ca.authority import Authority, CaKey
+from ca.crl_partition import CrlPartition, crl_partition
 from ca.lint import LintKind
 from ca.profiles import (
     CertificateKind,
@@ -54,6 +55,18 @@ class CertificateOrder:
     personal_id: str | None = None
     tax_code: str | None = None
     renewal_of_id: int | None = None
+    crl_partition: CrlPartition | None = None  # None: the CDP names the issuer's full CRL
+
+    def extensions_for(self, serial: int) -> Sequence[Extension]:
+        """The extensions of the certificate with serial ``serial``: its CDP names its CRL shard."""
+        if self.crl_partition is None:
+            return self.extensions
+        return self.crl_partition.extensions_for(self.extensions, serial)
+
+    def crl_shard(self, serial: int) -> int | None:
+        """The shard whose CRL lists the certificate with serial ``serial`` (None: no CDP, or no shards)."""
+        has_cdp = any(isinstance(e.value, x509.CRLDistributionPoints) for e in self.extensions)
+        return self.crl_partition.shard_of(serial) if self.crl_partition and has_cdp else None
 
     @property
     def lint_kind(self) -> LintKind:
@@ -99,6 +112,7 @@ def subscriber_order(
         personal_id=request.personal_id if isinstance(request, IndividualRequest) else None,
         tax_code=request.tax_code if isinstance(request, OrganisationRequest) else None,
         renewal_of_id=renewal_of_id,
+        crl_partition=crl_partition(authority.options, issuer.name),
     )
 
 
@@ -124,4 +138,5 @@ def service_order(
         requesting_agency=organization,
         request_ref=request_ref,
         request_json=json.dumps({"service": kind.value, "common_name": common_name}),
+        crl_partition=crl_partition(authority.options, issuer.name),
     )

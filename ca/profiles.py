@@ -43,6 +43,8 @@ ANY_POLICY = "2.5.29.32.0"
 MAX_NEW_YEARS = 5
 MAX_RENEWAL_YEARS = 3
 DEFAULT_RENEWAL_WINDOW_DAYS = 90  # a certificate is renewed in its last 90 days (ca.renewal)
+# 1 million revoked over 128 shards: about 8,000 entries (400 KB) a shard, small enough for a PAdES-LT DSS
+DEFAULT_CRL_SHARDS = 128
 
 
 class CertificateKind(StrEnum):
@@ -171,12 +173,16 @@ class ProfileOptions:
     citizen_id_in_serial_number: bool = True
     citizen_id_in_uid: bool = True
     renewal_window_days: int = DEFAULT_RENEWAL_WINDOW_DAYS
+    crl_shards: int = DEFAULT_CRL_SHARDS  # 0: subscriber certificates name the full CRL only
 
     def ca_certificate_url(self, ca_name: str) -> str:
         return f"{self.public_url.rstrip('/')}/pki/ca/{ca_name}.crt"
 
     def crl_url(self, ca_name: str) -> str:
         return f"{self.public_url.rstrip('/')}/pki/crl/{ca_name}.crl"
+
+    def crl_shard_url(self, ca_name: str, shard: int) -> str:
+        return f"{self.public_url.rstrip('/')}/pki/crl/{ca_name}/{shard}.crl"
 
     def ocsp_url(self) -> str:
         return f"{self.public_url.rstrip('/')}/pki/ocsp"

@@ -157,7 +157,7 @@ def revoke_certificate(
         record.invalidity_date = invalidity_date or record.invalidity_date
         if successor_id is not None:
             record.superseded_by_id = successor_id
-        mark_dirty(session, record.issuer_id)
+        mark_dirty(session, record.issuer_id, record.crl_shard)
         forget_response(session, record)
         audit.append(
             session,

@@ -3,7 +3,8 @@
 :class:`StatusServices` is what the HTTP faces and the signing service hold: the same OCSP responses, CRLs
 and time-stamp tokens the /pki endpoints serve, without an HTTP round trip. :meth:`StatusServices.
 run_maintenance` is called every few seconds by every server process; a database lease lets one of them
-do the work: publish the CRL when a revocation awaits it or the last one is an hour old, re-sign OCSP
+do the work: publish the CRL shards a revocation changed (ca.crl_shards), the full CRL when a revocation
+awaits it (at most once a ``FULL_CRL_MIN_INTERVAL``) or the last one is an hour old, re-sign OCSP
 responses before their nextUpdate, and renew the OCSP signer certificate a month before it expires.
 """
 
@@ -18,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ca.activation.grants import forget_expired
 from ca.authority import Authority
-from ca.crl import PublishedCrl, publish_crl, published_crl
+from ca.crl import PublishedCrl, publish_crl
+from ca.crl_shards import CrlCache, publish_due_shards
 from ca.intents import resolve_stale_intents
 from ca.issuance import GenerateServiceKey, complete_issuance, prepare_issuance, service_order
 from ca.ocsp import OcspResponder
@@ -32,6 +34,9 @@ from ca.tsa import TimeStampAuthority
 __all__ = ["MaintenanceReport", "StatusServices"]
 
 CRL_REFRESH = dt.timedelta(hours=1)
+# A million-entry full CRL takes seconds to build: rebuilt at most once a minute however many revocations
+# come, while each revocation's shard (what the certificate's CDP names) follows within a round.
+FULL_CRL_MIN_INTERVAL = dt.timedelta(minutes=1)
 SIGNER_RENEWAL_MARGIN = dt.timedelta(days=30)
 SIGNER_VALIDITY = dt.timedelta(days=365)
 LEASE_SECONDS = 120
@@ -43,6 +48,7 @@ class MaintenanceReport:
 
     ran: bool = False
     crl_number: int | None = None
+    crl_shards: list[int] = field(default_factory=list)  # the shards whose CRL was published
     ocsp_signed: int = 0
     signer_renewed: str | None = None
     grants_forgotten: int = 0  # expired SADs whose wrapped keys were deleted
@@ -60,10 +66,12 @@ class StatusServices:
         self.ocsp = OcspResponder(authority)
         self.ocsp_refresh = OcspRefresher(self.ocsp)
         self.tsa = TimeStampAuthority(authority)
+        self.crl_cache = CrlCache(authority)
         self.signer_renewal_margin = signer_renewal_margin
 
-    def crl(self, ca_name: str) -> PublishedCrl | None:
-        return published_crl(self.authority.database, ca_name)
+    def crl(self, ca_name: str, shard: int | None = None) -> PublishedCrl | None:
+        """The newest full CRL of ``ca_name``, or of its ``shard``, from this process's memory when fresh."""
+        return self.crl_cache.get(ca_name, shard)
 
     def publish_crl(self, *, actor: str) -> PublishedCrl:
         """Build and publish the issuing CA's next CRL now."""
@@ -114,6 +122,7 @@ class StatusServices:
         except IntegrityError:
             return report  # another process created the lease row at the same moment
         report.ran = True
+        report.crl_shards = publish_due_shards(self.authority, actor=f"scheduler:{holder}")
         if self._crl_due():
             report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
         report.ocsp_signed = self.ocsp_refresh.refresh_due()
@@ -128,7 +137,8 @@ class StatusServices:
             state = session.get(CrlState, issuer.id)
         if state is None or state.der is None or state.this_update is None:
             return True
-        return state.dirty_since is not None or utc_now() - state.this_update >= CRL_REFRESH
+        age = utc_now() - state.this_update
+        return (state.dirty_since is not None and age >= FULL_CRL_MIN_INTERVAL) or age >= CRL_REFRESH
 
     def _renew_signer_if_due(self) -> str | None:
         """A new OCSP signer (new key) a month before the current one expires; both stay valid meanwhile."""

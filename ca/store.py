@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -38,6 +39,7 @@ __all__ = [
     "CaRecord",
     "CaSetting",
     "CertificateRecord",
+    "CrlShard",
     "CrlState",
     "Database",
     "IssuanceIntent",
@@ -113,7 +115,12 @@ class CertificateRecord(Base):
     """A certificate signed by one of our CAs, with the Decree 68 request it answers."""
 
     __tablename__ = "certificates"
-    __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_certificate_serial_per_issuer"),)
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial", name="uq_certificate_serial_per_issuer"),
+        # the CRLs' queries: an issuer's revoked certificates, all of them or one shard's, unexpired
+        Index("ix_certificates_issuer_status_expiry", "issuer_id", "status", "not_after"),
+        Index("ix_certificates_issuer_shard_status", "issuer_id", "crl_shard", "status", "not_after"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("cas.id"))
@@ -140,13 +147,17 @@ class CertificateRecord(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    crl_shard: Mapped[int | None] = mapped_column(Integer)  # None: named the full CRL (issued before shards)
 
 
 class IssuanceIntent(Base):
     """What is about to be signed, written before anything is: a crash leaves this record, never a mystery."""
 
     __tablename__ = "issuance_intents"
-    __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_intent_serial_per_issuer"),)
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial", name="uq_intent_serial_per_issuer"),
+        Index("ix_issuance_intents_state_updated", "state", "updated_at"),  # unfinished and stale ones
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("cas.id"))
@@ -227,6 +238,21 @@ class CrlState(Base):
     next_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     der: Mapped[bytes | None] = mapped_column(LargeBinary)
     dirty_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # a revocation awaits publication
+
+
+class CrlShard(Base):
+    """The newest CRL of one shard of a CA (RFC 5280 §5.2.5 issuingDistributionPoint): numbered from the
+    CA's one sequence, under its ``crl_state`` row's lock; rebuilt when a revocation marks it dirty."""
+
+    __tablename__ = "crl_shards"
+
+    ca_id: Mapped[int] = mapped_column(ForeignKey("cas.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(Integer, default=0)
+    this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    next_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dirty_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class OcspResponse(Base):

@@ -4,7 +4,7 @@
   against `openssl ocsp -port` serving a software copy of a responder for the same kind of certificate
   (the HSM's responder key cannot be exported), as the baseline. The baseline runs as one process: its
   `-multi` mode ignores SIGTERM and its children spin at full CPU on Debian 12's OpenSSL 3.0;
-* CRL build time and peak memory with 100,000 and 1,000,000 revoked entries (each in its own process);
+* CRL build time and peak memory, full and per shard (scripts/bench_crl.py);
 * time-stamp tokens per second through HTTP, also under `wrk`.
 """
 
@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import os
 import re
-import resource
-import secrets
 import shutil
 import signal
 import socket
@@ -25,7 +22,6 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 WRK_SECONDS = 30
 WRK_CONNECTIONS = 64
@@ -274,105 +270,8 @@ def tsa_rows(port: int, work: Path) -> list[tuple[str, str]]:
     ]
 
 
-def _authority(env: dict[str, str]) -> Any:
-    from govsign.config import runtime
-    from govsign.config.settings import load_settings
-
-    os.environ.update(env)
-    return runtime.open_authority_from(load_settings())
-
-
-def fill_revoked(env: dict[str, str], revoked: int) -> None:
-    """Make ``revoked`` revoked certificate rows exist for the issuing CA (bulk inserts, no HSM)."""
-    from sqlalchemy import func, insert, select
-
-    from ca.store import CertificateRecord, utc_now
-
-    authority = _authority(env)
-    issuer_id = authority.issuing_ca().id
-    now = utc_now()
-    with authority.database.transaction() as session:
-        have = (
-            session.scalar(
-                select(func.count())
-                .select_from(CertificateRecord)
-                .where(CertificateRecord.request_ref == "BENCH-CRL")
-            )
-            or 0
-        )
-    rows = [
-        {
-            "issuer_id": issuer_id,
-            "serial": format(secrets.randbits(128) | 1 << 120, "x"),
-            "profile": "individual",
-            "status": "revoked",
-            "subject": "CN=bench",
-            "common_name": "bench",
-            "requesting_agency": "bench",
-            "request_ref": "BENCH-CRL",
-            "request_json": "{}",
-            "not_before": now,
-            "not_after": now + dt.timedelta(days=365),
-            "der": b"",
-            "key_origin": "csr",
-            "revoked_at": now,
-            "revocation_reason": "keyCompromise" if index % 3 == 0 else "cessationOfOperation",
-        }
-        for index in range(revoked - have)
-    ]
-    for start in range(0, len(rows), 50_000):
-        with authority.database.engine.begin() as connection:
-            connection.execute(insert(CertificateRecord), rows[start : start + 50_000])
-
-
-def build_crl(env: dict[str, str]) -> dict[str, Any]:
-    """Time one CRL build and report this process's peak memory."""
-    from ca.crl import publish_crl
-
-    authority = _authority(env)
-    began = time.perf_counter()
-    published = publish_crl(
-        authority.database, authority.issuing_ca(), audit_token=authority.token, actor="bench"
-    )
-    return {
-        "entries": published.entries,
-        "seconds": time.perf_counter() - began,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "bytes": len(published.der),
-    }
-
-
 def crl_rows(env: dict[str, str]) -> list[tuple[str, str]]:
-    rows = []
-    for size in (100_000, 1_000_000):
-        # Fill in one process, build in a fresh one, so the peak memory is the build's alone.
-        subprocess.run([sys.executable, __file__, "fill-crl", json.dumps(env), str(size)], check=True)
-        result = subprocess.run(
-            [sys.executable, __file__, "build-crl", json.dumps(env)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        measured = json.loads(result.stdout.strip().splitlines()[-1])
-        rows.append(
-            (
-                f"CRL with {measured['entries']:,} entries: build + sign + verify, s",
-                f"{measured['seconds']:.1f}",
-            )
-        )
-        rows.append(
-            (
-                f"  peak memory of that process, MB ({measured['bytes'] / 1e6:.0f} MB of DER)",
-                f"{measured['peak_mb']:.0f}",
-            )
-        )
-    return rows
+    """The CRL rows (scripts/bench_crl.py): full CRL at 100,000 and 1,000,000 revoked, and its shards."""
+    import bench_crl
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    command, environment = sys.argv[1], json.loads(sys.argv[2])
-    if command == "fill-crl":
-        fill_revoked(environment, int(sys.argv[3]))
-    else:
-        print(json.dumps(build_crl(environment)))
+    return bench_crl.crl_rows(env)

@@ -28,6 +28,7 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/metrics"): {CA_ADMIN, AUDITOR},
     ("GET", "/pki/ca/{name}.crt"): PUBLIC,
     ("GET", "/pki/crl/{name}.crl"): PUBLIC,
+    ("GET", "/pki/crl/{name}/{shard}.crl"): PUBLIC,
     ("POST", "/pki/ocsp"): PUBLIC,
     ("GET", "/pki/ocsp/{encoded}"): PUBLIC,
     ("POST", "/pki/tsa"): PUBLIC,

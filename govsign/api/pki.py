@@ -28,6 +28,7 @@ from govsign.http.metrics import ROUTE_TEMPLATE
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 _CA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SHARD = re.compile(r"^[0-9]{1,4}$")
 OCSP_REQUEST_LIMIT = 10 * 1024
 TSA_REQUEST_LIMIT = 64 * 1024
 _OCSP_GET_PREFIX = "/pki/ocsp/"
@@ -80,12 +81,35 @@ async def ca_certificate(name: str, request: Request, authority: AuthorityDep) -
     responses={200: {"content": {"application/pkix-crl": {}}}, 404: {"description": "no such CRL"}},
 )
 async def crl(name: str, request: Request, services: ServicesDep) -> Response:
-    """The newest CRL of a CA, as named by the CRL distribution point of its certificates."""
+    """The newest full CRL of a CA, as named by the CDP of its certificates issued before CRL shards."""
     if not _CA_NAME.fullmatch(name):
         raise HTTPException(404, f"no CRL for a CA named {name!r}")
-    published = await asyncio.to_thread(services.crl, name)
+    return await _crl_response(request, services, name, None)
+
+
+@router.get(
+    "/crl/{name}/{shard}.crl",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": {}}}, 404: {"description": "no such CRL shard"}},
+)
+async def crl_shard(name: str, shard: str, request: Request, services: ServicesDep) -> Response:
+    """The newest CRL of one shard of a CA (RFC 5280 issuingDistributionPoint), as named by the CDP of a
+    certificate: the certificates whose serial modulo the shard count is ``shard``."""
+    if not _CA_NAME.fullmatch(name) or not _SHARD.fullmatch(shard):
+        raise HTTPException(404, f"no CRL shard {shard!r} for a CA named {name!r}")
+    return await _crl_response(request, services, name, int(shard))
+
+
+async def _crl_response(request: Request, services: StatusServices, name: str, shard: int | None) -> Response:
+    """The CRL from this process's memory when checked in the last second, else from the database; 304 for
+    a matching If-None-Match (the ETag is the CRL number, unique across a CA's CRLs)."""
+    published = services.crl_cache.from_memory(name, shard) or await asyncio.to_thread(
+        services.crl, name, shard
+    )
     if published is None:
-        raise HTTPException(404, f"no CRL for a CA named {name!r}")
+        raise HTTPException(
+            404, f"no CRL for a CA named {name!r}" + (f", shard {shard}" if shard is not None else "")
+        )
     etag = f'"{name}-{published.number}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
