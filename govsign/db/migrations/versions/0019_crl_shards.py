@@ -1,7 +1,7 @@
 """Partitioned CRLs: each certificate's shard, each shard's newest CRL, and the indexes of the hot paths
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-01 13:00:00
 
 Issue 14, items 2 and 6. A certificate issued from now on names the CRL of its shard in its CDP
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
