@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.activation import CredentialLocked, WrongActivation
 from ca.rate_limit import RateLimiter
@@ -34,14 +32,13 @@ from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApprov
 from govsign.config.settings import Settings
 from govsign.errors import DOMAIN_ERRORS, http_status
 from govsign.http.deps import AuthorityDep, ClientAddress, SettingsDep
+from govsign.web.presentation import error_text, page_templates
 from govsign.web.texts import CONSOLE_TEXTS
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 COOKIE = "govsign_console"
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
+_templates = page_templates()
 Grants = frozenset[Role | AccountKind]
 ADMINISTRATORS: Grants = frozenset(Role)
 SIGNERS: Grants = frozenset(AccountKind)
@@ -99,21 +96,22 @@ def error_page(request: Request, error: Exception) -> Response:
     """Not signed in: to the sign-in page; anything else (a held action too): the message, with its status."""
     if isinstance(error, NotAuthenticated):
         return RedirectResponse(f"{PREFIX}/login?lang={language(request)}", status_code=303)
-    message = _in_language(request, error)
+    message = console_error(request, error)
     if isinstance(error, PendingApproval) and error.setup_code is not None:
         message += f". {console_text(request, 'setup_code')}: {error.setup_code}"
-    return render(request, "console_message.html", message=message, status=http_status(error))
+    status = http_status(error)
+    return render(request, "console_message.html", message=message, status=status, failed=status >= 400)
 
 
-def _in_language(request: Request, error: Exception) -> str:
-    """The refusal in the page's language where the console knows its words (the holder's activation,
-    which every official meets), else as the domain said it."""
+def console_error(request: Request, error: Exception) -> str:
+    """The refusal in the page's language: the console's own words for the holder's activation (which
+    every official meets, with the attempts left), else :func:`~govsign.web.presentation.error_text`."""
     if isinstance(error, CredentialLocked):
         return console_text(request, "credential_locked")
     if isinstance(error, WrongActivation) and error.attempts_left is not None:
         wording = "wrong_pin" if error.pin else "wrong_setup_code"
         return console_text(request, wording).format(left=error.attempts_left)
-    return str(error)
+    return error_text(error, language(request))
 
 
 def message_page(request: Request, user: ConsoleUser, message: str, status: int = 200) -> HTMLResponse:
@@ -143,7 +141,9 @@ def login(
     try:
         token, _ = sign_in(authority, username, password, code.strip(), client=client)
     except DOMAIN_ERRORS as error:
-        return render(request, "console_login.html", error=str(error), status=http_status(error))
+        return render(
+            request, "console_login.html", error=console_error(request, error), status=http_status(error)
+        )
     response = RedirectResponse(f"{PREFIX}?lang={language(request)}", status_code=303)
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, settings), path=PREFIX

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,8 +15,8 @@ from ca.authority import Authority
 from ca.errors import InvalidRequest, NotFound
 from ca.hsm import KeyAlgorithm
 from ca.profiles import CertificateKind
-from ca.reasons import reason_for_certificate
-from ca.store import CertificateRecord
+from ca.reasons import CASE_KINDS, reason_for_certificate
+from ca.store import CertificateRecord, certificate_by_serial
 from govsign.access import controlled_actions
 from govsign.access.approvals import ACTIONS, APPROVERS, decide, list_requests, view
 from govsign.access.console_auth import ConsoleUser
@@ -33,6 +35,7 @@ from govsign.web.console import (
     render,
     signed_in,
 )
+from govsign.web.presentation import holder
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 REQUEST_FIELDS = {
@@ -113,10 +116,54 @@ def _issue(request: Request, authority: Authority, user: ConsoleUser, values: di
     issued = controlled_actions.issue(
         authority, kind.value, data, csr=None, key_type=key_type, actor=user.actor
     )
-    message = f"{console_text(request, 'issued')}: {issued.serial_hex} — {issued.certificate.subject.rfc4514_string()}"
+    who = holder(issued.certificate.subject.rfc4514_string())
+    message = f"{console_text(request, 'issued')}: {who} ({issued.serial_hex})"
     if issued.setup_code is not None:
         message += f". {console_text(request, 'setup_code')}: {issued.setup_code}"
     return message
+
+
+@dataclass(frozen=True)
+class _Revocable:
+    """What the confirmation shows of the certificate to revoke."""
+
+    serial: str
+    subject: str
+    profile: str
+    not_after: dt.datetime
+
+
+def _revocable(authority: Authority, serial: str) -> _Revocable:
+    """The subscriber certificate ``serial``, still valid: only those have a revoke button."""
+    try:
+        with authority.database.transaction() as session:
+            record = certificate_by_serial(session, serial)
+            found = record and _Revocable(record.serial, record.subject, record.profile, record.not_after)
+    except ValueError:  # not a serial number
+        found = None
+    if not found or found.profile not in {kind.value for kind in _FIELDS}:
+        raise NotFound(f"no subscriber certificate with serial {serial}")
+    return found
+
+
+def _fitting_cases(profile: str) -> list[str]:
+    """The Decree 68 cases that can happen to a subject of this kind (an official retires, an agency is
+    dissolved, a device is retired): the only ones the form offers."""
+    kind = CertificateKind(profile)
+    return [case for case, kinds in CASE_KINDS.items() if kind in kinds]
+
+
+@router.get("/certificates/{serial}/revoke", response_class=HTMLResponse)
+def revoke_form(
+    request: Request,
+    authority: AuthorityDep,
+    serial: str,
+    user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))],
+) -> Response:
+    record = _revocable(authority, serial)
+    reasons = _fitting_cases(record.profile)
+    heading = console_text(request, "revoke_title")
+    return render(request, "console_revoke.html", user=user, record=record, reasons=reasons, heading=heading)
 
 
 @router.post("/certificates/{serial}/revoke", response_class=HTMLResponse)
@@ -126,12 +173,23 @@ def revoke(
     serial: str,
     user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
     reason: Annotated[str, Form()] = "",
+    confirmed: Annotated[str, Form()] = "",
 ) -> Response:
+    """A reason chosen: the confirmation (the holder and the reason, in words); confirmed: the revocation."""
+    record = _revocable(services.authority, serial)
+    if reason not in _fitting_cases(record.profile):
+        raise InvalidRequest(console_text(request, "reason_choose"))
+    if confirmed != "yes":
+        heading = console_text(request, "revoke_title")
+        return render(
+            request, "console_revoke.html", user=user, record=record, reason=reason, heading=heading
+        )
     why = reason_for_certificate(services.authority, serial, reason)
-    record = controlled_actions.revoke(
+    controlled_actions.revoke(
         services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
     )
-    return message_page(request, user, f"{record.serial}: {record.status}")
+    done = console_text(request, "revoked").format(holder=holder(record.subject), serial=record.serial)
+    return message_page(request, user, done)
 
 
 @router.get("/approvals", response_class=HTMLResponse)

@@ -6,6 +6,7 @@ import re
 import secrets
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from PIL import Image
 from starlette.background import BackgroundTask
 
+from ca.activation import ActivationError
 from ca.authority import Authority
 from ca.errors import InvalidRequest
 from govsign.access.accounts import (
@@ -24,14 +26,16 @@ from govsign.access.accounts import (
 )
 from govsign.access.activation import HolderProof
 from govsign.access.console_auth import ConsoleUser
-from govsign.access.errors import NotAuthorised
+from govsign.access.errors import NotAuthenticated, NotAuthorised
 from govsign.config.settings import Settings
+from govsign.errors import http_status
 from govsign.http.batches import owned_batch, start_batch
 from govsign.http.deps import AuthorityDep, ClientAddress, ServicesDep, SettingsDep
 from govsign.http.signing import sign_as_account, spool_upload
 from govsign.web.console import (
     PREFIX,
     SIGNERS,
+    console_error,
     console_text,
     form_of,
     language,
@@ -39,13 +43,16 @@ from govsign.web.console import (
     render,
     signed_in,
 )
+from govsign.web.presentation import attachment
 from signing.batch_store import batch_report
 from signing.documents import file_sha256
-from signing.errors import SigningError
+from signing.errors import InvalidDocument, SigningError
 from signing.fields import read_fields
 from signing.request import SigningRequest
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+# refusals after which the signer corrects the PIN or the box on the same preview
+_TRY_AGAIN = (ActivationError, NotAuthenticated, InvalidRequest, InvalidDocument)
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -133,9 +140,7 @@ def preview(
     if len(files) > 1:
         account = _account_of(authority, user)
         serial = authorise_certificate(account, None)
-        proof = HolderProof(
-            require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
-        )
+        proof = _proof(request, pin)
         form = _form(appearance, extra)
         batch_id, _ = start_batch(
             account, serial, files, form, proof, authority=authority, settings=settings, client=client
@@ -145,29 +150,56 @@ def preview(
     folder.mkdir(mode=0o700)
     try:
         (folder / "owner").write_text(user.actor)
-        _, digest = spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
-        width, height = _render_first_page(folder)
-        document = read_fields(folder / "input.pdf", password=None)
+        (folder / "name").write_text(Path(files[0].filename or "").name or "document.pdf")
+        spool_upload(files[0], folder, settings.max_document_bytes, "input.pdf")
+        _render_first_page(folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    return _preview_page(request, user, folder, _Placement(appearance, extra))
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What the signer chose for the upload so far: kept when a wrong PIN sends the preview back."""
+
+    appearance: str
+    extra: dict[str, str]
+    box: str = ""
+    field: str = ""
+
+
+def _preview_page(
+    request: Request,
+    user: ConsoleUser,
+    folder: Path,
+    placement: _Placement,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """Page 1 of the upload to place the signature on; after a refused PIN the same page again, the box
+    where it was drawn and the field chosen, with the refusal: nothing to upload or drag again."""
+    with Image.open(folder / "page-1.png") as image:
+        width, height = float(image.width), float(image.height)
     return render(
         request,
         "console_preview.html",
         user=user,
         upload_id=folder.name,
-        digest=digest,
+        digest=file_sha256(folder / "input.pdf"),
         width=width,
         height=height,
-        appearance=appearance,
-        extra=extra,
-        filename=files[0].filename or "document.pdf",
-        empty_fields=document.empty,
+        placement=placement,
+        filename=(folder / "name").read_text(),
+        empty_fields=read_fields(folder / "input.pdf", password=None).empty,
+        error=error,
+        status=status,
     )
 
 
-def _render_first_page(folder: Path) -> tuple[float, float]:
-    """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points); the page's size."""
+def _render_first_page(folder: Path) -> None:
+    """page-1.png at 72 dpi (one pixel per point, so the dragged box is in points)."""
     command = ["pdftoppm", "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile"]
     try:
         result = subprocess.run(
@@ -177,8 +209,6 @@ def _render_first_page(folder: Path) -> tuple[float, float]:
         raise SigningError("the PDF's first page takes too long to draw; sign it through the API") from None
     if result.returncode != 0:
         raise SigningError("the PDF's first page cannot be shown; is it a PDF?")
-    with Image.open(folder / "page-1.png") as image:
-        return float(image.width), float(image.height)
 
 
 @router.get("/sign/{upload_id}/page-1.png")
@@ -204,26 +234,37 @@ def sign(
     field: Annotated[str, Form()] = "",
     pin: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Sign the upload in the prepared field chosen, else in the box dragged on page 1 (or its default)."""
+    """Sign the upload in the prepared field chosen, else in the box dragged on page 1 (or its default).
+    A wrong or missing PIN, a locked key or a box that does not fit: the preview again, as it was left."""
     folder = _own_upload(settings, user, upload_id)
     account = _account_of(services.authority, user)
     extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
+    placement = _Placement(appearance, extra, box or "", field)
     form = (
         _form(appearance, extra, field=field) if field else _form(appearance, extra, box=box or None, page=1)
     )
     source = folder / "input.pdf"
     serial = authorise_certificate(account, None)
-    proof = HolderProof(
-        require_pin(pin, how=console_text(request, "pin_needed")), signed_in_with_second_factor=True
-    )
-    digest = file_sha256(source)
-    signed = sign_as_account(
-        account, serial, source, digest, form, proof, services=services, settings=settings, client=client
-    )
+    try:
+        proof = _proof(request, pin)
+        signed = sign_as_account(
+            account,
+            serial,
+            source,
+            file_sha256(source),
+            form,
+            proof,
+            services=services,
+            settings=settings,
+            client=client,
+        )
+    except _TRY_AGAIN as error:
+        text = console_error(request, error)
+        return _preview_page(request, user, folder, placement, error=text, status=http_status(error))
     return FileResponse(
         signed.target,
         media_type="application/pdf",
-        filename="da-ky.pdf",
+        headers={"Content-Disposition": attachment((folder / "name").read_text())},
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
 
@@ -252,5 +293,5 @@ def batch_document(
     batch = owned_batch(authority.database, _account_of(authority, user), batch_id)
     path = Path(batch.target_dir) / Path(name).name
     if not path.is_file():
-        return message_page(request, user, f"{name}: not signed (yet)", status=404)
-    return FileResponse(path, media_type="application/pdf", filename=path.name)
+        return message_page(request, user, f"{name}: {console_text(request, 'not_signed_yet')}", status=404)
+    return FileResponse(path, media_type="application/pdf", headers={"Content-Disposition": attachment(name)})

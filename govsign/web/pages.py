@@ -1,6 +1,7 @@
 """`/verify`: the page where anyone drops a signed PDF and reads the report, in Vietnamese or English.
 
-Server-rendered (Jinja2, no JavaScript needed); the upload goes through the same checks as
+Server-rendered (Jinja2); without JavaScript the file chooser and the form work alone, with it
+/static/verify.js adds the drop zone and the upload's progress; the upload goes through the same checks as
 `POST /api/v1/verify` (size limit counted as the body arrives, per-client rate, guarded fetching), and a
 refused upload is answered with the page saying why (:func:`upload_refused_page`).
 """
@@ -13,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ca.authority import Authority
 from ca.signing_keys import service_seal_key
@@ -23,6 +23,7 @@ from govsign.errors import DOMAIN_ERRORS, http_status
 from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, ServicesDep, SettingsDep
 from govsign.http.hardening import BodyRefused, ClientLimits
 from govsign.http.validation import validation_report
+from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
 from signing.pades import Level, SigningOptions, sign_pdf
@@ -30,9 +31,7 @@ from signing.validation import ValidationReport
 
 router = APIRouter(tags=["web"])
 _SEALER = "govsign validation service"
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
+_templates = page_templates()
 
 _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"content": {"text/html": {}}, "description": "the page again, saying what went wrong"}
@@ -80,9 +79,9 @@ def _report_or_page(
     try:
         return validation_report(file, authority=authority, settings=settings, limits=limits, client=client)
     except DOMAIN_ERRORS as error:
-        return _page(lang, error=str(error), status=http_status(error))
+        return _page(lang, error=error_text(error, lang), status=http_status(error))
     except HTTPException as error:  # the per-address rate limit
-        return _page(lang, error=str(error.detail), status=error.status_code)
+        return _page(lang, error=error_text(error, lang), status=error.status_code)
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -102,7 +101,10 @@ def verify_upload(
     outcome = _report_or_page(
         file, _language(lang), authority=authority, settings=settings, limits=limits, client=client
     )
-    return outcome if isinstance(outcome, HTMLResponse) else _page(_language(lang), report=outcome)
+    if isinstance(outcome, HTMLResponse):
+        return outcome
+    checked = {"name": file.filename if file else None, "size": file.size if file else None}
+    return _page(_language(lang), report=outcome, checked=checked)
 
 
 @router.post(

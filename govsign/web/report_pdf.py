@@ -14,6 +14,8 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
+from govsign.web.presentation import holder, people_time
+from govsign.web.terms import term
 from govsign.web.texts import TEXTS
 from signing.fonts import font_engine_factory
 from signing.validation import Indication, SignatureVerdict, ValidationReport
@@ -76,22 +78,28 @@ def _lines(report: ValidationReport, language: str) -> list[_Line]:
     lines = [
         _Line(t["report"], size=16),
         _Line(f"{t['document']}: {report.document_sha256}", space_before=8),
-        _Line(f"{t['validated_at']}: {report.validated_at} ({report.schema})"),
+        _Line(f"{t['validated_at']}: {people_time(report.validated_at, language)} ({report.schema})"),
     ]
     if not report.signatures:
         lines.append(_Line(t["none"], space_before=12))
     for number, verdict in enumerate(report.signatures, start=1):
-        lines += _card(number, verdict, t, english)
+        lines += _card(number, verdict, language)
     for refusal in report.fetches_refused:
-        lines.append(_Line(f"{t['refused']} {refusal}", space_before=6))
+        url = refusal.partition(": ")[0]
+        lines.append(_Line(f"{t['refused']} {refusal if english else url}", space_before=6))
     lines.append(_Line(t["footer"], size=8, space_before=16))
     return lines
 
 
-def _card(number: int, verdict: SignatureVerdict, t: dict[str, str], english: bool) -> list[_Line]:
+def _card(number: int, verdict: SignatureVerdict, language: str) -> list[_Line]:
+    t, english = TEXTS[language], language == "en"
     colour = _COLOURS[verdict.indication]
     kind = t["signature"] if verdict.kind == "signature" else t["timestamp"]
-    outcome = f"{verdict.indication}{' / ' + verdict.sub_indication if verdict.sub_indication else ''}"
+    codes = f"{verdict.indication}{' / ' + verdict.sub_indication if verdict.sub_indication else ''}"
+    words = term(language, "indication", verdict.indication) + (
+        f": {term(language, 'sub_indication', verdict.sub_indication)}" if verdict.sub_indication else ""
+    )
+    outcome = f"{words} ({codes})"
     level = f" · PAdES {verdict.level}" if verdict.level else ""
     lines = [
         _Line(f"{kind} {number} — {verdict.field_name}", size=12, bar=colour, space_before=14),
@@ -105,13 +113,16 @@ def _card(number: int, verdict: SignatureVerdict, t: dict[str, str], english: bo
         lines.append(_Line(f"{t['signer']}: {who}", bar=colour))
         if verdict.signer.uid:
             lines.append(_Line(f"{t['uid']}: {', '.join(verdict.signer.uid)}", bar=colour))
-        lines.append(_Line(f"{t['issuer']}: {verdict.signer.issuer}", bar=colour))
-    lines.append(_Line(f"{t['time']}: {verdict.signing_time or t['unknown']}", bar=colour))
+        lines.append(_Line(f"{t['issuer']}: {holder(verdict.signer.issuer)}", bar=colour))
+    when = people_time(verdict.signing_time, language) or t["unknown"]
+    if verdict.signing_time and getattr(verdict, "signing_time_proven", True) is False:
+        when += f" — {t['time_claimed']}"
+    lines.append(_Line(f"{t['time']}: {when}", bar=colour))
     changes = verdict.modifications if english else verdict.modifications_vi
     if changes:
         lines.append(_Line(f"{t['changes']}: {changes}", bar=colour))
     if verdict.trust_anchor:
-        lines.append(_Line(f"{t['anchor']}: {verdict.trust_anchor}", bar=colour))
+        lines.append(_Line(f"{t['anchor']}: {holder(verdict.trust_anchor)}", bar=colour))
     if verdict.checks:
         lines.append(_Line(f"{t['checks']}:", bar=colour))
     for check in verdict.checks:

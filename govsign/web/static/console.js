@@ -1,4 +1,5 @@
-// The console's only script: live checks on the issue form, and the signature box dragged over page 1.
+// The console's only script: live checks on the issue form, and the signature box dragged over page 1
+// (drawn again where it was when the preview comes back after a wrong PIN).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -22,6 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
         const bad = input.value !== "" && !rule.test(input.value);
         input.setCustomValidity(bad ? hint.textContent : "");
         hint.hidden = !bad;
+        input.setAttribute("aria-invalid", bad ? "true" : "false");
       });
     }
   }
@@ -32,6 +34,19 @@ document.addEventListener("DOMContentLoaded", () => {
     const field = document.getElementById("box-field");
     const pageWidth = Number(page.dataset.width), pageHeight = Number(page.dataset.height);
     let start = null;
+    // a box already chosen (the preview shown again after a wrong PIN): drawn where it was
+    const drawChosen = () => {
+      const numbers = field.value.split(",").map(Number);
+      if (numbers.length !== 4 || numbers.some(Number.isNaN)) return;
+      const [x, y, width, height] = numbers;
+      const scale = pageWidth / page.getBoundingClientRect().width;
+      Object.assign(box.style, { left: `${x / scale}px`, top: `${(pageHeight - y - height) / scale}px`,
+                                 width: `${width / scale}px`, height: `${height / scale}px` });
+      box.hidden = false;
+    };
+    const image = page.querySelector("img");
+    if (image.complete) drawChosen(); else image.addEventListener("load", drawChosen);
+    window.addEventListener("resize", drawChosen);
     const point = (event) => {
       const frame = page.getBoundingClientRect();
       const scale = pageWidth / frame.width;
