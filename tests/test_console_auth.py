@@ -42,7 +42,9 @@ def _officer(deployment: Deployment, username: str, role: str = "ra_officer") ->
 
 def _sign_in(base: str, username: str, password: str, code: str) -> httpx.Response:
     return httpx.post(
-        f"{base}/console/login", data={"username": username, "password": password, "code": code}, timeout=30
+        f"{base}/console/login?lang=en",
+        data={"username": username, "password": password, "code": code},
+        timeout=30,
     )
 
 
@@ -202,7 +204,9 @@ def test_several_files_become_a_batch_with_a_progress_page(
         assert started.status_code == 303, started.text
         progress_url = started.headers["location"]
         deadline = time.monotonic() + 180
-        while "· finished" not in (page := browser.get(progress_url).text) and time.monotonic() < deadline:
+        while (
+            "status-finished" not in (page := browser.get(progress_url).text) and time.monotonic() < deadline
+        ):
             assert 'http-equiv="refresh"' in page
             time.sleep(1)
         assert "3/3" in page and 'http-equiv="refresh"' not in page

@@ -141,9 +141,9 @@ def login(
     try:
         token, _ = sign_in(authority, username, password, code.strip(), client=client)
     except DOMAIN_ERRORS as error:
-        return render(
-            request, "console_login.html", error=console_error(request, error), status=http_status(error)
-        )
+        refusal = console_text(request, "login_refused") if isinstance(error, NotAuthenticated) else None
+        message = refusal or console_error(request, error)
+        return render(request, "console_login.html", error=message, status=http_status(error))
     response = RedirectResponse(f"{PREFIX}?lang={language(request)}", status_code=303)
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, settings), path=PREFIX

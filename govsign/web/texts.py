@@ -163,6 +163,9 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "pin_set": "Đã lưu mã PIN mới. Chỉ bạn biết mã này.",
         "slow_down": "Quá nhiều lần đăng nhập từ địa chỉ này; hãy thử lại sau ít phút.",
         "skip": "Bỏ qua, tới nội dung chính",
+        "login_refused": (
+            "Sai tên đăng nhập, mật khẩu hoặc mã xác thực, hoặc đã thử quá nhiều lần (khi đó hãy đợi 15 phút)."
+        ),
         "menu": "Chức năng",
         "holder": "Người, cơ quan được cấp",
         "subject_dn": "Tên phân biệt (DN)",
@@ -255,6 +258,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "pin_set": "Your new PIN is saved. Only you know it.",
         "slow_down": "Too many sign-in attempts from this address; try again in a few minutes.",
         "skip": "Skip to the main content",
+        "login_refused": "wrong user name, password or code, or too many attempts (then wait 15 minutes)",
         "menu": "Functions",
         "holder": "Holder",
         "subject_dn": "Distinguished name (DN)",
