@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyotp
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_server
+from tests.console_people import PIN, officer, sign_in, signing_account
 from tests.pdf_samples import one_page_pdf, seal_png, signature_png
 
 if TYPE_CHECKING:  # types only: the test imports playwright itself, when it runs
@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # types only: the test imports playwright itself, when it run
 
 CHROMIUM = shutil.which("chromium")
 ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-PASSWORD = "mật khẩu đủ dài 2026"
-PIN = "246810"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 1600}  # the whole A4 preview on screen, to drag on
 
 pytestmark = pytest.mark.skipif(
@@ -46,42 +44,11 @@ def server(console_deployment: Deployment) -> Iterator[str]:
         yield base
 
 
-def _enrol(deployment: Deployment, username: str, *subject: str) -> str:
-    """A console login; returns its TOTP secret (printed once, last line)."""
-    enrolled = deployment.cli("console", "enrol", "--username", username, *subject, stdin=PASSWORD + "\n")
-    return enrolled.stdout.strip().splitlines()[-1]
-
-
-def _signing_account(
-    deployment: Deployment,
-    command: str,
-    serial: str,
-    image: Path,
-    username: str,
-    setup_code: str | None = None,
-) -> str:
-    """An account for the certificate's holder, who (given ``setup_code``) chooses the PIN with it."""
-    created = deployment.cli("account", command, "--cert", serial).stdout.strip().splitlines()
-    account_id = created[0].split(":")[0].removeprefix("account ")
-    if setup_code is not None:
-        deployment.cli("account", "set-pin", account_id, stdin=f"{setup_code}\n{PIN}\n")
-    deployment.cli("account", "set-image", account_id, str(image))
-    return _enrol(deployment, username, "--account", account_id)
-
-
-def _sign_in(page: Page, base: str, username: str, secret: str) -> None:
-    page.goto(f"{base}/console/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("button[type=submit]")
-
-
 def _sign_in_browser(
     page: Page, base: str, username: str, secret: str, document: Path, appearance: str
 ) -> Path:
     """Upload ``document``, drag the box, enter the PIN and return the downloaded signed PDF."""
-    _sign_in(page, base, username, secret)
+    sign_in(page, base, username, secret)
     page.set_input_files("#file", str(document))
     page.select_option("#appearance", appearance)
     page.click("form[action^='/console/sign/preview'] button[type=submit]")
@@ -109,18 +76,16 @@ def test_officer_issues_official_signs_clerk_seals_verifier_reads_both_valid(
     from playwright.sync_api import sync_playwright
 
     deployment = console_deployment
-    officer = deployment.cli("admin", "create", "--name", "Lê Thị Hoa", "--role", "ra_officer").stdout
-    officer_id = officer.splitlines()[0].split(":")[0].removeprefix("administrator ")
-    officer_secret = _enrol(deployment, "hoa", "--admin", officer_id)
+    officer_secret = officer(deployment, "Lê Thị Hoa", "hoa")
     seal_serial = issue_in_hsm(deployment, "organisation", "seal-so-tu-phap-ha-noi.json")
-    clerk_secret = _signing_account(
+    clerk_secret = signing_account(
         deployment, "create-clerk", seal_serial, seal_png(tmp_path / "dau.png"), "van-thu"
     )
     ARTEFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_context(accept_downloads=True, viewport=VIEWPORT).new_page()
-        _sign_in(page, server, "hoa", officer_secret)
+        sign_in(page, server, "hoa", officer_secret)
         page.wait_for_selector("table")
         page.click("text=Cấp chứng thư")
         page.fill("#requesting_agency", "Sở Tư pháp thành phố Hà Nội")
@@ -141,7 +106,7 @@ def test_officer_issues_official_signs_clerk_seals_verifier_reads_both_valid(
         setup_code = re.search(r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", message)  # shown once, for the holder
         assert serial is not None and setup_code is not None and "Trần Thị Bích" in message, message
 
-        official_secret = _signing_account(
+        official_secret = signing_account(
             deployment,
             "create-official",
             serial.group(1),

@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ca.activation import CredentialLocked, WrongActivation
 from ca.rate_limit import RateLimiter
 from govsign.access.accounts import (
     AccountKind,
@@ -96,22 +95,11 @@ def error_page(request: Request, error: Exception) -> Response:
     """Not signed in: to the sign-in page; anything else (a held action too): the message, with its status."""
     if isinstance(error, NotAuthenticated):
         return RedirectResponse(f"{PREFIX}/login?lang={language(request)}", status_code=303)
-    message = console_error(request, error)
+    message = error_text(error, language(request))
     if isinstance(error, PendingApproval) and error.setup_code is not None:
         message += f". {console_text(request, 'setup_code')}: {error.setup_code}"
     status = http_status(error)
     return render(request, "console_message.html", message=message, status=status, failed=status >= 400)
-
-
-def console_error(request: Request, error: Exception) -> str:
-    """The refusal in the page's language: the console's own words for the holder's activation (which
-    every official meets, with the attempts left), else :func:`~govsign.web.presentation.error_text`."""
-    if isinstance(error, CredentialLocked):
-        return console_text(request, "credential_locked")
-    if isinstance(error, WrongActivation) and error.attempts_left is not None:
-        wording = "wrong_pin" if error.pin else "wrong_setup_code"
-        return console_text(request, wording).format(left=error.attempts_left)
-    return error_text(error, language(request))
 
 
 def message_page(request: Request, user: ConsoleUser, message: str, status: int = 200) -> HTMLResponse:
@@ -142,7 +130,7 @@ def login(
         token, _ = sign_in(authority, username, password, code.strip(), client=client)
     except DOMAIN_ERRORS as error:
         refusal = console_text(request, "login_refused") if isinstance(error, NotAuthenticated) else None
-        message = refusal or console_error(request, error)
+        message = refusal or error_text(error, language(request))
         return render(request, "console_login.html", error=message, status=http_status(error))
     response = RedirectResponse(f"{PREFIX}?lang={language(request)}", status_code=303)
     response.set_cookie(

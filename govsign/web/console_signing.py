@@ -35,7 +35,6 @@ from govsign.http.signing import sign_as_account, spool_upload
 from govsign.web.console import (
     PREFIX,
     SIGNERS,
-    console_error,
     console_text,
     form_of,
     language,
@@ -43,7 +42,7 @@ from govsign.web.console import (
     render,
     signed_in,
 )
-from govsign.web.presentation import attachment
+from govsign.web.presentation import attachment, error_text
 from signing.batch_store import batch_report
 from signing.documents import file_sha256
 from signing.errors import InvalidDocument, SigningError
@@ -259,7 +258,7 @@ def sign(
             client=client,
         )
     except _TRY_AGAIN as error:
-        text = console_error(request, error)
+        text = error_text(error, language(request))
         return _preview_page(request, user, folder, placement, error=text, status=http_status(error))
     return FileResponse(
         signed.target,

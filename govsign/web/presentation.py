@@ -15,7 +15,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ca.activation.rules import CredentialLocked, WrongActivation
+from govsign.access.errors import PendingApproval
 from govsign.web.terms import TERMS, term
+from govsign.web.texts import CONSOLE_TEXTS
 
 __all__ = [
     "attachment",
@@ -112,9 +115,18 @@ def attachment(original: str) -> str:
 
 
 def error_text(error: Exception, language: str) -> str:
-    """The refusal in ``language``: its own words when they are in that language (the console's and the
-    activation's sentences are), the Vietnamese half of a bilingual "English / Tiếng Việt" message, else
+    """The refusal in ``language``: the console's words for the holder's activation (which every official
+    meets, with the attempts left) and for an action held for approval; its own words when they are in
+    that language (the console's sentences are), the Vietnamese half of a bilingual "English / Tiếng Việt" message, else
     the catalogue's sentence for its kind."""
+    words = CONSOLE_TEXTS[language]
+    if isinstance(error, CredentialLocked):
+        return words["credential_locked"]
+    if isinstance(error, WrongActivation) and error.attempts_left is not None:
+        return words["wrong_pin" if error.pin else "wrong_setup_code"].format(left=error.attempts_left)
+    if isinstance(error, PendingApproval):
+        action = term(language, "action", error.action)
+        return words["held"].format(action=action, required=error.required, id=error.approval_id)
     message = str(getattr(error, "detail", None) or error)
     english, _, vietnamese = message.partition(" / ")
     if language == "vi":

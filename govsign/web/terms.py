@@ -84,6 +84,7 @@ _VI: Final[dict[str, dict[str, str]]] = {
         "appendix": "Dấu trên phụ lục kèm theo văn bản",
         "copy": "Dấu trên bản sao",
     },
+    "copy_form": {"SAO Y": "Sao y", "SAO LỤC": "Sao lục", "TRÍCH SAO": "Trích sao"},  # Decree 30/2020 Art. 25
     "batch": {
         "running": "đang ký",
         "finished": "đã xong",
@@ -197,6 +198,7 @@ _EN: Final[dict[str, dict[str, str]]] = {
         "appendix": "Seal on an appendix to a document",
         "copy": "Seal on a copy",
     },
+    "copy_form": {"SAO Y": "True copy", "SAO LỤC": "Copy of a copy", "TRÍCH SAO": "Extract"},
     "batch": {
         "running": "signing",
         "finished": "finished",

@@ -167,6 +167,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
             "Sai tên đăng nhập, mật khẩu hoặc mã xác thực, hoặc đã thử quá nhiều lần (khi đó hãy đợi 15 phút)."
         ),
         "menu": "Chức năng",
+        "held": "{action}: đang chờ {required} phê duyệt (yêu cầu {id}).",
         "holder": "Người, cơ quan được cấp",
         "subject_dn": "Tên phân biệt (DN)",
         "search_hint": "Tên, số hiệu chứng thư",
@@ -260,6 +261,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "skip": "Skip to the main content",
         "login_refused": "wrong user name, password or code, or too many attempts (then wait 15 minutes)",
         "menu": "Functions",
+        "held": "{action}: waits for {required} approval(s) (request {id}).",
         "holder": "Holder",
         "subject_dn": "Distinguished name (DN)",
         "search_hint": "Name or serial number",

@@ -1,0 +1,228 @@
+"""Every page and every refusal in Vietnamese carries no English word of the catalogues, and the reverse
+(tests/page_words.py builds the deny-lists from the catalogues themselves).
+
+The templates are rendered with the application's own environment and filters, with values for every
+branch: a report with a card of each indication, each console page for each kind of user, and a refusal
+of every kind the faces map (govsign.errors), given in English as the domain raises most of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ca.activation.rules import CredentialLocked, WrongActivation
+from ca.errors import ConfigurationError, HsmUnavailable, InvalidRequest, LintFailed, NotFound, StateConflict
+from ca.profiles import CertificateKind
+from govsign.access.accounts import AccountKind
+from govsign.access.administrators import Role
+from govsign.access.approvals import RequestView
+from govsign.access.console_auth import ConsoleUser
+from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
+from govsign.web.console_officers import _FIELDS
+from govsign.web.presentation import error_text, page_templates
+from govsign.web.terms import TERMS
+from govsign.web.texts import CONSOLE_TEXTS, TEXTS
+from signing.batch_store import BatchReport
+from signing.errors import DocumentRefused, DocumentTookTooLong, DocumentTooLarge, InvalidDocument
+from signing.fields import SignatureField
+from signing.pades import Level
+from signing.validation_report import (
+    Check,
+    Indication,
+    SignatureVerdict,
+    Signer,
+    SubIndication,
+    ValidationReport,
+)
+from tests.page_words import foreign_words
+
+LANGUAGES = ("vi", "en")
+HOLDER = "CN=Nguyễn Văn Ánh,O=Sở Tư pháp thành phố Hà Nội,C=VN"
+DATA = (
+    "quyết-định.pdf",
+    "govsign root CA",
+    "Nguyễn Văn Ánh",
+    "Sở Tư pháp thành phố Hà Nội",
+    "Ban Cơ yếu Chính phủ",
+    "CA chuyên dùng Chính phủ",
+)
+NOW = dt.datetime(2026, 11, 23, 9, 12, 47, tzinfo=dt.UTC)
+TEMPLATES = page_templates()
+
+
+def _user(role: Role | None = None, kind: AccountKind | None = None) -> ConsoleUser:
+    return ConsoleUser("hoa", "console:hoa", role, kind, 1, "csrf-token")
+
+
+def _verdict(indication: Indication, sub: SubIndication | None) -> SignatureVerdict:
+    signer = Signer("Nguyễn Văn Ánh", "Sở Tư pháp thành phố Hà Nội", ["CCCD:001085012345"], "1a2b", "CN=CA")
+    checks = [
+        Check.of("integrity", True, "sha256"),
+        Check.of("trust", None, ""),
+        Check.of("signature", False, ""),
+    ]
+    return SignatureVerdict(
+        "Signature1",
+        "signature",
+        indication,
+        sub,
+        "Hợp lệ.",
+        "Valid.",
+        signer,
+        "2026-11-23T16:12:47+07:00",
+        Level.B_LT,
+        "none",
+        "không có",
+        "CN=govsign root CA,O=Ban Cơ yếu Chính phủ",
+        checks,
+    )
+
+
+def _report() -> ValidationReport:
+    verdicts = [
+        _verdict(Indication.TOTAL_PASSED, None),
+        _verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER),
+        _verdict(Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE),
+    ]
+    return ValidationReport("govsign-validation/1", "ab" * 32, "2026-11-23T16:12:47+07:00", verdicts, [])
+
+
+def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each page (a name for the failure message) with its template and its values."""
+    officer, official, clerk = (
+        _user(Role.RA_OFFICER),
+        _user(kind=AccountKind.OFFICIAL),
+        _user(kind=AccountKind.CLERK),
+    )
+    certificate = {"serial": "1a2b", "subject": HOLDER, "profile": "individual", "not_after": NOW}
+    row = {**certificate, "status": "valid"}
+    waiting = RequestView(
+        "req1",
+        "certificate.issue.organisation",
+        "issue",
+        "console:hoa",
+        2,
+        ["console:lan"],
+        "pending",
+        NOW,
+        NOW,
+        None,
+    )
+    batch = BatchReport(
+        "b1",
+        "running",
+        2,
+        1,
+        1,
+        [
+            {"name": "a.pdf", "state": "done", "error": None},
+            {"name": "b.pdf", "state": "failed", "error": "bad xref"},
+        ],
+    )
+    field = SignatureField("Ky1", 1, (0, 0, 10, 10), False, False, None, ())
+    placement = {"appearance": "approval", "extra": {}, "box": "1,2,3,4", "field": "Ky1"}
+    preview = {
+        "upload_id": "u",
+        "digest": "ab" * 32,
+        "width": 595,
+        "height": 842,
+        "filename": "quyết-định.pdf",
+    }
+    return {
+        "verify": ("verify.html", {}),
+        "verify-report": ("verify.html", {"report": _report(), "checked": {"name": "a.pdf", "size": 39158}}),
+        "verify-error": ("verify.html", {"error": "x"}),
+        "login": ("console_login.html", {"error": "x"}),
+        "certificates": (
+            "console_certificates.html",
+            {"user": officer, "rows": [row], "q": "", "pending": 1},
+        ),
+        "issue": ("console_issue.html", {"user": officer, "fields": _FIELDS}),
+        "revoke-choose": (
+            "console_revoke.html",
+            {"user": officer, "record": certificate, "reasons": ["retired"]},
+        ),
+        "revoke-confirm": (
+            "console_revoke.html",
+            {"user": officer, "record": certificate, "reason": "retired"},
+        ),
+        "approvals": ("console_approvals.html", {"user": officer, "items": [waiting]}),
+        "approvals-none": ("console_approvals.html", {"user": _user(Role.CA_ADMIN), "items": []}),
+        "batch": ("console_batch.html", {"user": official, "report": batch}),
+        "message": ("console_message.html", {"user": officer, "message": "x", "failed": True}),
+        "pin": ("console_pin.html", {"user": official}),
+        "sign-official": ("console_sign.html", {"user": official}),
+        "sign-clerk": ("console_sign.html", {"user": clerk}),
+        "preview": (
+            "console_preview.html",
+            {"user": official, "placement": placement, "empty_fields": [field], "error": "x", **preview},
+        ),
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", list(_pages()))
+def test_every_page_speaks_only_its_language(name: str, language: str) -> None:
+    template, values = _pages()[name]
+    texts = TEXTS if template == "verify.html" else CONSOLE_TEXTS
+    html = TEMPLATES.get_template(template).render(lang=language, t=texts[language], **values)
+    assert foreign_words(html, language, DATA) == set(), name
+
+
+REFUSALS: list[Exception] = [
+    PendingApproval("req1", "certificate.issue.organisation", 2, "issue an agency's seal certificate"),
+    InvalidRequest(
+        "the Decree 68 case 'died' does not apply to an agency's seal certificate / trường hợp 'died' "
+        "không áp dụng cho chứng thư số của cơ quan, tổ chức"
+    ),
+    InvalidRequest("choose a profile: individual, organisation or device"),
+    LintFailed("the certificate breaks rule e_sub_cert_eku_missing"),
+    InvalidDocument("the file is not a PDF"),
+    DocumentTooLarge("the document is larger than the limit"),
+    DocumentTookTooLong("the document took too long to process"),
+    DocumentRefused("a certified document takes no new field"),
+    NotAuthenticated("your console session has ended; sign in again"),
+    CredentialLocked("the signing key is locked"),
+    WrongActivation("wrong PIN", attempts_left=2, pin=True),
+    NotAuthorised("this page is not for your role"),
+    NotFound("no certificate with serial 1a2b"),
+    StateConflict("request req1 is executed; it takes no more votes"),
+    HsmUnavailable("the HSM does not answer"),
+    ConfigurationError("no issuing CA is configured"),
+    NotAuthorised("Sai mã PIN kích hoạt (còn 2 lần thử)."),
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("refusal", REFUSALS, ids=lambda error: type(error).__name__)
+def test_every_refusal_is_told_in_the_page_language(refusal: Exception, language: str) -> None:
+    html = TEMPLATES.get_template("console_message.html").render(
+        lang=language, t=CONSOLE_TEXTS[language], message=error_text(refusal, language), failed=True
+    )
+    assert foreign_words(html, language) == set(), error_text(refusal, language)
+
+
+def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
+    from ca.reasons import CASE_KINDS, RevocationReason
+    from signing.appearance import AppearanceMode
+
+    wanted = {
+        "indication": {i.value for i in Indication},
+        "sub_indication": {s.value for s in SubIndication},
+        "reason": set(CASE_KINDS),
+        "rfc5280": {r.value for r in RevocationReason},
+        "profile": {k.value for k in CertificateKind},
+        "appearance": {a.value for a in AppearanceMode},
+    }
+    for language in LANGUAGES:
+        for group, values in wanted.items():
+            assert values <= set(TERMS[language][group]), (
+                language,
+                group,
+                values - set(TERMS[language][group]),
+            )
+    assert set(TERMS["vi"]) == set(TERMS["en"])
+    assert all(set(TERMS["vi"][group]) == set(TERMS["en"][group]) for group in TERMS["vi"])
+    assert set(TEXTS["vi"]) == set(TEXTS["en"]) and set(CONSOLE_TEXTS["vi"]) == set(CONSOLE_TEXTS["en"])
