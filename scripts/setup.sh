@@ -38,6 +38,22 @@ install_virtualenv() {
   echo "$want" > "$stamp"
 }
 
+# The browser tests' accessibility checker (tests/test_ui_browser.py runs it inside the page): npm's
+# axe-core, pinned, into node_modules/ at the top of the checkout (ignored by git). Skipped without npm.
+AXE_VERSION=4.14.1
+install_npm_packages() {
+  local installed="$ROOT/node_modules/axe-core/package.json"
+  if [ -f "$installed" ] && grep -q "\"version\": \"$AXE_VERSION\"" "$installed"; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    say "npm is missing: the accessibility checks of the browser tests will be skipped (install nodejs)"
+    return 0
+  fi
+  say "installing axe-core $AXE_VERSION for the browser tests"
+  npm install --no-save --no-audit --no-fund --silent --prefix "$ROOT" "axe-core@$AXE_VERSION" >/dev/null
+}
+
 map_public_host() {
   local url="${GOVSIGN_PUBLIC_URL:-http://ca.govsign.vn:8000}"
   local host="${url#*://}"
@@ -56,5 +72,6 @@ map_public_host() {
 
 install_debian_packages
 install_virtualenv
+install_npm_packages
 map_public_host
 export PATH="$VENV/bin:$PATH"
