@@ -8,6 +8,10 @@ of every kind the faces map (govsign.errors), given in English as the domain rai
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ from govsign.access.console_auth import ConsoleUser
 from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
 from govsign.web.console_officers import _FIELDS
 from govsign.web.presentation import error_text, page_templates
+from govsign.web.report_pdf import report_pdf
 from govsign.web.terms import TERMS
 from govsign.web.texts import CONSOLE_TEXTS, TEXTS
 from signing.batch_store import BatchReport
@@ -64,7 +69,7 @@ def _verdict(indication: Indication, sub: SubIndication | None) -> SignatureVerd
         Check.of("signature", False, ""),
     ]
     return SignatureVerdict(
-        "Signature1",
+        "Ky1",
         "signature",
         indication,
         sub,
@@ -226,3 +231,27 @@ def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
     assert set(TERMS["vi"]) == set(TERMS["en"])
     assert all(set(TERMS["vi"][group]) == set(TERMS["en"][group]) for group in TERMS["vi"])
     assert set(TEXTS["vi"]) == set(TEXTS["en"]) and set(CONSOLE_TEXTS["vi"]) == set(CONSOLE_TEXTS["en"])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_report_pdf_speaks_only_its_language(language: str, tmp_path: Path) -> None:
+    """Its labels, indications and times from the catalogues (no "Common Name:"), read back by poppler."""
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(report_pdf(_report(), language))
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True
+    ).stdout
+    words = text.decode()
+    # the ETSI codes beside the words (TOTAL_PASSED, TRY_LATER) and the report's schema are not words
+    prose = re.sub(r"\b[A-Z][A-Z0-9_]{3,}\b|govsign-validation/\d+", " ", words)
+    assert foreign_words(html.escape(prose), language, DATA) == set()
+    assert ("16:12:47 ngày 23/11/2026" if language == "vi" else "16:12:47 on 23/11/2026") in words
+
+
+@pytest.mark.parametrize("name", list(_pages()))
+def test_no_page_needs_an_inline_style(name: str) -> None:
+    """The one stylesheet carries every style, so a CSP without 'unsafe-inline' for styles blocks nothing."""
+    template, values = _pages()[name]
+    page = TEMPLATES.get_template(template).render(lang="vi", t=TEXTS["vi"] | CONSOLE_TEXTS["vi"], **values)
+    assert "<style" not in page and " style=" not in page
+    assert '<link rel="stylesheet" href="/static/govsign.css">' in page
