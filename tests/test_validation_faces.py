@@ -82,8 +82,11 @@ def test_the_verify_page_shows_the_signer_with_diacritics_in_vietnamese_and_engl
     assert (
         "Không hợp lệ — nội dung đã bị thay đổi sau khi ký." in answer.text and "TOTAL_FAILED" in answer.text
     )
-    refused = httpx.post(f"{public_server}/verify", files={"file": ("x.pdf", b"GIF89a")}, timeout=60)
-    assert refused.status_code == 422 and "cannot be read" in refused.text
+    for lang, reason in (("vi", "Tệp không phải là tài liệu PDF đọc được."), ("en", "cannot be read")):
+        refused = httpx.post(
+            f"{public_server}/verify?lang={lang}", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
+        )
+        assert refused.status_code == 422 and reason in refused.text, refused.text
 
 
 def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
@@ -126,7 +129,7 @@ def test_the_pdf_report_carries_the_verdicts_in_the_chosen_language(
         assert seal is not None and seal.common_name == "Ban Cơ yếu Chính phủ - govsign"
         assert pdfsig_integrity(report) == [True]
     refused = httpx.post(
-        f"{public_server}/verify/report.pdf", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
+        f"{public_server}/verify/report.pdf?lang=en", files={"file": ("x.pdf", b"GIF89a")}, timeout=60
     )
     assert refused.status_code == 422 and "cannot be read" in refused.text
 
