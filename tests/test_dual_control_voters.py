@@ -152,7 +152,7 @@ def test_a_requester_on_the_cli_cannot_approve_in_the_console(
         assert browser.post("/console/login", data=login).status_code == 303
         csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/console/approvals").text)
         assert csrf is not None
-        own = browser.post(f"/console/approvals/{approval}/approve", data={"csrf": csrf.group(1)})
+        own = browser.post(f"/console/approvals/{approval}/approve?lang=en", data={"csrf": csrf.group(1)})
         assert own.status_code == 403 and "their own request" in own.text, own.text
     assert f"{approval}\tpending\t0/1\t" in dual.cli("approvals", "list").stdout
     dual.cli("approvals", "reject", approval, user="lan")

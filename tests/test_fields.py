@@ -307,8 +307,9 @@ def test_the_console_offers_the_prepared_field_and_signs_in_it(
         action = re.search(r'action="(/console/sign/[0-9a-f]{32})', preview.text)
         assert action is not None
         chosen = {"csrf": csrf, "appearance": "text", "pin": HOLDER_PIN}
-        refused = browser.post(action.group(1), data=chosen)
+        refused = browser.post(action.group(1) + "?lang=en", data=chosen)
         assert refused.status_code == 409 and "would add a new signature field" in refused.text
+        assert f'<option value="{PREPARED}">' in refused.text  # the same preview, to choose the field
         signed = browser.post(action.group(1), data={**chosen, "field": PREPARED})
         assert signed.status_code == 200 and signed.headers["content-type"] == "application/pdf", signed.text
     reader = PdfFileReader(io.BytesIO(signed.content))

@@ -45,13 +45,13 @@ from govsign.web.console import (
 from govsign.web.presentation import attachment, error_text
 from signing.batch_store import batch_report
 from signing.documents import file_sha256
-from signing.errors import InvalidDocument, SigningError
+from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.fields import read_fields
 from signing.request import SigningRequest
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-# refusals after which the signer corrects the PIN or the box on the same preview
-_TRY_AGAIN = (ActivationError, NotAuthenticated, InvalidRequest, InvalidDocument)
+# refusals after which the signer corrects the PIN, the box or the field on the same preview
+_TRY_AGAIN = (ActivationError, NotAuthenticated, InvalidRequest, InvalidDocument, DocumentRefused)
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
