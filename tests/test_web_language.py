@@ -29,18 +29,11 @@ from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.terms import TERMS
 from govsign.web.texts import CONSOLE_TEXTS, TEXTS
+from signing import validation_report as vr
 from signing.batch_store import BatchReport
 from signing.errors import DocumentRefused, DocumentTookTooLong, DocumentTooLarge, InvalidDocument
 from signing.fields import SignatureField
 from signing.pades import Level
-from signing.validation_report import (
-    Check,
-    Indication,
-    SignatureVerdict,
-    Signer,
-    SubIndication,
-    ValidationReport,
-)
 from tests.page_words import foreign_words
 
 LANGUAGES = ("vi", "en")
@@ -61,14 +54,16 @@ def _user(role: Role | None = None, kind: AccountKind | None = None) -> ConsoleU
     return ConsoleUser("hoa", "console:hoa", role, kind, 1, "csrf-token")
 
 
-def _verdict(indication: Indication, sub: SubIndication | None) -> SignatureVerdict:
-    signer = Signer("Nguyễn Văn Ánh", "Sở Tư pháp thành phố Hà Nội", ["CCCD:001085012345"], "1a2b", "CN=CA")
+def _verdict(indication: vr.Indication, sub: vr.SubIndication | None) -> vr.SignatureVerdict:
+    signer = vr.Signer(
+        "Nguyễn Văn Ánh", "Sở Tư pháp thành phố Hà Nội", ["CCCD:001085012345"], "1a2b", "CN=CA"
+    )
     checks = [
-        Check.of("integrity", True, "sha256"),
-        Check.of("trust", None, ""),
-        Check.of("signature", False, ""),
+        vr.Check.of("integrity", True, "sha256"),
+        vr.Check.of("trust", None, ""),
+        vr.Check.of("signature", False, ""),
     ]
-    return SignatureVerdict(
+    return vr.SignatureVerdict(
         "Ky1",
         "signature",
         indication,
@@ -85,13 +80,13 @@ def _verdict(indication: Indication, sub: SubIndication | None) -> SignatureVerd
     )
 
 
-def _report() -> ValidationReport:
+def _report() -> vr.ValidationReport:
     verdicts = [
-        _verdict(Indication.TOTAL_PASSED, None),
-        _verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER),
-        _verdict(Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE),
+        _verdict(vr.Indication.TOTAL_PASSED, None),
+        _verdict(vr.Indication.INDETERMINATE, vr.SubIndication.TRY_LATER),
+        _verdict(vr.Indication.TOTAL_FAILED, vr.SubIndication.HASH_FAILURE),
     ]
-    return ValidationReport("govsign-validation/1", "ab" * 32, "2026-11-23T16:12:47+07:00", verdicts, [])
+    return vr.ValidationReport("govsign-validation/1", "ab" * 32, "2026-11-23T16:12:47+07:00", verdicts, [])
 
 
 def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -214,8 +209,8 @@ def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
     from signing.appearance import AppearanceMode
 
     wanted = {
-        "indication": {i.value for i in Indication},
-        "sub_indication": {s.value for s in SubIndication},
+        "indication": {i.value for i in vr.Indication},
+        "sub_indication": {s.value for s in vr.SubIndication},
         "reason": set(CASE_KINDS),
         "rfc5280": {r.value for r in RevocationReason},
         "profile": {k.value for k in CertificateKind},

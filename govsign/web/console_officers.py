@@ -133,8 +133,8 @@ class _Revocable:
     not_after: dt.datetime
 
 
-def _revocable(authority: Authority, serial: str) -> _Revocable:
-    """The subscriber certificate ``serial``, still valid: only those have a revoke button."""
+def _revocable(authority: AuthorityDep, serial: str) -> _Revocable:
+    """The subscriber certificate ``serial`` of the path (a dependency): only those have a revoke button."""
     try:
         with authority.database.transaction() as session:
             record = certificate_by_serial(session, serial)
@@ -156,13 +156,10 @@ def _fitting_cases(profile: str) -> list[str]:
 @router.get("/certificates/{serial}/revoke", response_class=HTMLResponse)
 def revoke_form(
     request: Request,
-    authority: AuthorityDep,
-    serial: str,
-    user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))],
+    user: Annotated[ConsoleUser, Depends(signed_in(OFFICERS))],  # first: nobody else learns what exists
+    record: Annotated[_Revocable, Depends(_revocable)],
 ) -> Response:
-    record = _revocable(authority, serial)
-    reasons = _fitting_cases(record.profile)
-    heading = console_text(request, "revoke_title")
+    reasons, heading = _fitting_cases(record.profile), console_text(request, "revoke_title")
     return render(request, "console_revoke.html", user=user, record=record, reasons=reasons, heading=heading)
 
 
@@ -170,13 +167,12 @@ def revoke_form(
 def revoke(
     request: Request,
     services: ServicesDep,
-    serial: str,
-    user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],
+    user: Annotated[ConsoleUser, Depends(form_of(OFFICERS))],  # first: nobody else learns what exists
+    record: Annotated[_Revocable, Depends(_revocable)],
     reason: Annotated[str, Form()] = "",
     confirmed: Annotated[str, Form()] = "",
 ) -> Response:
     """A reason chosen: the confirmation (the holder and the reason, in words); confirmed: the revocation."""
-    record = _revocable(services.authority, serial)
     if reason not in _fitting_cases(record.profile):
         raise InvalidRequest(console_text(request, "reason_choose"))
     if confirmed != "yes":
@@ -184,10 +180,9 @@ def revoke(
         return render(
             request, "console_revoke.html", user=user, record=record, reason=reason, heading=heading
         )
-    why = reason_for_certificate(services.authority, serial, reason)
-    controlled_actions.revoke(
-        services.authority, serial, why, None, actor=user.actor, responder=services.ocsp
-    )
+    why = reason_for_certificate(services.authority, record.serial, reason)
+    authority, responder = services.authority, services.ocsp
+    controlled_actions.revoke(authority, record.serial, why, None, actor=user.actor, responder=responder)
     done = console_text(request, "revoked").format(holder=holder(record.subject), serial=record.serial)
     return message_page(request, user, done)
 
