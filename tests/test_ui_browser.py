@@ -31,7 +31,7 @@ from tests.page_words import foreign_words
 from tests.pdf_samples import one_page_pdf, signature_png
 
 if TYPE_CHECKING:  # types only: the test imports playwright itself, when it runs
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Browser, Page, Route, ViewportSize
 
 CHROMIUM = shutil.which("chromium")
 AXE = Path(
@@ -90,12 +90,26 @@ def browser() -> Iterator[Browser]:
 
 
 class Inspector:
-    """Checks one page the way every page is checked, and keeps its screenshots."""
+    """Checks one page the way every page is checked, and keeps its screenshots. The pages it loads are
+    served under a stricter CSP than the application's (styles from the stylesheet only), so a style
+    attribute or element anywhere shows up as a blocked style."""
 
     def __init__(self, page: Page, folder: Path) -> None:
         self.page, self.folder = page, folder
         self.blocked: list[str] = []
         page.on("console", self._console)
+        page.route("**/*", self._strict)
+
+    @staticmethod
+    def _strict(route: Route) -> None:
+        if route.request.method != "GET" or route.request.resource_type != "document":
+            route.continue_()
+            return
+        answer = route.fetch()
+        policy = answer.headers.get("content-security-policy", "").replace(
+            "style-src 'self' 'unsafe-inline'", "style-src 'self'"
+        )
+        route.fulfill(response=answer, headers={**answer.headers, "content-security-policy": policy})
 
     def _console(self, message: Any) -> None:
         if "Content Security Policy" in message.text:
