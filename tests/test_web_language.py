@@ -97,7 +97,7 @@ def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
         _user(kind=AccountKind.CLERK),
     )
     certificate = {"serial": "1a2b", "subject": HOLDER, "profile": "individual", "not_after": NOW}
-    row = {**certificate, "status": "valid"}
+    rows = [{**certificate, "status": "valid"}, {**certificate, "status": "revoked", "reason": "superseded"}]
     waiting = RequestView(
         "req1",
         "certificate.issue.organisation",
@@ -137,7 +137,7 @@ def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
         "login": ("console_login.html", {"error": "x"}),
         "certificates": (
             "console_certificates.html",
-            {"user": officer, "rows": [row], "q": "", "pending": 1},
+            {"user": officer, "rows": rows, "q": "", "pending": 1},
         ),
         "issue": ("console_issue.html", {"user": officer, "fields": _FIELDS}),
         "revoke-choose": (

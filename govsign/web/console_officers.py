@@ -79,6 +79,7 @@ def certificates(
                 "subject": r.subject,
                 "profile": r.profile,
                 "status": r.status,
+                "reason": r.revocation_reason,
                 "not_after": r.not_after,
             }
             for r in session.execute(query).scalars()

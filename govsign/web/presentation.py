@@ -52,8 +52,8 @@ def people_time(moment: dt.datetime | str | None, language: str) -> str:
     return f"{clock} ngày {day} (giờ Việt Nam)"
 
 
-def people_date(moment: dt.datetime | None, language: str) -> str:
-    """The day only, in Vietnam time (a certificate's end of validity in a list)."""
+def people_date(moment: dt.datetime | None) -> str:
+    """The day only, in Vietnam time, as written in both languages here (a certificate's end of validity)."""
     if moment is None:
         return ""
     when = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
