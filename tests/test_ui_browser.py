@@ -276,6 +276,15 @@ def test_an_official_mistypes_the_pin_and_signs_without_uploading_again(
     assert abs(again["x"] - drawn["x"]) < 2 and abs(again["width"] - drawn["width"]) < 2
     assert page.inner_text("#filename") == document.name
     inspector.check("console-wrong-pin")
+    page.focus("#page")  # the keyboard moves the box too: one step of 6 points to the left
+    page.keyboard.press("ArrowLeft")
+    moved = [float(n) for n in page.input_value("#box-field").split(",")]
+    assert [round(a - b, 1) for a, b in zip(moved, map(float, placed.split(",")), strict=True)] == [
+        -6,
+        0,
+        0,
+        0,
+    ]
     page.fill("#pin", PIN)
     with page.expect_download() as download:
         page.click("form[action^='/console/sign/'] button[type=submit] >> nth=-1")

@@ -115,8 +115,8 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "appearance": "Hình thức chữ ký",
         "preview": "Xem trang 1",
         "drag": (
-            "Kéo chuột trên trang để đặt vị trí chữ ký "
-            "(mặc định: vị trí Nghị định 30/2020 quy định, đọc từ nội dung trang)."
+            "Kéo chuột trên trang để đặt vị trí chữ ký, hoặc chọn trang bằng phím Tab rồi dùng phím mũi tên "
+            "(giữ Shift để đổi kích thước); mặc định: vị trí Nghị định 30/2020 quy định, đọc từ nội dung trang."
         ),
         "field": "Ký vào ô chữ ký có sẵn (tài liệu đã chứng thực chỉ nhận chữ ký trong ô có sẵn, hoặc chữ ký ẩn)",
         "field_none": "Không: đặt chữ ký trên trang 1 như đã kéo",
@@ -215,7 +215,10 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "upload": "Upload the PDF to sign",
         "appearance": "Signature appearance",
         "preview": "Show page 1",
-        "drag": "Drag on the page to place the signature (default: where Decree 30/2020 puts it, read from the page).",
+        "drag": (
+            "Drag on the page to place the signature, or tab to the page and use the arrow keys (Shift to "
+            "resize); by default it goes where Decree 30/2020 puts it, read from the page."
+        ),
         "field": "Sign in a prepared signature field (a certified document takes only those, or an invisible one)",
         "field_none": "None: place the signature on page 1 where dragged",
         "page": "page",

@@ -34,23 +34,32 @@ document.addEventListener("DOMContentLoaded", () => {
     const field = document.getElementById("box-field");
     const pageWidth = Number(page.dataset.width), pageHeight = Number(page.dataset.height);
     let start = null;
-    // a box already chosen (the preview shown again after a wrong PIN): drawn where it was
-    const drawChosen = () => {
+    // the box as chosen (PDF points from the lower left: the preview is 72 dpi, one pixel per point),
+    // drawn over the image at its shown scale; also after a wrong PIN sends the preview back
+    const chosen = () => {
       const numbers = field.value.split(",").map(Number);
-      if (numbers.length !== 4 || numbers.some(Number.isNaN)) return;
+      return numbers.length === 4 && !numbers.some(Number.isNaN) ? numbers : null;
+    };
+    const drawBox = () => {
+      const numbers = chosen();
+      if (!numbers) return;
       const [x, y, width, height] = numbers;
       const scale = pageWidth / page.getBoundingClientRect().width;
       Object.assign(box.style, { left: `${x / scale}px`, top: `${(pageHeight - y - height) / scale}px`,
                                  width: `${width / scale}px`, height: `${height / scale}px` });
       box.hidden = false;
     };
+    const choose = (x, y, width, height) => {
+      field.value = [x, y, width, height].map((n) => n.toFixed(1)).join(",");
+      drawBox();
+    };
     const image = page.querySelector("img");
-    if (image.complete) drawChosen(); else image.addEventListener("load", drawChosen);
-    window.addEventListener("resize", drawChosen);
+    if (image.complete) drawBox(); else image.addEventListener("load", drawBox);
+    window.addEventListener("resize", drawBox);
     const point = (event) => {
       const frame = page.getBoundingClientRect();
       const scale = pageWidth / frame.width;
-      return { x: (event.clientX - frame.left) * scale, y: (event.clientY - frame.top) * scale, scale };
+      return { x: (event.clientX - frame.left) * scale, y: (event.clientY - frame.top) * scale };
     };
     page.addEventListener("dragstart", (event) => event.preventDefault());
     page.addEventListener("pointerdown", (event) => { start = point(event); event.preventDefault(); });
@@ -59,11 +68,24 @@ document.addEventListener("DOMContentLoaded", () => {
       const end = point(event);
       const left = Math.min(start.x, end.x), top = Math.min(start.y, end.y);
       const width = Math.abs(end.x - start.x), height = Math.abs(end.y - start.y);
-      Object.assign(box.style, { left: `${left / end.scale}px`, top: `${top / end.scale}px`,
-                                 width: `${width / end.scale}px`, height: `${height / end.scale}px` });
-      box.hidden = false;
-      // PDF points from the lower left corner (the preview is 72 dpi: one pixel per point)
-      field.value = [left, pageHeight - top - height, width, height].map((n) => n.toFixed(1)).join(",");
+      choose(left, pageHeight - top - height, width, height);
+    });
+    // without a mouse: the arrow keys move the box (with Shift, they resize it), from the lower right
+    const steps = { ArrowLeft: [-6, 0], ArrowRight: [6, 0], ArrowUp: [0, 6], ArrowDown: [0, -6] };
+    page.addEventListener("keydown", (event) => {
+      const step = steps[event.key];
+      if (!step) return;
+      event.preventDefault();
+      let [x, y, width, height] = chosen() || [pageWidth - 270, 110, 200, 80];
+      if (event.shiftKey) {
+        width = Math.max(24, width + step[0]);
+        height = Math.max(12, height + step[1]);
+        y -= step[1];
+      } else {
+        x = Math.min(Math.max(0, x + step[0]), pageWidth - width);
+        y = Math.min(Math.max(0, y + step[1]), pageHeight - height);
+      }
+      choose(x, y, width, height);
     });
     window.addEventListener("pointerup", () => { start = null; });
   }
