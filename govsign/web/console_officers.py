@@ -31,11 +31,13 @@ from govsign.web.console import (
     VOTERS,
     console_text,
     form_of,
+    language,
     message_page,
     render,
     signed_in,
 )
 from govsign.web.presentation import holder
+from govsign.web.terms import term
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 REQUEST_FIELDS = {
@@ -214,8 +216,8 @@ def vote(
     approve = decision == "approve"
     executors = runtime.approval_executors(settings)
     outcome = decide(authority, approval_id, approver=user.actor, approve=approve, executors=executors)
-    return message_page(
-        request,
-        user,
-        f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else ""),
-    )
+    lang = language(request)
+    said = f"{term(lang, 'action', outcome.action)}: {term(lang, 'approval', outcome.state)}"
+    if lang == "en":  # the request's own summary and result are the domain's English
+        said = f"{outcome.summary}: {outcome.state}" + (f" — {outcome.outcome}" if outcome.outcome else "")
+    return message_page(request, user, said)

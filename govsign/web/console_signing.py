@@ -239,23 +239,14 @@ def sign(
     account = _account_of(services.authority, user)
     extra = {"doc_number": doc_number, "agency": agency, "copy_form": copy_form}
     placement = _Placement(appearance, extra, box or "", field)
-    form = (
-        _form(appearance, extra, field=field) if field else _form(appearance, extra, box=box or None, page=1)
-    )
     source = folder / "input.pdf"
     serial = authorise_certificate(account, None)
     try:
-        proof = _proof(request, pin)
+        where = {"field": field} if field else {"box": box or None, "page": 1}
+        form, proof = _form(appearance, extra, **where), _proof(request, pin)
+        digest = file_sha256(source)
         signed = sign_as_account(
-            account,
-            serial,
-            source,
-            file_sha256(source),
-            form,
-            proof,
-            services=services,
-            settings=settings,
-            client=client,
+            account, serial, source, digest, form, proof, services=services, settings=settings, client=client
         )
     except _TRY_AGAIN as error:
         text = error_text(error, language(request))
