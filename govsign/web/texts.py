@@ -187,6 +187,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "place_title": "Đặt chữ ký trên trang 1",
         "page_image": "Hình trang 1 của tài liệu",
         "not_signed_yet": "chưa được ký",
+        "uploading": "Đang gửi tệp…",
     },
     "en": {
         "title": "govsign console",
@@ -284,6 +285,7 @@ CONSOLE_TEXTS: dict[str, dict[str, str]] = {
         "place_title": "Place the signature on page 1",
         "page_image": "Page 1 of the document",
         "not_signed_yet": "not signed (yet)",
+        "uploading": "Sending the files…",
     },
 }
 

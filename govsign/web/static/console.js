@@ -1,5 +1,6 @@
-// The console's only script: live checks on the issue form, and the signature box dragged over page 1
-// (drawn again where it was when the preview comes back after a wrong PIN).
+// The console's only script: live checks on the issue form, a sign of life while files upload, and the
+// signature box dragged (or moved with the arrow keys) over page 1, drawn again where it was when the
+// preview comes back after a wrong PIN.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -26,6 +27,11 @@ document.addEventListener("DOMContentLoaded", () => {
         input.setAttribute("aria-invalid", bad ? "true" : "false");
       });
     }
+  }
+
+  // a form that sends files says so while the browser sends them (the next page shows what follows)
+  for (const form of document.querySelectorAll("form[data-busy]")) {
+    form.addEventListener("submit", () => { document.getElementById(form.dataset.busy).hidden = false; });
   }
 
   const page = document.getElementById("page");
