@@ -29,6 +29,8 @@ from tests.conftest import Deployment, issue_in_hsm, make_deployment, running_se
 from tests.console_people import PIN, officer, sign_in, signing_account
 from tests.page_words import foreign_words
 from tests.pdf_samples import one_page_pdf, signature_png
+from tests.validation_fixtures import signed_and_changed
+from tests.validation_forgeries import shadow_attack_original, shadow_attacked
 
 if TYPE_CHECKING:  # types only: the test imports playwright itself, when it runs
     from playwright.sync_api import Browser, Page, Route, ViewportSize
@@ -147,6 +149,15 @@ def signed(ui_deployment: Deployment, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def shadow_attack(ui_deployment: Deployment, tmp_path: Path) -> Path:
+    """A signed decision whose amount was swapped after signing (10,000,000 -> 990,000,000 VND)."""
+    services = StatusServices(ui_deployment.authority)
+    original = shadow_attack_original(tmp_path / "quyet-dinh.pdf")
+    _, attacked = signed_and_changed(services, ui_deployment, original, tmp_path, Level.B_LT, shadow_attacked)
+    return attacked
+
+
 _DROP = """async ([content, name]) => {
   const bytes = Uint8Array.from(atob(content), (c) => c.charCodeAt(0));
   const files = new DataTransfer();
@@ -202,6 +213,27 @@ def test_a_citizen_drops_a_pdf_and_reads_who_signed_when_and_what_was_checked(
     assert "Valid" in page.inner_text("section.card .label")
     assert re.search(r"\d\d:\d\d:\d\d on \d\d/\d\d/\d{4} \(Vietnam time\)", page.inner_text("section.card"))
     inspector.check("verify-valid-en", "en")
+
+
+def test_a_shadow_attack_is_named_and_shown_boxed_on_the_page(
+    shadow_attack: Path, server: str, browser: Browser, artefacts: Path
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    inspector = Inspector(page, artefacts)
+    page.goto(f"{server}/verify")
+    page.set_input_files("#file", str(shadow_attack))
+    page.click("#check")
+    page.wait_for_selector("section.card")
+    card = page.locator("section.card").first
+    assert "TOTAL_PASSED" not in (card.get_attribute("class") or "")
+    assert "Nội dung trang 1 bị thay thế sau khi ký (không được phép)" in card.inner_text()
+    images = card.locator("figure.difference img")
+    assert images.count() == 2
+    for index in range(2):  # drawn (not a broken image) and on screen
+        assert images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+        assert images.nth(index).is_visible()
+    assert re.search(r"Trang 1: .* [1-9]\d* vùng thay đổi", card.locator("figcaption").inner_text())
+    inspector.check("verify-shadow-attack")
 
 
 def test_an_officer_revokes_after_a_confirmation_with_a_reason_that_fits(

@@ -29,11 +29,11 @@ from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.terms import TERMS
 from govsign.web.texts import CONSOLE_TEXTS, TEXTS
-from signing import validation_report as vr
 from signing.batch_store import BatchReport
 from signing.errors import DocumentRefused, DocumentTookTooLong, DocumentTooLarge, InvalidDocument
 from signing.fields import SignatureField
 from signing.pades import Level
+from signing.validation import report as vr
 from tests.page_words import foreign_words
 
 LANGUAGES = ("vi", "en")
@@ -48,6 +48,11 @@ DATA = (
 )
 NOW = dt.datetime(2026, 11, 23, 9, 12, 47, tzinfo=dt.UTC)
 TEMPLATES = page_templates()
+DRAWN = {
+    "Ky1": [
+        {"page": 1, "regions": 2, "signed": "data:image/png;base64,", "current": "data:image/png;base64,"}
+    ]
+}
 
 
 def _user(role: Role | None = None, kind: AccountKind | None = None) -> ConsoleUser:
@@ -77,6 +82,18 @@ def _verdict(indication: vr.Indication, sub: vr.SubIndication | None) -> vr.Sign
         "không có",
         "CN=govsign root CA,O=Ban Cơ yếu Chính phủ",
         checks,
+        changes=[
+            vr.Change(
+                vr.ChangeKind.PAGE_CONTENT_REPLACED,
+                1,
+                None,
+                False,
+                "Nội dung trang 1 đã bị thay thế.",
+                "The content of page 1 was replaced.",
+                ["Reference(idnum=6, generation=0)"],
+            )
+        ],
+        signing_time_proven=indication is not vr.Indication.TOTAL_FAILED,
     )
 
 
@@ -132,7 +149,10 @@ def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
     }
     return {
         "verify": ("verify.html", {}),
-        "verify-report": ("verify.html", {"report": _report(), "checked": {"name": "a.pdf", "size": 39158}}),
+        "verify-report": (
+            "verify.html",
+            {"report": _report(), "checked": {"name": "a.pdf", "size": 39158}, "differences": DRAWN},
+        ),
         "verify-error": ("verify.html", {"error": "x"}),
         "login": ("console_login.html", {"error": "x"}),
         "certificates": (

@@ -11,32 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, File, HTTPException, UploadFile
 
-from ca.authority import Authority
-from govsign.access.trust_store import trust_store
 from govsign.config.settings import Settings
-from govsign.config.verification import fetch_policy
 from govsign.http.deps import ClientAddress, LimitsDep, SettingsDep
 from govsign.http.hardening import ClientLimits
 from govsign.http.signing import spool_upload
-from signing.validation import ValidationReport, validate_pdf
 
-__all__ = ["SpooledPdf", "spooled_for_validation", "validation_report"]
-
-
-def validation_report(
-    file: UploadFile,
-    *,
-    authority: Authority,
-    settings: Settings,
-    limits: ClientLimits,
-    client: str,
-    password: str | None = None,
-) -> ValidationReport:
-    """Rate-limit the ``client`` address, spool the upload privately, validate it against ``authority``'s
-    trust store (opening it with ``password`` when it is encrypted with a user password), remove the
-    spool."""
-    with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
-        return validate_pdf(source, trust_store(authority), fetch_policy(settings), password=password or None)
+__all__ = ["SpooledPdf", "spooled_for_validation"]
 
 
 @contextmanager

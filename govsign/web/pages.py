@@ -8,26 +8,32 @@ refused upload is answered with the page saying why (:func:`upload_refused_page`
 
 from __future__ import annotations
 
+import base64
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from ca.authority import Authority
 from ca.signing_keys import service_seal_key
 from ca.status import StatusServices
+from govsign.access.trust_store import trust_store
 from govsign.config.settings import Settings
+from govsign.config.verification import fetch_policy
 from govsign.errors import DOMAIN_ERRORS, http_status
 from govsign.http.deps import AuthorityDep, ClientAddress, LimitsDep, ServicesDep, SettingsDep
 from govsign.http.hardening import BodyRefused, ClientLimits
-from govsign.http.validation import validation_report
+from govsign.http.validation import spooled_for_validation
 from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
+from signing.errors import SigningError
 from signing.pades import Level, SigningOptions, sign_pdf
-from signing.validation import ValidationReport
+from signing.validation import ChangeKind, ValidationReport, validate_pdf
+from signing.visual_diff import compare_page
 
 router = APIRouter(tags=["web"])
 _SEALER = "govsign validation service"
@@ -64,24 +70,75 @@ def _page(lang: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
+@dataclass(frozen=True)
+class _Difference:
+    """One changed page of a signature, as the page shows it: as signed and as it is now, changes boxed."""
+
+    page: int
+    regions: int
+    signed: str  # data: URIs (the upload is not kept, so the images travel in the page)
+    current: str
+
+
+@dataclass(frozen=True)
+class _Checked:
+    report: ValidationReport
+    differences: dict[str, list[_Difference]] = field(default_factory=dict)  # by signature field
+
+
+# changes people see on the page itself; a page drawing each, at most this many per document
+_VISIBLE = frozenset({ChangeKind.PAGE_CONTENT_REPLACED, ChangeKind.PAGE_ADDED, ChangeKind.ANNOTATION_ADDED})
+_MAX_DRAWN = 4
+
+
 def _report_or_page(
     file: UploadFile | None,
     lang: str,
+    password: str | None,
     *,
     authority: Authority,
     settings: Settings,
     limits: ClientLimits,
     client: str,
-) -> ValidationReport | HTMLResponse:
-    """The report on the upload, or the page with the reason there is none."""
+    compare: bool = False,
+) -> _Checked | HTMLResponse:
+    """The report on the upload (with the changed pages drawn, if ``compare``), or the page with the reason
+    there is none."""
     if file is None:
         return _page(lang, error=TEXTS[lang]["no_file"], status=422)
     try:
-        return validation_report(file, authority=authority, settings=settings, limits=limits, client=client)
+        with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
+            policy = fetch_policy(settings)
+            report = validate_pdf(source, trust_store(authority), policy, password=password or None)
+            return _Checked(report, _differences(source, report) if compare else {})
     except DOMAIN_ERRORS as error:
         return _page(lang, error=error_text(error, lang), status=http_status(error))
     except HTTPException as error:  # the per-address rate limit
         return _page(lang, error=error_text(error, lang), status=error.status_code)
+
+
+def _differences(source: Path, report: ValidationReport) -> dict[str, list[_Difference]]:
+    """The pages changed after each signature (content replaced, a page or an annotation added), drawn as
+    signed and as now with the changed regions boxed in red (:mod:`signing.visual_diff`)."""
+    wanted = [
+        (verdict.field_name, page)
+        for verdict in report.signatures
+        if verdict.kind == "signature"
+        for page in sorted({c.page for c in verdict.changes if c.kind in _VISIBLE and c.page is not None})
+    ]
+    drawn: dict[str, list[_Difference]] = {}
+    for name, page in wanted[:_MAX_DRAWN]:
+        try:
+            difference = compare_page(source, name, page)
+        except SigningError:  # a revision that cannot be cut or drawn: the sentences still say what changed
+            continue
+        signed, current = (_data_uri(png) for png in (difference.signed_png, difference.current_png))
+        drawn.setdefault(name, []).append(_Difference(page, len(difference.boxes), signed, current))
+    return drawn
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -96,15 +153,23 @@ def verify_upload(
     limits: LimitsDep,
     client: ClientAddress,
     file: Annotated[UploadFile | None, File()] = None,
+    password: Annotated[str | None, Form()] = None,
     lang: str | None = None,
 ) -> HTMLResponse:
     outcome = _report_or_page(
-        file, _language(lang), authority=authority, settings=settings, limits=limits, client=client
+        file,
+        _language(lang),
+        password,
+        authority=authority,
+        settings=settings,
+        limits=limits,
+        client=client,
+        compare=True,
     )
     if isinstance(outcome, HTMLResponse):
         return outcome
     checked = {"name": file.filename if file else None, "size": file.size if file else None}
-    return _page(_language(lang), report=outcome, checked=checked)
+    return _page(_language(lang), report=outcome.report, differences=outcome.differences, checked=checked)
 
 
 @router.post(
@@ -121,17 +186,24 @@ def verify_report_pdf(
     limits: LimitsDep,
     client: ClientAddress,
     file: Annotated[UploadFile | None, File()] = None,
+    password: Annotated[str | None, Form()] = None,
     lang: str | None = None,
 ) -> Response:
     """The same report as a PDF to download (errors come back as the page)."""
     outcome = _report_or_page(
-        file, _language(lang), authority=services.authority, settings=settings, limits=limits, client=client
+        file,
+        _language(lang),
+        password,
+        authority=services.authority,
+        settings=settings,
+        limits=limits,
+        client=client,
     )
     if isinstance(outcome, HTMLResponse):
         return outcome
-    name = f"bao-cao-kiem-tra-{outcome.document_sha256[:12]}.pdf"
+    name = f"bao-cao-kiem-tra-{outcome.report.document_sha256[:12]}.pdf"
     return Response(
-        _sealed(report_pdf(outcome, _language(lang)), services, settings),
+        _sealed(report_pdf(outcome.report, _language(lang)), services, settings),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

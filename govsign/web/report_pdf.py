@@ -115,12 +115,11 @@ def _card(number: int, verdict: SignatureVerdict, language: str) -> list[_Line]:
             lines.append(_Line(f"{t['uid']}: {', '.join(verdict.signer.uid)}", bar=colour))
         lines.append(_Line(f"{t['issuer']}: {holder(verdict.signer.issuer)}", bar=colour))
     when = people_time(verdict.signing_time, language) or t["unknown"]
-    if verdict.signing_time and getattr(verdict, "signing_time_proven", True) is False:
-        when += f" — {t['time_claimed']}"
+    note = verdict.signing_time_note_en if english else verdict.signing_time_note_vi
+    if verdict.signing_time and (note or not verdict.signing_time_proven):
+        when += f" — {note or t['time_claimed']}"
     lines.append(_Line(f"{t['time']}: {when}", bar=colour))
-    changes = verdict.modifications if english else verdict.modifications_vi
-    if changes:
-        lines.append(_Line(f"{t['changes']}: {changes}", bar=colour))
+    lines += _changes(verdict, t, english, colour)
     if verdict.trust_anchor:
         lines.append(_Line(f"{t['anchor']}: {holder(verdict.trust_anchor)}", bar=colour))
     if verdict.checks:
@@ -131,6 +130,22 @@ def _card(number: int, verdict: SignatureVerdict, language: str) -> list[_Line]:
         name = check.name if english else check.name_vi
         detail = f" ({check.detail})" if check.detail else ""
         lines.append(_Line(f"{mark} {name}: {state}{detail}", indent=12, bar=colour))
+    return lines
+
+
+def _changes(
+    verdict: SignatureVerdict, t: dict[str, str], english: bool, colour: tuple[float, float, float]
+) -> list[_Line]:
+    """What changed after the signature, a line each with whether it was allowed (the summary when none)."""
+    if not verdict.changes:
+        summary = verdict.modifications if english else verdict.modifications_vi
+        return [_Line(f"{t['changes']}: {summary}", bar=colour)] if summary else []
+    lines = [_Line(f"{t['changes']}:", bar=colour)]
+    for change in verdict.changes:
+        sentence = change.sentence_en if english else change.sentence_vi
+        verdict_word = t["change_allowed"] if change.allowed else t["change_forbidden"]
+        tint = _BLACK if change.allowed else _COLOURS[Indication.TOTAL_FAILED]
+        lines.append(_Line(f"\u2022 {sentence} ({verdict_word})", colour=tint, indent=12, bar=colour))
     return lines
 
 

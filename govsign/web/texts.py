@@ -44,6 +44,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "file_name": "Tên tệp",
         "file_size": "Dung lượng",
         "time_claimed": "thời điểm do người ký tự ghi, chưa được chứng minh bằng dấu thời gian",
+        "change_allowed": "được phép",
+        "change_forbidden": "không được phép",
+        "objects": "Đối tượng PDF (cho chuyên gia)",
+        "difference": (
+            "Trang {page}: bên trái là bản đã ký, bên phải là tệp hiện tại; {regions} vùng thay đổi đóng khung đỏ."
+        ),
+        "as_signed": "Trang {page} như khi ký",
+        "as_now": "Trang {page} như trong tệp hiện tại, vùng thay đổi đóng khung đỏ",
     },
     "en": {
         "title": "Check the digital signatures of a PDF",
@@ -83,6 +91,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "file_name": "File name",
         "file_size": "Size",
         "time_claimed": "time claimed by the signer, not proven by a time-stamp",
+        "change_allowed": "allowed",
+        "change_forbidden": "not allowed",
+        "objects": "PDF objects (for experts)",
+        "difference": (
+            "Page {page}: on the left as signed, on the right the current file; {regions} changed regions boxed "
+            "in red."
+        ),
+        "as_signed": "Page {page} as signed",
+        "as_now": "Page {page} in the current file, changed regions boxed in red",
     },
 }
 
