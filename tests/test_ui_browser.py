@@ -226,7 +226,7 @@ def test_a_shadow_attack_is_named_and_shown_boxed_on_the_page(
     page.wait_for_selector("section.card")
     card = page.locator("section.card").first
     assert "TOTAL_PASSED" not in (card.get_attribute("class") or "")
-    assert "Nội dung trang 1 bị thay thế sau khi ký (không được phép)" in card.inner_text()
+    assert "Nội dung trang 1 bị thay thế sau khi ký: không được phép" in card.inner_text()
     images = card.locator("figure.difference img")
     assert images.count() == 2
     for index in range(2):  # drawn (not a broken image) and on screen

@@ -145,7 +145,7 @@ def _changes(
         sentence = change.sentence_en if english else change.sentence_vi
         verdict_word = t["change_allowed"] if change.allowed else t["change_forbidden"]
         tint = _BLACK if change.allowed else _COLOURS[Indication.TOTAL_FAILED]
-        lines.append(_Line(f"\u2022 {sentence} ({verdict_word})", colour=tint, indent=12, bar=colour))
+        lines.append(_Line(f"\u2022 {sentence}: {verdict_word}", colour=tint, indent=12, bar=colour))
     return lines
 
 
