@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,10 +219,18 @@ def test_a_citizen_drops_a_pdf_and_reads_who_signed_when_and_what_was_checked(
 def test_a_shadow_attack_is_named_and_shown_boxed_on_the_page(
     shadow_attack: Path, server: str, browser: Browser, artefacts: Path
 ) -> None:
-    page = browser.new_page(viewport=DESKTOP)
+    page = browser.new_context(accept_downloads=True, viewport=DESKTOP).new_page()
     inspector = Inspector(page, artefacts)
     page.goto(f"{server}/verify")
     page.set_input_files("#file", str(shadow_attack))
+    with page.expect_download() as download:  # the report PDF first: it carries the drawing too
+        page.click("button[formaction^='/verify/report.pdf']")
+    report = artefacts / "verify-shadow-attack-report.pdf"
+    download.value.save_as(report)
+    text = subprocess.run(["pdftotext", str(report), "-"], capture_output=True, check=True, text=True).stdout
+    assert "Nội dung trang 1 bị thay thế sau khi ký: không được phép" in " ".join(text.split())
+    listed = subprocess.run(["pdfimages", "-list", str(report)], capture_output=True, check=True, text=True)
+    assert len(listed.stdout.splitlines()) >= 3, listed.stdout  # the header's two lines and the drawing
     page.click("#check")
     page.wait_for_selector("section.card")
     card = page.locator("section.card").first

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from ca.activation.rules import CredentialLocked, WrongActivation
 from ca.errors import ConfigurationError, HsmUnavailable, InvalidRequest, LintFailed, NotFound, StateConflict
@@ -34,6 +36,7 @@ from signing.errors import DocumentRefused, DocumentTookTooLong, DocumentTooLarg
 from signing.fields import SignatureField
 from signing.pades import Level
 from signing.validation import report as vr
+from signing.visual_diff import Box, PageDifference
 from tests.page_words import foreign_words
 
 LANGUAGES = ("vi", "en")
@@ -48,11 +51,15 @@ DATA = (
 )
 NOW = dt.datetime(2026, 11, 23, 9, 12, 47, tzinfo=dt.UTC)
 TEMPLATES = page_templates()
-DRAWN = {
-    "Ky1": [
-        {"page": 1, "regions": 2, "signed": "data:image/png;base64,", "current": "data:image/png;base64,"}
-    ]
-}
+
+
+def _blank_png() -> bytes:
+    image, output = Image.new("RGB", (40, 56), "white"), io.BytesIO()
+    image.save(output, format="PNG")
+    return output.getvalue()
+
+
+DRAWN = {"Ky1": [PageDifference(1, (Box(2, 2, 8, 8),), _blank_png(), _blank_png())]}
 
 
 def _user(role: Role | None = None, kind: AccountKind | None = None) -> ConsoleUser:
@@ -252,7 +259,7 @@ def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
 def test_the_report_pdf_speaks_only_its_language(language: str, tmp_path: Path) -> None:
     """Its labels, indications and times from the catalogues (no "Common Name:"), read back by poppler."""
     pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(report_pdf(_report(), language))
+    pdf.write_bytes(report_pdf(_report(), language, DRAWN))
     text = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True
     ).stdout
@@ -261,6 +268,10 @@ def test_the_report_pdf_speaks_only_its_language(language: str, tmp_path: Path) 
     prose = re.sub(r"\b[A-Z][A-Z0-9_]{3,}\b|govsign-validation/\d+", " ", words)
     assert foreign_words(html.escape(prose), language, DATA) == set()
     assert ("16:12:47 ngày 23/11/2026" if language == "vi" else "16:12:47 on 23/11/2026") in words
+    images = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], capture_output=True, check=True, text=True
+    ).stdout
+    assert len(images.splitlines()) == 2 + 3  # a header of two lines, the drawing under each of three cards
 
 
 @pytest.mark.parametrize("name", list(_pages()))

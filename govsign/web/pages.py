@@ -8,7 +8,6 @@ refused upload is answered with the page saying why (:func:`upload_refused_page`
 
 from __future__ import annotations
 
-import base64
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from govsign.web.texts import TEXTS
 from signing.errors import SigningError
 from signing.pades import Level, SigningOptions, sign_pdf
 from signing.validation import ChangeKind, ValidationReport, validate_pdf
-from signing.visual_diff import compare_page
+from signing.visual_diff import PageDifference, compare_page
 
 router = APIRouter(tags=["web"])
 _SEALER = "govsign validation service"
@@ -71,19 +70,9 @@ def _page(lang: str, *, status: int = 200, **values: Any) -> HTMLResponse:
 
 
 @dataclass(frozen=True)
-class _Difference:
-    """One changed page of a signature, as the page shows it: as signed and as it is now, changes boxed."""
-
-    page: int
-    regions: int
-    signed: str  # data: URIs (the upload is not kept, so the images travel in the page)
-    current: str
-
-
-@dataclass(frozen=True)
 class _Checked:
     report: ValidationReport
-    differences: dict[str, list[_Difference]] = field(default_factory=dict)  # by signature field
+    differences: dict[str, list[PageDifference]] = field(default_factory=dict)  # by signature field
 
 
 # changes people see on the page itself; a page drawing each, at most this many per document
@@ -117,7 +106,7 @@ def _report_or_page(
         return _page(lang, error=error_text(error, lang), status=error.status_code)
 
 
-def _differences(source: Path, report: ValidationReport) -> dict[str, list[_Difference]]:
+def _differences(source: Path, report: ValidationReport) -> dict[str, list[PageDifference]]:
     """The pages changed after each signature (content replaced, a page or an annotation added), drawn as
     signed and as now with the changed regions boxed in red (:mod:`signing.visual_diff`)."""
     wanted = [
@@ -126,19 +115,13 @@ def _differences(source: Path, report: ValidationReport) -> dict[str, list[_Diff
         if verdict.kind == "signature"
         for page in sorted({c.page for c in verdict.changes if c.kind in _VISIBLE and c.page is not None})
     ]
-    drawn: dict[str, list[_Difference]] = {}
+    drawn: dict[str, list[PageDifference]] = {}
     for name, page in wanted[:_MAX_DRAWN]:
         try:
-            difference = compare_page(source, name, page)
+            drawn.setdefault(name, []).append(compare_page(source, name, page))
         except SigningError:  # a revision that cannot be cut or drawn: the sentences still say what changed
             continue
-        signed, current = (_data_uri(png) for png in (difference.signed_png, difference.current_png))
-        drawn.setdefault(name, []).append(_Difference(page, len(difference.boxes), signed, current))
     return drawn
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -198,12 +181,14 @@ def verify_report_pdf(
         settings=settings,
         limits=limits,
         client=client,
+        compare=True,
     )
     if isinstance(outcome, HTMLResponse):
         return outcome
     name = f"bao-cao-kiem-tra-{outcome.report.document_sha256[:12]}.pdf"
+    pdf = report_pdf(outcome.report, _language(lang), outcome.differences)
     return Response(
-        _sealed(report_pdf(outcome.report, _language(lang)), services, settings),
+        _sealed(pdf, services, settings),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

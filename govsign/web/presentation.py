@@ -5,6 +5,7 @@ filters, so the verifier's page, the console and its new pages write them the sa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import unicodedata
@@ -22,6 +23,7 @@ from govsign.web.texts import CONSOLE_TEXTS
 
 __all__ = [
     "attachment",
+    "data_uri",
     "download_name",
     "error_text",
     "holder",
@@ -141,6 +143,11 @@ def error_text(error: Exception, language: str) -> str:
     return sentences[kind]
 
 
+def data_uri(png: bytes) -> str:
+    """A PNG inside the page itself (an upload's drawings: the upload is not kept to serve them later)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def page_templates() -> Environment:
     """The templates of govsign/web/templates with the filters above (``language`` passed explicitly:
     each filter takes the page's ``lang``)."""
@@ -148,7 +155,12 @@ def page_templates() -> Environment:
         loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
     )
     environment.filters.update(
-        people_time=people_time, people_date=people_date, size=size, holder=holder, error_text=error_text
+        people_time=people_time,
+        people_date=people_date,
+        size=size,
+        holder=holder,
+        error_text=error_text,
+        data_uri=data_uri,
     )
     environment.globals["term"] = term
     return environment

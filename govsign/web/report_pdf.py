@@ -7,11 +7,14 @@ report) through pyHanko's font engine, lines wrapped by measured width; each sig
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
+from PIL import Image
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine
+from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from govsign.web.presentation import holder, people_time
@@ -19,6 +22,7 @@ from govsign.web.terms import term
 from govsign.web.texts import TEXTS
 from signing.fonts import font_engine_factory
 from signing.validation import Indication, SignatureVerdict, ValidationReport
+from signing.visual_diff import PageDifference
 
 __all__ = ["report_pdf"]
 
@@ -37,6 +41,19 @@ _MARKS = {True: ("\u2022", "passed"), False: ("\u00d7", "failed"), None: ("\u201
 
 
 @dataclass(frozen=True)
+class _Picture:
+    """A changed page as signed and as now (PNG), drawn across the text width."""
+
+    png: bytes
+    width: int  # pixels
+    height: int
+
+    @property
+    def points_high(self) -> float:
+        return _TEXT_WIDTH * self.height / self.width
+
+
+@dataclass(frozen=True)
 class _Line:
     text: str
     size: float = _BODY
@@ -44,24 +61,36 @@ class _Line:
     indent: float = 0.0
     bar: tuple[float, float, float] | None = None  # a coloured bar in the margin beside the line
     space_before: float = 0.0
+    picture: _Picture | None = None  # drawn instead of the text
 
 
-def report_pdf(report: ValidationReport, language: str) -> bytes:
-    """The report in ``language`` ("vi" or "en") as the bytes of a PDF."""
-    lines = _lines(report, language)
+def report_pdf(
+    report: ValidationReport, language: str, drawings: Mapping[str, Sequence[PageDifference]] | None = None
+) -> bytes:
+    """The report in ``language`` ("vi" or "en") as the bytes of a PDF, with the ``drawings`` of the pages
+    changed after each signature (by field name) under its card."""
+    lines = _lines(report, language, drawings or {})
     writer = PdfFileWriter()  # type: ignore[no-untyped-call]
     writer.set_info(
         generic.DictionaryObject({generic.pdf_name("/Title"): generic.TextStringObject(lines[0].text)})  # type: ignore[no-untyped-call]
     )
     engine = font_engine_factory("".join(line.text for line in lines), int(_BODY)).create_font_engine(writer)
+    images = {
+        line.picture: PdfImage(Image.open(BytesIO(line.picture.png)), writer=writer).image_ref
+        for line in lines
+        if line.picture is not None
+    }
     for page in _paginate(_wrapped(lines, engine)):
-        content = generic.StreamObject(stream_data=_content(page, engine))
+        operations, shown = _content(page, engine)
+        content = generic.StreamObject(stream_data=operations)
         content.compress()  # type: ignore[no-untyped-call]
+        xobjects = {generic.pdf_name(f"/Im{n}"): images[picture] for n, picture in enumerate(shown)}
         resources = generic.DictionaryObject(  # type: ignore[no-untyped-call]
             {
                 generic.pdf_name("/Font"): generic.DictionaryObject(  # type: ignore[no-untyped-call]
                     {generic.pdf_name("/F1"): engine.as_resource()}
-                )
+                ),
+                generic.pdf_name("/XObject"): generic.DictionaryObject(xobjects),  # type: ignore[no-untyped-call]
             }
         )
         writer.insert_page(  # type: ignore[no-untyped-call]
@@ -72,7 +101,9 @@ def report_pdf(report: ValidationReport, language: str) -> bytes:
     return output.getvalue()
 
 
-def _lines(report: ValidationReport, language: str) -> list[_Line]:
+def _lines(
+    report: ValidationReport, language: str, drawings: Mapping[str, Sequence[PageDifference]]
+) -> list[_Line]:
     t = TEXTS[language]
     english = language == "en"
     lines = [
@@ -84,6 +115,7 @@ def _lines(report: ValidationReport, language: str) -> list[_Line]:
         lines.append(_Line(t["none"], space_before=12))
     for number, verdict in enumerate(report.signatures, start=1):
         lines += _card(number, verdict, language)
+        lines += _drawn(drawings.get(verdict.field_name, ()), TEXTS[language], _COLOURS[verdict.indication])
     for refusal in report.fetches_refused:
         url = refusal.partition(": ")[0]
         lines.append(_Line(f"{t['refused']} {refusal if english else url}", space_before=6))
@@ -149,6 +181,20 @@ def _changes(
     return lines
 
 
+def _drawn(
+    drawn: Sequence[PageDifference], t: dict[str, str], colour: tuple[float, float, float]
+) -> list[_Line]:
+    """Each changed page: its caption, then the page as signed beside the page now, changes boxed."""
+    lines: list[_Line] = []
+    for difference in drawn:
+        png = difference.side_by_side_png()
+        with Image.open(BytesIO(png)) as image:
+            picture = _Picture(png, image.width, image.height)
+        caption = t["difference"].format(page=difference.page, regions=len(difference.boxes))
+        lines += [_Line(caption, bar=colour, space_before=6), _Line("", bar=colour, picture=picture)]
+    return lines
+
+
 def _width(text: str, size: float, engine: FontEngine) -> float:
     return float(engine.shape(text).x_advance) * size
 
@@ -157,6 +203,9 @@ def _wrapped(lines: list[_Line], engine: FontEngine) -> list[_Line]:
     """Each line broken at spaces (or anywhere, for long hashes) to fit the text width."""
     result: list[_Line] = []
     for line in lines:
+        if line.picture is not None:
+            result.append(line)
+            continue
         room = _TEXT_WIDTH - line.indent
         words, current = line.text.split(" "), ""
         first = True
@@ -182,6 +231,8 @@ def _continued(line: _Line, text: str, first: bool) -> _Line:
 
 
 def _height(line: _Line) -> float:
+    if line.picture is not None:
+        return line.space_before + line.picture.points_high + 4
     return line.space_before + line.size * 1.35
 
 
@@ -197,17 +248,26 @@ def _paginate(lines: list[_Line]) -> list[list[_Line]]:
     return pages
 
 
-def _content(page: list[_Line], engine: FontEngine) -> bytes:
+def _content(page: list[_Line], engine: FontEngine) -> tuple[bytes, list[_Picture]]:
+    """The page's drawing operations, and the pictures it shows (as /Im0, /Im1, ... in that order)."""
     operations: list[bytes] = []
+    shown: list[_Picture] = []
     y = _PAGE_HEIGHT - _MARGIN
     for line in page:
         y -= _height(line)
         if line.bar is not None:
             bar = (*line.bar, _MARGIN - 12, y - 3, _height(line))
             operations.append(b"%.3f %.3f %.3f rg %.2f %.2f 3 %.2f re f" % bar)
+        if line.picture is not None:
+            placed = (_TEXT_WIDTH, line.picture.points_high, _MARGIN, y, len(shown))
+            operations.append(b"q %.2f 0 0 %.2f %.2f %.2f cm /Im%d Do Q" % placed)
+            frame = (_MARGIN, y, _TEXT_WIDTH, line.picture.points_high)  # white paper on white paper
+            operations.append(b"q 0.5 w 0.55 0.56 0.58 RG %.2f %.2f %.2f %.2f re S Q" % frame)
+            shown.append(line.picture)
+            continue
         text = engine.shape(line.text).graphics_ops
         operations.append(
             b"BT %.3f %.3f %.3f rg /F1 %.1f Tf %.2f %.2f Td %s ET"
             % (*line.colour, line.size, _MARGIN + line.indent, y, text)
         )
-    return b"\n".join(operations)
+    return b"\n".join(operations), shown
