@@ -242,6 +242,11 @@ def test_a_shadow_attack_is_named_and_shown_boxed_on_the_page(
         assert images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
         assert images.nth(index).is_visible()
     assert re.search(r"Trang 1: .* [1-9]\d* vùng thay đổi", card.locator("figcaption").inner_text())
+    with page.expect_download() as signed_version:  # the exact bytes the signer signed, cut from the upload
+        card.locator("form.revision button").click()
+    assert signed_version.value.suggested_filename == "changed-ban-da-ky.pdf"
+    revision = Path(signed_version.value.path())
+    assert shadow_attack.read_bytes().startswith(revision.read_bytes()) and revision.stat().st_size > 1000
     inspector.check("verify-shadow-attack")
 
 

@@ -45,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "file_size": "Dung lượng",
         "time_claimed": "thời điểm do người ký tự ghi, chưa được chứng minh bằng dấu thời gian",
         "change_allowed": "được phép",
+        "revision": "Tải về đúng bản người này đã ký",
         "change_forbidden": "không được phép",
         "objects": "Đối tượng PDF (cho chuyên gia)",
         "difference": (
@@ -92,6 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "file_size": "Size",
         "time_claimed": "time claimed by the signer, not proven by a time-stamp",
         "change_allowed": "allowed",
+        "revision": "Download the exact version this signer signed",
         "change_forbidden": "not allowed",
         "objects": "PDF objects (for experts)",
         "difference": (

@@ -1,11 +1,35 @@
 // /verify: a PDF dropped on the zone goes into the file chooser (which stays the way without a mouse or
-// without this script); "Check" sends it with a progress bar and shows the answer in place.
+// without this script); "Check" sends it with a progress bar and shows the answer in place, where a
+// signature followed by changes offers the exact version it signed (cut by /api/v1/verify/revision).
 "use strict";
 
 function formatSize(bytes, lang) {
   const mib = bytes / 1048576, kib = bytes / 1024;
   const text = mib >= 1 ? `${mib.toFixed(1)} MiB` : kib >= 1 ? `${kib.toFixed(1)} KiB` : `${bytes} B`;
   return lang === "vi" ? text.replace(".", ",") : text;
+}
+
+// the file last checked, kept across the answer replacing the page: the signed revisions are cut from it
+let checkedFile = null;
+
+function offerRevisions() {
+  for (const form of document.querySelectorAll("form.revision")) {
+    if (!checkedFile) continue;
+    form.hidden = false;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const sent = new FormData();
+      sent.append("file", checkedFile);
+      const answer = await fetch(form.action, { method: "POST", body: sent });
+      if (!answer.ok) return;
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(await answer.blob());
+      link.download = checkedFile.name.replace(/\.pdf$/i, "") + "-ban-da-ky.pdf";
+      document.body.append(link);
+      link.click();
+      link.remove();
+    });
+  }
 }
 
 function setUpVerifyPage() {
@@ -52,6 +76,7 @@ function setUpVerifyPage() {
       document.title = answer.title;
       document.body.replaceWith(document.adoptNode(answer.body));
       setUpVerifyPage();
+      offerRevisions();
       const first = document.querySelector("section.file h2, #error");
       if (first) { first.tabIndex = -1; first.focus(); }
     });
@@ -59,6 +84,7 @@ function setUpVerifyPage() {
     uploading.hidden = false;
     progress.value = 0;
     for (const button of form.querySelectorAll("button")) button.disabled = true;
+    checkedFile = input.files[0] || null;
     request.send(new FormData(form));
   });
 }
