@@ -26,7 +26,7 @@ from govsign.access.administrators import Role
 from govsign.access.approvals import RequestView
 from govsign.access.console_auth import ConsoleUser
 from govsign.access.errors import NotAuthenticated, NotAuthorised, PendingApproval
-from govsign.web.console_officers import _FIELDS
+from govsign.web.console_officers import REQUEST_FIELDS
 from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.terms import TERMS
@@ -166,7 +166,7 @@ def _pages() -> dict[str, tuple[str, dict[str, Any]]]:
             "console_certificates.html",
             {"user": officer, "rows": rows, "q": "", "pending": 1},
         ),
-        "issue": ("console_issue.html", {"user": officer, "fields": _FIELDS}),
+        "issue": ("console_issue.html", {"user": officer, "fields": REQUEST_FIELDS}),
         "revoke-choose": (
             "console_revoke.html",
             {"user": officer, "record": certificate, "reasons": ["retired"]},

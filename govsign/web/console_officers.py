@@ -144,7 +144,7 @@ def _revocable(authority: AuthorityDep, serial: str) -> _Revocable:
             found = record and _Revocable(record.serial, record.subject, record.profile, record.not_after)
     except ValueError:  # not a serial number
         found = None
-    if not found or found.profile not in {kind.value for kind in _FIELDS}:
+    if not found or found.profile not in {kind.value for kind in REQUEST_FIELDS}:
         raise NotFound(f"no subscriber certificate with serial {serial}")
     return found
 
