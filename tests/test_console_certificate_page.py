@@ -172,11 +172,11 @@ def test_changing_a_seals_information_waits_for_a_second_officer_when_the_policy
         },
     )
     assert held.status_code == 202, held.text
-    approval = re.search(r"request ([0-9a-f]{16})", held.text)
+    approval = re.search(r"yêu cầu ([0-9a-f]{16})", held.text)
     assert approval is not None and "còn hiệu lực" in officer.get(f"/console/certificates/{seal}").text
     with sign_in(server, "minh", enrol_login(deployment, "minh", role=Role.RA_OFFICER)) as second:
         approved = second.post(f"/console/approvals/{approval.group(1)}/approve", {})
-        assert approved.status_code == 200 and "executed" in approved.text, approved.text
+        assert approved.status_code == 200 and "đã thực hiện" in approved.text, approved.text
     old_page = officer.get(f"/console/certificates/{seal}").text
     assert "đã thu hồi: đã được thay thế" in old_page and "Được thay bằng chứng thư" in old_page
     put_in_force(deployment, "certificate.change.organisation", 0)

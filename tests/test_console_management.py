@@ -128,19 +128,19 @@ def test_a_ca_admin_trusts_a_root_for_a_window_then_the_policy_holds_the_next(
         {"name": "CA chờ duyệt"},
         certificate=("root.pem", foreign_ca().root.public_bytes(Encoding.PEM)),
     )
-    assert held.status_code == 202 and "request" in held.text, held.text
+    assert held.status_code == 202 and "yêu cầu" in held.text, held.text
     assert "CA chờ duyệt" not in admin.get("/console/trust").text
     assert "CA chờ duyệt" in admin.get("/console/approvals").text
 
     put_in_force(deployment, "trust.remove", 1)  # removing trust is held too, and a second ca_admin frees it
     held_removal = admin.post(f"/console/trust/{entry['id']}/remove", {})
     assert held_removal.status_code == 202, held_removal.text
-    approval = re.search(r"request ([0-9a-f]{16})", held_removal.text)
+    approval = re.search(r"yêu cầu ([0-9a-f]{16})", held_removal.text)
     assert approval is not None and "CA đối tác (gốc)" in admin.get("/console/trust").text
     with sign_in(server, "minh", enrol_login(deployment, "minh", role=Role.CA_ADMIN)) as second:
         assert "stop trusting &#39;CA đối tác (gốc)&#39;" in second.get("/console/approvals").text
         approved = second.post(f"/console/approvals/{approval.group(1)}/approve", {})
-        assert approved.status_code == 200 and "executed" in approved.text, approved.text
+        assert approved.status_code == 200 and "đã thực hiện" in approved.text, approved.text
     assert all(e["name"] != "CA đối tác (gốc)" for e in httpx.get(f"{server}/api/v1/trust-anchors").json())
     assert people[Role.RA_OFFICER].get("/console/trust").status_code == 403
     assert people[Role.AUDITOR].post("/console/trust/1/remove", {}).status_code == 403

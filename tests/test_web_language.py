@@ -233,6 +233,7 @@ def test_every_refusal_is_told_in_the_page_language(refusal: Exception, language
 
 def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
     from ca.reasons import CASE_KINDS, RevocationReason
+    from govsign.access.approvals import DESCRIPTIONS
     from signing.appearance import AppearanceMode
 
     wanted = {
@@ -242,6 +243,7 @@ def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
         "rfc5280": {r.value for r in RevocationReason},
         "profile": {k.value for k in CertificateKind},
         "appearance": {a.value for a in AppearanceMode},
+        "action": set(DESCRIPTIONS),
     }
     for language in LANGUAGES:
         for group, values in wanted.items():
