@@ -285,6 +285,9 @@ def test_an_officer_revokes_after_a_confirmation_with_a_reason_that_fits(
     assert "Đã thu hồi" in page.inner_text("#message") and HOLDER in page.inner_text("#message")
     page.goto(f"{server}/console/certificates?q={person}")
     assert "Đã thu hồi" in page.inner_text("table")
+    page.click(f"a[href^='/console/certificates/{person}?']")  # the detail page, with the DN
+    page.wait_for_selector("#status")
+    inspector.check("console-certificate-detail")
 
 
 def test_an_official_mistypes_the_pin_and_signs_without_uploading_again(
