@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from ca.authority import Authority
@@ -72,6 +72,8 @@ def _page(lang: str, *, status: int = 200, **values: Any) -> HTMLResponse:
 @dataclass(frozen=True)
 class _Checked:
     report: ValidationReport
+    name: str | None  # the upload's own name and size, shown with its SHA-256
+    size: int | None
     differences: dict[str, list[PageDifference]] = field(default_factory=dict)  # by signature field
 
 
@@ -89,17 +91,15 @@ def _report_or_page(
     settings: Settings,
     limits: ClientLimits,
     client: str,
-    compare: bool = False,
 ) -> _Checked | HTMLResponse:
-    """The report on the upload (with the changed pages drawn, if ``compare``), or the page with the reason
-    there is none."""
+    """The report on the upload with the changed pages drawn, or the page with the reason there is none."""
     if file is None:
         return _page(lang, error=TEXTS[lang]["no_file"], status=422)
     try:
         with spooled_for_validation(file, settings=settings, limits=limits, client=client) as source:
             policy = fetch_policy(settings)
             report = validate_pdf(source, trust_store(authority), policy, password=password or None)
-            return _Checked(report, _differences(source, report) if compare else {})
+            return _Checked(report, file.filename, file.size, _differences(source, report))
     except DOMAIN_ERRORS as error:
         return _page(lang, error=error_text(error, lang), status=http_status(error))
     except HTTPException as error:  # the per-address rate limit
@@ -129,8 +129,7 @@ def verify_page(lang: str | None = None) -> HTMLResponse:
     return _page(_language(lang))
 
 
-@router.post("/verify", response_class=HTMLResponse, responses=_PAGE_ERRORS)
-def verify_upload(
+def _checked_upload(
     authority: AuthorityDep,
     settings: SettingsDep,
     limits: LimitsDep,
@@ -138,20 +137,21 @@ def verify_upload(
     file: Annotated[UploadFile | None, File()] = None,
     password: Annotated[str | None, Form()] = None,
     lang: str | None = None,
-) -> HTMLResponse:
-    outcome = _report_or_page(
-        file,
-        _language(lang),
-        password,
-        authority=authority,
-        settings=settings,
-        limits=limits,
-        client=client,
-        compare=True,
+) -> _Checked | HTMLResponse:
+    """The upload both pages take (the report on the page, or as a PDF), checked once."""
+    return _report_or_page(
+        file, _language(lang), password, authority=authority, settings=settings, limits=limits, client=client
     )
+
+
+CheckedUpload = Annotated[_Checked | HTMLResponse, Depends(_checked_upload)]
+
+
+@router.post("/verify", response_class=HTMLResponse, responses=_PAGE_ERRORS)
+def verify_upload(outcome: CheckedUpload, lang: str | None = None) -> HTMLResponse:
     if isinstance(outcome, HTMLResponse):
         return outcome
-    checked = {"name": file.filename if file else None, "size": file.size if file else None}
+    checked = {"name": outcome.name, "size": outcome.size}
     return _page(_language(lang), report=outcome.report, differences=outcome.differences, checked=checked)
 
 
@@ -164,25 +164,9 @@ def verify_upload(
     },
 )
 def verify_report_pdf(
-    services: ServicesDep,
-    settings: SettingsDep,
-    limits: LimitsDep,
-    client: ClientAddress,
-    file: Annotated[UploadFile | None, File()] = None,
-    password: Annotated[str | None, Form()] = None,
-    lang: str | None = None,
+    outcome: CheckedUpload, services: ServicesDep, settings: SettingsDep, lang: str | None = None
 ) -> Response:
     """The same report as a PDF to download (errors come back as the page)."""
-    outcome = _report_or_page(
-        file,
-        _language(lang),
-        password,
-        authority=services.authority,
-        settings=settings,
-        limits=limits,
-        client=client,
-        compare=True,
-    )
     if isinstance(outcome, HTMLResponse):
         return outcome
     name = f"bao-cao-kiem-tra-{outcome.report.document_sha256[:12]}.pdf"
