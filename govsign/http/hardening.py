@@ -42,7 +42,9 @@ VERIFY_PATHS = frozenset(
     }
 )
 
-# Pages are server-rendered with their styles inline and no third-party content; nothing may frame them.
+# Pages are server-rendered from the app's own stylesheet and scripts, no third-party content; nothing may
+# frame them. Styles stay 'unsafe-inline' for Swagger UI and ReDoc (/docs, /redoc), which inject theirs;
+# our own templates carry none (tests/test_ui_browser.py reloads them under a policy without it).
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (
         b"content-security-policy",
