@@ -260,6 +260,40 @@ print(len(signed))
 """
 
 
+def _children(script: str, count: int, *arguments: str) -> list[subprocess.Popen[str]]:
+    """``count`` Python processes running ``script`` against this module's token, started together."""
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", script, LABEL, PIN, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+
+
+def _newcomers(key_id: str, count: int) -> None:
+    """``count`` processes, one after the other, each logging in, looking its key up and signing 4 times:
+    every one must succeed."""
+    for _ in range(count):
+        newcomer = subprocess.run(
+            [sys.executable, "-c", SIGNING_CHILD, LABEL, PIN, key_id, "1"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert newcomer.returncode == 0 and newcomer.stdout.strip() == "4", newcomer.stderr
+
+
+def _undisturbed(children: list[subprocess.Popen[str]], expected: str) -> None:
+    """Each child printed ``expected`` and never needed a recovery."""
+    for child in children:
+        stdout, stderr = child.communicate(timeout=180)
+        assert child.returncode == 0 and stdout.strip() == expected, stderr or stdout[-300:]
+        assert "re-initialising" not in stderr, stderr
+
+
 def test_processes_starting_while_others_sign_disturb_no_one(
     token: Token, key_pairs: dict[KeyAlgorithm, bytes]
 ) -> None:
@@ -268,31 +302,9 @@ def test_processes_starting_while_others_sign_disturb_no_one(
     failed this way). With the store lock, processes that start and log in while three others sign from
     fresh threads cause no failure and not even a recovery."""
     key_id = key_pairs[KeyAlgorithm.EC_P256].hex()
-    signers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SIGNING_CHILD, LABEL, PIN, key_id, "150"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    newcomers = [
-        subprocess.run(
-            [sys.executable, "-c", SIGNING_CHILD, LABEL, PIN, key_id, "1"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for _ in range(6)
-    ]
-    results = [(*signer.communicate(timeout=120), signer.returncode) for signer in signers]
-    for stdout, stderr, returncode in results:
-        assert returncode == 0 and stdout.strip() == "600", stderr
-        assert "re-initialising" not in stderr, stderr
-    for newcomer in newcomers:
-        assert newcomer.returncode == 0 and newcomer.stdout.strip() == "4", newcomer.stderr
-
+    signers = _children(SIGNING_CHILD, 3, key_id, "150")
+    _newcomers(key_id, 6)
+    _undisturbed(signers, "600")
 
 REWRITING_CHILD = """
 import sys
@@ -321,41 +333,9 @@ def test_rewrites_of_one_object_neither_interleave_nor_disturb_signers(
     handles: ObjectHandleInvalid and a re-initialisation in every run, seen on SoftHSM 2.6.1.)"""
     token.write_tagged_text("test-counter", "0")
     key_id = key_pairs[KeyAlgorithm.EC_P256].hex()
-    counters = [
-        subprocess.Popen(
-            [sys.executable, "-c", REWRITING_CHILD, LABEL, PIN, "200"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    signers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SIGNING_CHILD, LABEL, PIN, key_id, "100"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    newcomers = [
-        subprocess.run(
-            [sys.executable, "-c", SIGNING_CHILD, LABEL, PIN, key_id, "1"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for _ in range(3)
-    ]
-    for signer in signers:
-        stdout, stderr = signer.communicate(timeout=180)
-        assert signer.returncode == 0 and stdout.strip() == "400", stderr
-        assert "re-initialising" not in stderr, stderr
-    for counter in counters:
-        stdout, stderr = counter.communicate(timeout=180)
-        assert counter.returncode == 0 and stdout.strip() == "monotone", stderr or stdout[-300:]
-        assert "re-initialising" not in stderr, stderr
-    for newcomer in newcomers:
-        assert newcomer.returncode == 0 and newcomer.stdout.strip() == "4", newcomer.stderr
+    counters = _children(REWRITING_CHILD, 3, "200")
+    signers = _children(SIGNING_CHILD, 3, key_id, "100")
+    _newcomers(key_id, 3)
+    _undisturbed(signers, "400")
+    _undisturbed(counters, "monotone")
     assert token.read_tagged_text("test-counter") == "600"
