@@ -104,8 +104,15 @@ def _destroy_key(
     authority: Authority, session: Session, key_id: str | None, actor: str
 ) -> tuple[bool, bytes | None]:
     """Shred the intent's credential in ``session``; or name the service key pair to remove after the
-    commit. (whether a key goes, the service key's id)."""
+    commit. (whether a key goes, the service key's id). A key a stored certificate carries is kept: a
+    renewal's or a change of information's intent names the holder's existing key, live under a valid
+    certificate (a revocation that ends a key shreds it itself)."""
     if key_id is None:
+        return False, None
+    carried = session.execute(
+        select(CertificateRecord.id).where(CertificateRecord.key_id == key_id).limit(1)
+    ).first()
+    if carried is not None:
         return False, None
     credential = session.execute(
         select(SigningCredential.id).where(SigningCredential.key_id == key_id)

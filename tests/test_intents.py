@@ -4,17 +4,20 @@ keys destroyed and the resolution audited; an intent young enough to belong to a
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
 
-from ca import clock
+from ca import clock, revocation
 from ca.activation.records import CredentialState
 from ca.errors import HsmError
 from ca.intents import MIN_AGE, STALE_AFTER, Resolution, resolve_intent
+from ca.profiles import parse_request
+from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
 from ca.store import AuditEntry, IssuanceIntent
-from tests.conftest import Deployment, make_deployment
+from tests.conftest import DEMO, Deployment, issue_in_hsm, make_deployment
 from tests.crashed_issuance import crash_after_phase_one
 
 
@@ -23,7 +26,9 @@ def _intent(deployment: Deployment, serial: str) -> IssuanceIntent:
         return session.execute(select(IssuanceIntent).where(IssuanceIntent.serial == serial)).scalar_one()
 
 
-def test_a_young_intent_is_listed_and_refused_then_abandoned_with_its_credential(deployment: Deployment) -> None:
+def test_a_young_intent_is_listed_and_refused_then_abandoned_with_its_credential(
+    deployment: Deployment,
+) -> None:
     serial, key_id = crash_after_phase_one(deployment)
     intent_id = _intent(deployment, serial).id
     listing = deployment.cli("ca", "intents")
@@ -74,3 +79,37 @@ def test_maintenance_resolves_intents_untouched_for_an_hour() -> None:
 def test_an_unknown_intent_is_not_found(deployment: Deployment) -> None:
     missing = deployment.cli("ca", "intents", "resolve", "987654321", check=False)
     assert missing.returncode == 4 and "no issuance intent" in missing.stderr
+
+
+def test_an_abandoned_change_of_information_keeps_the_key_its_valid_certificate_carries(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal's or a change of information's intent names the holder's existing key: abandoning the
+    intent must not shred the key of the certificate that is still valid (nor the maintenance round do it
+    an hour later), or one stuck issuance silently takes every official's signing key it touched."""
+    serial = issue_in_hsm(deployment)
+    key_id = subscriber_key(deployment.authority, serial).key_id
+
+    def dies(*_: object, **__: object) -> None:
+        raise RuntimeError("the process died between the two phases")
+
+    monkeypatch.setattr(revocation, "complete_issuance", dies)
+    request = parse_request(
+        "individual",
+        {
+            **json.loads((DEMO / "official-nguyen-van-anh.json").read_text("utf-8")),
+            "email": "moved@example.gov.vn",
+        },
+    )
+    with pytest.raises(RuntimeError):
+        revocation.change_information(deployment.authority, serial, request, actor="officer")
+    with deployment.authority.database.transaction() as session:
+        stuck = session.execute(
+            select(IssuanceIntent).where(IssuanceIntent.key_id == key_id, IssuanceIntent.state == "linted")
+        ).scalar_one()
+    with clock.frozen() as now:
+        now.advance(MIN_AGE + dt.timedelta(seconds=1))
+        resolved = resolve_intent(deployment.authority, stuck.id, actor="operator")
+    assert resolved.resolution is Resolution.ABANDONED and not resolved.key_destroyed
+    status = deployment.authority.activation_module().status(key_id)
+    assert status.state is CredentialState.ACTIVE
