@@ -9,8 +9,9 @@ only told by comparing what the pages look like: both are drawn by poppler's ``p
 resolution and compared with Pillow (:func:`compare_page`); :func:`pages_that_differ` says which pages to
 compare.
 
-Drawing untrusted PDFs: each ``pdftoppm`` run has a time limit, pages are drawn one at a time, and at most
-:data:`MOST_PAGES` are compared.
+Drawing untrusted PDFs: each ``pdftoppm`` run has a time limit, its pages' size is read first (poppler's
+``pdfinfo``) and a drawing larger than :data:`MOST_PIXELS` is refused, and at most :data:`MOST_PAGES` are
+compared.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from signing.validation.context import MALFORMED
 __all__ = [
     "DPI",
     "MOST_PAGES",
+    "MOST_PIXELS",
     "Box",
     "PageDifference",
     "compare_page",
@@ -42,6 +44,9 @@ __all__ = [
 
 DPI = 100  # pixels per inch of the images compared and returned
 MOST_PAGES = 50  # pages :func:`pages_that_differ` compares at most
+# pixels one drawing may have (A0 at DPI is 15.5 million): a page may be 200 inches square (14,400 pt),
+# which pdftoppm would draw in 1.2 GB at DPI, for anyone who uploads one
+MOST_PIXELS = 20_000_000
 _SURVEY_DPI = 30  # enough to see that a page differs, cheap enough to draw every page
 _CHANGED = 48  # a pixel whose colour moved more than this (0-255, any channel) has changed
 _CELL = 6  # changed pixels are grouped in cells of this many pixels; neighbouring cells form one region
@@ -165,27 +170,39 @@ def _draw(pdf: Path, first: int, last: int, dpi: int) -> list[Image.Image]:
     """Pages ``first`` to ``last`` drawn by pdftoppm in one run (none when ``last`` is before ``first``)."""
     if last < first:
         return []
+    pages = ["-f", str(first), "-l", str(last)]
+    _refuse_too_large(_poppler(["pdfinfo", "-box", *pages, str(pdf)]), last - first + 1, dpi)
     with tempfile.TemporaryDirectory(prefix="pages-") as folder:
-        command = [
-            "pdftoppm",
-            "-png",
-            "-r",
-            str(dpi),
-            "-f",
-            str(first),
-            "-l",
-            str(last),
-            str(pdf),
-            f"{folder}/p",
-        ]
-        try:
-            subprocess.run(command, capture_output=True, check=True, timeout=_RENDER_SECONDS)
-        except subprocess.TimeoutExpired:
-            raise InvalidDocument(f"the pages took longer than {_RENDER_SECONDS} s to draw") from None
-        except subprocess.CalledProcessError as error:
-            raise InvalidDocument(f"the pages cannot be drawn (pdftoppm: {error.stderr[:200]!r})") from None
+        _poppler(["pdftoppm", "-png", "-r", str(dpi), *pages, str(pdf), f"{folder}/p"])
         # pdftoppm numbers its files with as many digits as the last page has: their names sort in page order
         return [Image.open(png).convert("RGB") for png in sorted(Path(folder).glob("p-*.png"))]
+
+
+def _poppler(command: list[str]) -> str:
+    """A poppler tool's output, within the time limit; its failure is the document's."""
+    try:
+        run = subprocess.run(command, capture_output=True, check=True, timeout=_RENDER_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise InvalidDocument(f"the pages took longer than {_RENDER_SECONDS} s to draw") from None
+    except subprocess.CalledProcessError as error:
+        raise InvalidDocument(f"the pages cannot be drawn ({command[0]}: {error.stderr[:200]!r})") from None
+    return run.stdout.decode("latin-1")
+
+
+def _refuse_too_large(info: str, pages: int, dpi: int) -> None:
+    """Refuse a drawing of more than :data:`MOST_PIXELS`, from ``pdfinfo -box``'s media boxes (what pdftoppm
+    draws; a page whose size cannot be read counts as too large)."""
+    # "Page    1 MediaBox:  0.00  0.00  595.00  842.00"; a title that forges such a line adds one
+    boxes = [words[3:] for words in map(str.split, info.splitlines()) if words[:3:2] == ["Page", "MediaBox:"]]
+    if len(boxes) != pages or any(len(box) != 4 for box in boxes):
+        raise InvalidDocument("the size of the pages cannot be read")
+    scale = (dpi / 72) ** 2
+    pixels = sum(abs(float(x1) - float(x0)) * abs(float(y1) - float(y0)) * scale for x0, y0, x1, y1 in boxes)
+    if pixels > MOST_PIXELS:
+        raise InvalidDocument(
+            f"the pages are too large to draw ({pixels / 1e6:.0f} million pixels at {dpi} dpi, "
+            f"{MOST_PIXELS / 1e6:.0f} million at most)"
+        )
 
 
 def _on_paper(image: Image.Image | None, size: tuple[int, int]) -> Image.Image:

@@ -7,6 +7,7 @@ test-artifacts/); also through the API."""
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ca.status import StatusServices
+from signing.errors import InvalidDocument
 from signing.pades import Level
 from signing.validation import Indication, TrustStore, validate_pdf
 from signing.visual_diff import DPI, compare_page, pages_that_differ, signed_revision
@@ -166,3 +168,27 @@ def test_the_revision_and_the_difference_through_the_public_api(attack: Attack, 
         f"{public_server}/api/v1/verify/revision", params={"field": "Nope"}, files=upload, timeout=60
     )
     assert unknown.status_code == 422 and "Nope" in unknown.json()["detail"]
+
+
+def test_a_page_too_large_to_draw_is_refused_before_poppler_draws_it(attack: Attack, tmp_path: Path) -> None:
+    """Anyone may ask for a comparison: a later update that makes the page 200 inches square (14,400 pt,
+    the largest PDF allows) would have pdftoppm allocate 1.2 GB and spend half a minute, then Pillow refuse
+    the image with an uncaught error (a 500); it is refused as a document the service will not draw."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(attack.signed.read_bytes()))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    page[generic.pdf_name("/MediaBox")] = generic.ArrayObject(
+        [
+            generic.NumberObject(0),
+            generic.NumberObject(0),
+            generic.NumberObject(14400),
+            generic.NumberObject(14400),
+        ]
+    )
+    writer.update_container(page)
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as output:
+        writer.write(output)  # type: ignore[no-untyped-call]
+    started = time.monotonic()
+    with pytest.raises(InvalidDocument, match="too large to draw"):
+        compare_page(huge, attack.field, 1)
+    assert time.monotonic() - started < 5
