@@ -7,6 +7,7 @@ the DSS, document time-stamps), for :mod:`signing.etsi_report`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from asn1crypto import cms
@@ -15,7 +16,17 @@ from pyhanko.generated.w3c import xmldsig_core
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from xsdata.models.datatype import XmlDateTime
 
-__all__ = ["TimeStampAttribute", "digest_alg_and_value", "digest_method", "signature_attributes", "tst_time"]
+__all__ = [
+    "TimeStampAttribute",
+    "digest_alg_and_value",
+    "digest_method",
+    "signature_attributes",
+    "tst_time",
+    "xml_text",
+]
+
+# what XML 1.0 cannot carry (its Char production): control characters, surrogates, U+FFFE and U+FFFF
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 _DIGEST_URIS = {  # XML Signature's algorithm identifiers
     "sha1": "http://www.w3.org/2000/09/xmldsig#sha1",
@@ -24,6 +35,12 @@ _DIGEST_URIS = {  # XML Signature's algorithm identifiers
     "sha384": "http://www.w3.org/2001/04/xmldsig-more#sha384",
     "sha512": "http://www.w3.org/2001/04/xmlenc#sha512",
 }
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML can carry it: a signer writes /Reason, /Name and the certificate's names, and one
+    control character among them would stop the whole report being written; each becomes U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def tst_time(signed_data: cms.SignedData) -> dt.datetime:
@@ -59,7 +76,7 @@ def signature_attributes(
     signed_attrs = signature.signer_info["signed_attrs"]
 
     def entry(key: str) -> str | None:
-        return str(dictionary[key]) if key in dictionary else None
+        return xml_text(str(dictionary[key])) if key in dictionary else None
 
     claimed = signature.self_reported_timestamp
     stamp = _signature_time_stamp(signature.signer_info)
@@ -92,10 +109,12 @@ def signature_attributes(
             (ts_11910202.SAContactInfoType(signed=True, contact_info_element=contact),) if contact else ()
         ),
         sub_filter=(
-            ts_11910202.SASubFilterType(signed=True, sub_filter_element=str(dictionary["/SubFilter"])[1:]),
+            ts_11910202.SASubFilterType(
+                signed=True, sub_filter_element=xml_text(str(dictionary["/SubFilter"])[1:])
+            ),
         ),
         byte_range=(tuple(int(x) for x in dictionary["/ByteRange"]),),
-        filter=(ts_11910202.SAFilterType(filter=str(dictionary["/Filter"])[1:]),),
+        filter=(ts_11910202.SAFilterType(filter=xml_text(str(dictionary["/Filter"])[1:])),),
     )
 
 

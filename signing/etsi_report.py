@@ -38,7 +38,7 @@ from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.models.datatype import XmlDateTime
 
-from signing.etsi_attributes import digest_alg_and_value, signature_attributes, tst_time
+from signing.etsi_attributes import digest_alg_and_value, signature_attributes, tst_time, xml_text
 from signing.validation import Indication, SignatureVerdict, TrustStore, ValidationReport
 from signing.validation.context import MALFORMED, Embedded
 
@@ -240,7 +240,7 @@ def _signature_report(
             signature_attributes=signature_attributes(signature, dss, later_stamps, objects.time_stamp),
             signer_information=ts_11910202.SignerInformationType(
                 signer_certificate=objects.certificate(signature.signer_cert),
-                signer=signature.signer_cert.subject.human_friendly,
+                signer=xml_text(signature.signer_cert.subject.human_friendly),
             ),
             signature_validation_process=process,
             signature_validation_status=status,

@@ -27,6 +27,7 @@ from signing.pades import Level, SigningOptions
 from signing.trust_services import InProcessTimeStamper, chain_validation_context
 from signing.validation import ChangeKind, Indication, SubIndication, TrustStore, validate_pdf
 from tests.conftest import Deployment, sign_as_holder
+from tests.etsi_checks import assert_etsi_report_of
 from tests.fetch_origins import partner_ca, partner_signed
 from tests.field_forms import _test_certifier
 from tests.validation_fixtures import (
@@ -304,3 +305,19 @@ def test_the_schema_makes_sub_indications_levels_and_change_kinds_enums() -> Non
     assert {"$ref": "#/$defs/SubIndication"} in verdict["sub_indication"]["anyOf"]
     assert {"$ref": "#/$defs/Level"} in verdict["level"]["anyOf"]
     assert verdict["signing_time_proven"]["type"] == "boolean"
+
+
+def test_control_characters_in_the_signers_words_still_give_an_etsi_report(
+    trust: TrustStore, document: Path, tmp_path: Path
+) -> None:
+    """The signer writes /Reason, /Location and /ContactInfo: a control character there (which XML 1.0
+    cannot carry) made the ETSI report raise instead of being written (a 500 for `Accept: application/xml`)."""
+    signer, _ = _test_certifier(tmp_path)
+    signed = tmp_path / "control-characters.pdf"
+    with document.open("rb") as stream:
+        meta = signers.PdfSignatureMetadata(
+            field_name="Hostile", reason="Đồng ý\x01\x1b[31m", location="Hà Nội\x00", contact_info="\x7f\x08"
+        )
+        signed.write_bytes(signers.sign_pdf(IncrementalPdfFileWriter(stream), meta, signer).getvalue())
+    report = validate_pdf(signed, trust, _offline())
+    assert_etsi_report_of(signed, report, trust)
