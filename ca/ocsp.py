@@ -212,6 +212,23 @@ class OcspResponder:
             return
         by_serial = {record.serial: (record, answer) for record, answer in signed}
         with self.authority.database.transaction() as session:
+            # The rows the answers were signed from may be stale: a revocation committed while they were
+            # signed (a refresh chunk takes seconds) must not be overwritten by the "good" signed before
+            # it. Locked as the revocation locks its row, so neither commits between this check and the store.
+            now_known = session.execute(
+                select(
+                    CertificateRecord.serial, CertificateRecord.status, CertificateRecord.revocation_reason
+                )
+                .where(CertificateRecord.issuer_id == self.issuer.id, CertificateRecord.serial.in_(by_serial))
+                .order_by(CertificateRecord.id)
+                .with_for_update()
+            ).all()
+            current = {serial: (status, reason) for serial, status, reason in now_known}
+            by_serial = {
+                serial: (record, answer)
+                for serial, (record, answer) in by_serial.items()
+                if current.get(serial) == (record.status, record.revocation_reason)
+            }
             stored = {
                 row.serial: row
                 for row in session.execute(

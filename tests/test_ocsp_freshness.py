@@ -62,7 +62,9 @@ def test_issuance_pre_signs_the_new_certificates_answer(deployment: Deployment) 
 
 def test_a_revocation_leaves_the_revoked_answer_stored_and_announced(deployment: Deployment) -> None:
     serial = _issue(deployment)
-    revoke_certificate(deployment.authority, serial, RevocationReason.CESSATION_OF_OPERATION, actor="ocsp-test")
+    revoke_certificate(
+        deployment.authority, serial, RevocationReason.CESSATION_OF_OPERATION, actor="ocsp-test"
+    )
     stored = _stored(deployment, serial)
     assert stored is not None and stored.status == "revoked" and _status(stored) == "revoked"
     with deployment.authority.database.transaction() as session:
@@ -113,3 +115,23 @@ def test_the_cache_keeps_a_bounded_number_of_answers(
     for serial in serials:
         assert responder.response_for_serial(serial).next_update is not None
     assert [serial for serial in serials if responder.cached(serial)] == serials[-3:]
+
+
+def test_a_refresh_signed_before_a_revocation_does_not_store_good_over_it(deployment: Deployment) -> None:
+    """The refresh reads a chunk of certificates, signs their answers (seconds for 200 in an HSM), then
+    stores them: a revocation committed meanwhile must not be overwritten by the "good" signed from what it
+    read, or every process serves "good" for the revoked certificate until the next refresh, two days on."""
+    serial = _issue(deployment)
+    responder = OcspResponder(deployment.authority)
+    with deployment.authority.database.transaction() as session:
+        read_before = session.execute(
+            select(CertificateRecord).where(CertificateRecord.serial == serial)
+        ).scalar_one()
+    revoke_certificate(deployment.authority, serial, RevocationReason.KEY_COMPROMISE, actor="ocsp-test")
+    responder.presign([read_before])  # the chunk, signed from the rows read before the revocation
+    stored = _stored(deployment, serial)
+    assert stored is not None and stored.status == "revoked" and _status(stored) == "revoked"
+    served = OcspResponder(deployment.authority).response_for_serial(serial)  # any other process
+    single = asn1_ocsp.OCSPResponse.load(served.der).basic_ocsp_response["tbs_response_data"]["responses"][0]
+    assert single["cert_status"].name == "revoked"
+    assert responder.cached(serial) is None or responder.cached(serial) == served
