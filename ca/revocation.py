@@ -37,7 +37,13 @@ from ca.reasons import RevocationReason
 from ca.renewal import renewal_not_after
 from ca.store import CertificateRecord, certificate_by_serial, utc_now
 
-__all__ = ["change_information", "find_certificate", "renew_certificate", "revoke_certificate"]
+__all__ = [
+    "certificates_sharing_the_key",
+    "change_information",
+    "find_certificate",
+    "renew_certificate",
+    "revoke_certificate",
+]
 
 
 def find_certificate(session: Session, serial: str) -> CertificateRecord:
@@ -107,8 +113,11 @@ def change_information(
     """Issue a certificate with the new subject data and revoke the old one as superseded.
 
     The subscriber keeps their key unless ``key`` says otherwise (a new CSR, or a new pair in the HSM).
+    The other valid certificates of the old key (a renewal, or the certificate it renewed, which stays valid)
+    carry the old information too, and are superseded with it.
     """
     old = _usable_subscriber_certificate(authority, serial, "change")
+    siblings = certificates_sharing_the_key(authority, serial)
     kind = CertificateKind(old.profile)
     subject_key = key or _existing_key(old)
     key_in_hsm = not isinstance(subject_key, SubjectKey) or subject_key.origin == "hsm"
@@ -116,10 +125,18 @@ def change_information(
     issued = complete_issuance(
         authority, prepare_issuance(authority, order, subject_key, actor=actor), actor=actor
     )
-    revoke_certificate(
-        authority, old.serial, RevocationReason.SUPERSEDED, actor=actor, successor_id=issued.record_id
-    )
+    for superseded in (old.serial, *siblings):
+        revoke_certificate(
+            authority, superseded, RevocationReason.SUPERSEDED, actor=actor, successor_id=issued.record_id
+        )
     return issued
+
+
+def certificates_sharing_the_key(authority: Authority, serial: str) -> list[str]:
+    """The other valid certificates that carry certificate ``serial``'s key (a renewal and the certificate
+    it renewed share it)."""
+    with authority.database.transaction() as session:
+        return _other_valid_certificates_of_the_key(session, find_certificate(session, serial))
 
 
 def revoke_certificate(

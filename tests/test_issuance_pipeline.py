@@ -294,3 +294,35 @@ def test_change_of_information_issues_a_new_certificate_and_supersedes_the_old(
         assert new is not None and new.serial == successor.serial_hex and new.request_ref == "45/STP-TCCB"
     with pytest.raises(StateConflict, match="revoked"):
         renew_certificate(deployment.authority, issued.serial_hex, actor="test")
+
+
+def test_a_change_of_information_supersedes_every_valid_certificate_of_the_key(
+    deployment: Deployment,
+) -> None:
+    """A renewal leaves the renewed certificate valid, with the same key and the same (old) information:
+    changing the information of either one must not leave the other vouching for the old organisation
+    with the holder's key until it expires (the official moved; the old agency's name still signs)."""
+    issued = issue_certificate(
+        deployment.authority,
+        CertificateKind.INDIVIDUAL,
+        _official(validity_days=60),  # inside the renewal window
+        GenerateInHsm(KeyAlgorithm.EC_P256),
+        actor="test",
+    )
+    renewed = renew_certificate(deployment.authority, issued.serial_hex, actor="test", years=1)
+    moved = _official(organisation="Sở Tư pháp tỉnh Bắc Ninh", province="Bắc Ninh", request_ref="46/STP-TCCB")
+    successor = change_information(deployment.authority, renewed.serial_hex, moved, actor="test")
+    with deployment.authority.database.transaction() as session:
+        key_id = session.execute(
+            select(CertificateRecord.key_id).where(CertificateRecord.serial == successor.serial_hex)
+        ).scalar_one()
+        valid = (
+            session.execute(
+                select(CertificateRecord.serial).where(
+                    CertificateRecord.key_id == key_id, CertificateRecord.status == "valid"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert valid == [successor.serial_hex]

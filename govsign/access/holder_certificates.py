@@ -13,7 +13,7 @@ from __future__ import annotations
 from ca.authority import Authority
 from ca.issuance import IssuedCertificate, KeySource
 from ca.profiles import MAX_RENEWAL_YEARS, SubscriberRequest
-from ca.revocation import change_information, renew_certificate
+from ca.revocation import certificates_sharing_the_key, change_information, renew_certificate
 from govsign.access.accounts import move_to_certificate
 
 __all__ = ["change_holder_information", "renew_holder_certificate"]
@@ -39,6 +39,8 @@ def change_holder_information(
 ) -> IssuedCertificate:
     """Change of information (Decree 68): a certificate with the new subject data (the same key unless
     ``key`` says otherwise), the old one revoked as superseded, and the holder's accounts moved to it."""
+    superseded = [serial, *certificates_sharing_the_key(authority, serial)]  # all go (ca.revocation)
     issued = change_information(authority, serial, request, actor=actor, key=key)
-    move_to_certificate(authority, serial, issued.serial_hex, actor=actor, action="account.change-info")
+    for old in superseded:
+        move_to_certificate(authority, old, issued.serial_hex, actor=actor, action="account.change-info")
     return issued
