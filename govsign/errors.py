@@ -13,7 +13,7 @@ from ca.errors import (
     StateConflict,
 )
 from govsign.access.errors import AccessError, NotAuthenticated, NotAuthorised, PendingApproval
-from signing.errors import DocumentRefused, DocumentTooLarge, InvalidDocument, SigningError
+from signing.errors import DocumentRefused, DocumentTooLarge, DrawingBusy, InvalidDocument, SigningError
 
 __all__ = ["DOMAIN_ERRORS", "exit_code", "http_status"]
 
@@ -35,6 +35,7 @@ _CODES: list[tuple[type[Exception], int, int]] = [
     (StateConflict, 5, 409),
     (DocumentRefused, 5, 409),
     (HsmUnavailable, 7, 503),
+    (DrawingBusy, 7, 503),
     (ConfigurationError, 6, 503),
 ]
 

@@ -3,7 +3,14 @@
 The faces map them to HTTP status codes and CLI exit codes in one place (:mod:`govsign.errors`).
 """
 
-__all__ = ["DocumentRefused", "DocumentTooLarge", "DocumentTookTooLong", "InvalidDocument", "SigningError"]
+__all__ = [
+    "DocumentRefused",
+    "DocumentTooLarge",
+    "DocumentTookTooLong",
+    "DrawingBusy",
+    "InvalidDocument",
+    "SigningError",
+]
 
 
 class SigningError(Exception):
@@ -25,3 +32,7 @@ class DocumentTooLarge(SigningError):
 
 class DocumentTookTooLong(DocumentRefused):
     """Signing the PDF ran past the time limit per document and was stopped; nothing was written."""
+
+
+class DrawingBusy(SigningError):
+    """Other documents' pages are being drawn (a visual comparison); try again in a few seconds."""

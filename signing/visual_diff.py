@@ -10,8 +10,10 @@ resolution and compared with Pillow (:func:`compare_page`); :func:`pages_that_di
 compare.
 
 Drawing untrusted PDFs: each ``pdftoppm`` run has a time limit, its pages' size is read first (poppler's
-``pdfinfo``) and a drawing larger than :data:`MOST_PIXELS` is refused, and at most :data:`MOST_PAGES` are
-compared.
+``pdfinfo``) and a drawing larger than :data:`MOST_PIXELS` is refused, at most :data:`MOST_PAGES` are
+compared, and one poppler tool runs at a time in a process (a request that waits too long for its turn is
+told to try again): a file of a few kilobytes (forms drawing forms, ten times each, seven deep) keeps
+pdftoppm busy past its time limit, and anyone may upload it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ from typing import BinaryIO
 from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing.errors import InvalidDocument
+from signing.errors import DrawingBusy, InvalidDocument
 from signing.validation.context import MALFORMED
 
 __all__ = [
@@ -54,6 +57,8 @@ _CELL = 6  # changed pixels are grouped in cells of this many pixels; neighbouri
 # same amount (990,000,000 over 10,000,000 keeps a "0" in place); across lines, only neighbouring lines
 _GAP_ALONG, _GAP_ACROSS = 5, 2
 _RENDER_SECONDS = 60  # for all the pages of one drawing
+_WAIT_SECONDS = 10  # for the turn to draw, before the request is told to come back
+_drawing = threading.Lock()  # one poppler tool at a time per process: drawing cannot take every core
 _RED = (220, 0, 0)
 
 
@@ -179,13 +184,17 @@ def _draw(pdf: Path, first: int, last: int, dpi: int) -> list[Image.Image]:
 
 
 def _poppler(command: list[str]) -> str:
-    """A poppler tool's output, within the time limit; its failure is the document's."""
+    """A poppler tool's output, within the time limit, in this process's turn; its failure is the document's."""
+    if not _drawing.acquire(timeout=_WAIT_SECONDS):
+        raise DrawingBusy("other documents are being drawn; try again in a few seconds")
     try:
         run = subprocess.run(command, capture_output=True, check=True, timeout=_RENDER_SECONDS)
     except subprocess.TimeoutExpired:
         raise InvalidDocument(f"the pages took longer than {_RENDER_SECONDS} s to draw") from None
     except subprocess.CalledProcessError as error:
         raise InvalidDocument(f"the pages cannot be drawn ({command[0]}: {error.stderr[:200]!r})") from None
+    finally:
+        _drawing.release()
     return run.stdout.decode("latin-1")
 
 

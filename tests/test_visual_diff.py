@@ -19,7 +19,9 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ca.status import StatusServices
-from signing.errors import InvalidDocument
+from govsign.errors import http_status
+from signing import visual_diff
+from signing.errors import DrawingBusy, InvalidDocument
 from signing.pades import Level
 from signing.validation import Indication, TrustStore, validate_pdf
 from signing.visual_diff import DPI, compare_page, pages_that_differ, signed_revision
@@ -176,13 +178,9 @@ def test_a_page_too_large_to_draw_is_refused_before_poppler_draws_it(attack: Att
     the image with an uncaught error (a 500); it is refused as a document the service will not draw."""
     writer = IncrementalPdfFileWriter(io.BytesIO(attack.signed.read_bytes()))
     page = writer.root["/Pages"]["/Kids"][0].get_object()
+    corners = (0, 0, 14400, 14400)  # 200 inches square
     page[generic.pdf_name("/MediaBox")] = generic.ArrayObject(
-        [
-            generic.NumberObject(0),
-            generic.NumberObject(0),
-            generic.NumberObject(14400),
-            generic.NumberObject(14400),
-        ]
+        [generic.NumberObject(n) for n in corners]  # type: ignore[no-untyped-call]  # pyHanko leaves it unannotated
     )
     writer.update_container(page)
     huge = tmp_path / "huge.pdf"
@@ -192,3 +190,16 @@ def test_a_page_too_large_to_draw_is_refused_before_poppler_draws_it(attack: Att
     with pytest.raises(InvalidDocument, match="too large to draw"):
         compare_page(huge, attack.field, 1)
     assert time.monotonic() - started < 5
+
+
+def test_one_drawing_at_a_time_and_a_request_that_waits_too_long_is_told_to_come_back(
+    attack: Attack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2.5 KB page of forms drawing forms (ten times each, seven deep) keeps pdftoppm busy past its time
+    limit; twenty of them at once (one address's burst) took every core from signing and OCSP. Drawings
+    take turns, and one that cannot get its turn is a 503, not another pdftoppm."""
+    monkeypatch.setattr(visual_diff, "_WAIT_SECONDS", 0.2)
+    with visual_diff._drawing, pytest.raises(DrawingBusy):  # another request is drawing
+        compare_page(attack.attacked, attack.field, 1)
+    assert http_status(DrawingBusy()) == 503
+    assert compare_page(attack.attacked, attack.field, 1).boxes  # its turn came
