@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ca.status import StatusServices
 from govsign.errors import http_status
+from govsign.web import pages
 from signing import visual_diff
 from signing.errors import DrawingBusy, InvalidDocument
 from signing.pades import Level
@@ -203,3 +204,23 @@ def test_one_drawing_at_a_time_and_a_request_that_waits_too_long_is_told_to_come
         compare_page(attack.attacked, attack.field, 1)
     assert http_status(DrawingBusy()) == 503
     assert compare_page(attack.attacked, attack.field, 1).boxes  # its turn came
+
+
+def test_the_verify_page_gives_its_report_without_drawings_while_others_draw(
+    attack: Attack, sqlite_deployment: Deployment, trust: TrustStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public /verify page draws up to four changed pages per upload: while drawing is busy it answers
+    with the report and no drawing, after one wait rather than one per page."""
+    report = validate_pdf(attack.attacked, trust, online(sqlite_deployment))
+    verdict = report.signatures[0]
+    on_four_pages = [replace(verdict.changes[0], page=page) for page in (1, 2, 3, 4)]
+    report = replace(report, signatures=[replace(verdict, changes=on_four_pages)])
+    waits: list[int] = []
+
+    def busy(source: Path, field: str, page: int) -> visual_diff.PageDifference:
+        waits.append(page)
+        raise DrawingBusy("others are drawing")
+
+    monkeypatch.setattr(pages, "compare_page", busy)
+    assert not any(pages._differences(attack.attacked, report).values())
+    assert waits == [1]

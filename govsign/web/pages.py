@@ -29,7 +29,7 @@ from govsign.http.validation import spooled_for_validation
 from govsign.web.presentation import error_text, page_templates
 from govsign.web.report_pdf import report_pdf
 from govsign.web.texts import TEXTS
-from signing.errors import SigningError
+from signing.errors import DrawingBusy, SigningError
 from signing.pades import Level, SigningOptions, sign_pdf
 from signing.validation import ChangeKind, ValidationReport, validate_pdf
 from signing.visual_diff import PageDifference, compare_page
@@ -119,6 +119,8 @@ def _differences(source: Path, report: ValidationReport) -> dict[str, list[PageD
     for name, page in wanted[:_MAX_DRAWN]:
         try:
             drawn.setdefault(name, []).append(compare_page(source, name, page))
+        except DrawingBusy:  # others are drawing: the report now, without waiting once per page
+            break
         except SigningError:  # a revision that cannot be cut or drawn: the sentences still say what changed
             continue
     return drawn
