@@ -13,7 +13,8 @@ from ca.audit import AuditEvent, record
 from ca.audit_search import MAX_ENTRIES, AuditQuery, search_log
 from ca.errors import InvalidRequest
 from ca.store import utc_now
-from govsign.access.accounts import AccountKind, create_account, list_accounts
+from govsign.access.accounts import TOKEN_PREFIX, Account, AccountKind, create_account, list_accounts
+from govsign.access.api_tokens import reissue_token
 from govsign.access.certificate_dossier import certificate_dossier
 from tests.conftest import Deployment, issue_in_hsm
 
@@ -71,3 +72,16 @@ def test_the_dossier_and_the_account_list_read_what_happened(deployment: Deploym
     listed = list_accounts(deployment.authority, serial)
     assert [(a.id, a.key_state, a.holder) for a in listed] == [(account.id, "active", "Nguyễn Văn Ánh")]
     assert list_accounts(deployment.authority, "nguyễn văn") != []  # any case
+
+
+def test_the_dossier_shows_an_administrator_taking_the_holders_token(deployment: Deployment) -> None:
+    """A ca_admin who reissues an official's API token holds the account's way in (only the PIN is
+    missing); the certificate's history must show it, although the token's entries name the object by the
+    table ("accounts:N") where the other account entries say "account:N"."""
+    serial = issue_in_hsm(deployment)
+    account = create_account(deployment.authority, AccountKind.OFFICIAL, serial, actor="test")
+    reissue_token(
+        deployment.authority, Account, account.id, TOKEN_PREFIX, revoke=False, days=1, actor="admin-x"
+    )
+    history = certificate_dossier(deployment.authority, serial).history
+    assert ("token.reissue", "admin-x") in [(entry.action, entry.actor) for entry in history]

@@ -108,6 +108,8 @@ def certificate_dossier(authority: Authority, serial: str) -> CertificateDossier
         session.expunge(record)
     certificate = x509.load_der_x509_certificate(record.der)
     objects = [f"certificate:{record.serial}", *(f"account:{a.id}" for a in accounts)]
+    # a token reissued or revoked names the account by its table (govsign.access.api_tokens)
+    objects += [f"{Account.__tablename__}:{a.id}" for a in accounts]
     if record.key_id:
         objects.append(f"credential:{record.key_id}")
     history = search_log(authority.database, AuditQuery(objects=tuple(objects), limit=HISTORY_ENTRIES))
