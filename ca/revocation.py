@@ -35,7 +35,7 @@ from ca.ocsp import OcspResponder, forget_response
 from ca.profiles import MAX_RENEWAL_YEARS, CertificateKind, SubscriberRequest, parse_request
 from ca.reasons import RevocationReason
 from ca.renewal import renewal_not_after
-from ca.store import CertificateRecord, certificate_by_serial, utc_now
+from ca.store import SERVICE_SEAL_SETTING, CaSetting, CertificateRecord, certificate_by_serial, utc_now
 
 __all__ = [
     "certificates_sharing_the_key",
@@ -66,9 +66,14 @@ def _existing_key(record: CertificateRecord) -> SubjectKey:
 def _usable_subscriber_certificate(authority: Authority, serial: str, action: str) -> CertificateRecord:
     with authority.database.transaction() as session:
         record = find_certificate(session, serial)
+        seal = session.get(CaSetting, SERVICE_SEAL_SETTING)
     if not CertificateKind(record.profile).is_subscriber:
         raise StateConflict(
             f"certificate {record.serial} is a {record.profile} certificate; {action} it by ceremony"
+        )
+    if seal is not None and seal.value == record.serial:  # an organisation certificate, but the service's own
+        raise StateConflict(
+            f"certificate {record.serial} is the service's own seal: `govsign ca rollover seal` replaces it"
         )
     if record.status == "revoked":
         raise StateConflict(

@@ -27,7 +27,7 @@ from ca.errors import InvalidRequest, StateConflict
 from ca.hsm import KeyAlgorithm, SignatureAlgorithm
 from ca.profiles import CertificateKind
 from ca.revocation import find_certificate
-from ca.store import CaSetting, utc_now
+from ca.store import SERVICE_SEAL_SETTING, CaSetting, utc_now
 
 __all__ = [
     "SERVICE_SEAL_SETTING",
@@ -38,8 +38,6 @@ __all__ = [
     "service_seal_key",
     "subscriber_key",
 ]
-
-SERVICE_SEAL_SETTING = "service_seal_serial"  # the ceremony's own organisation certificate
 
 _SIGNING_KINDS = {CertificateKind.INDIVIDUAL, CertificateKind.ORGANISATION, CertificateKind.DEVICE}
 RawSigner = Callable[[bytes, SignatureAlgorithm], bytes]

@@ -102,6 +102,9 @@ class CaRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
+SERVICE_SEAL_SETTING = "service_seal_serial"  # the ceremony's own organisation certificate
+
+
 class CaSetting(Base):
     """Deployment choices fixed at the ceremony (policy OID, citizen-ID placement), as JSON values."""
 

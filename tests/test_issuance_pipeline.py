@@ -25,8 +25,9 @@ from ca.issuance import (
 from ca.profiles import CertificateKind, SubscriberRequest, add_years, parse_request
 from ca.renewal import renewal_not_after
 from ca.revocation import change_information, renew_certificate
+from ca.signing_keys import service_seal_key
 from ca.store import AuditEntry, CertificateRecord, IssuanceIntent
-from tests.conftest import DEMO, Deployment
+from tests.conftest import DEMO, Deployment, make_deployment
 from tests.crashed_issuance import crash_after_phase_one
 
 OFFICIAL = json.loads((DEMO / "official-nguyen-van-anh.json").read_text(encoding="utf-8"))
@@ -326,3 +327,28 @@ def test_a_change_of_information_supersedes_every_valid_certificate_of_the_key(
             .all()
         )
     assert valid == [successor.serial_hex]
+
+
+def test_the_service_seal_is_neither_renewed_nor_changed_as_an_agencys_seal() -> None:
+    """The service's own seal is an organisation certificate, so the console offered its registration
+    officers the change form: one officer (no approvals by default) could revoke it as superseded, which
+    stops every validation report being sealed, and have the service's key certified under any
+    organisation's name. It rolls over by `govsign ca rollover seal` only."""
+    own = make_deployment("seal-change", None)
+    seal = service_seal_key(own.authority)
+    assert seal is not None
+    request = parse_request(
+        "organisation", {**json.loads(_seal_request(own, seal.serial)), "name": "Công ty giả mạo"}
+    )
+    with pytest.raises(StateConflict, match="rollover seal"):
+        change_information(own.authority, seal.serial, request, actor="officer")
+    with pytest.raises(StateConflict, match="rollover seal"):
+        renew_certificate(own.authority, seal.serial, actor="officer")
+    assert service_seal_key(own.authority) is not None
+
+
+def _seal_request(deployment: Deployment, serial: str) -> str:
+    with deployment.authority.database.transaction() as session:
+        return session.execute(
+            select(CertificateRecord.request_json).where(CertificateRecord.serial == serial)
+        ).scalar_one()
