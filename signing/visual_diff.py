@@ -11,22 +11,24 @@ compare.
 
 Drawing untrusted PDFs: each ``pdftoppm`` run has a time limit, its pages' size is read first (poppler's
 ``pdfinfo``) and a drawing larger than :data:`MOST_PIXELS` is refused, at most :data:`MOST_PAGES` are
-compared, and one poppler tool runs at a time in a process (a request that waits too long for its turn is
-told to try again): a file of a few kilobytes (forms drawing forms, ten times each, seven deep) keeps
-pdftoppm busy past its time limit, and anyone may upload it.
+compared, and one comparison (its poppler runs, the pixels compared and the images encoded) runs at a time
+in a process (a request that waits too long for its turn is told to try again): a file of a few kilobytes
+(forms drawing forms, ten times each, seven deep) keeps pdftoppm busy past its time limit, a page of noise
+the size of A0 costs seconds of Python, and anyone may upload either.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ParamSpec, TypeVar
 
 from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -58,8 +60,10 @@ _CELL = 6  # changed pixels are grouped in cells of this many pixels; neighbouri
 _GAP_ALONG, _GAP_ACROSS = 5, 2
 _RENDER_SECONDS = 60  # for all the pages of one drawing
 _WAIT_SECONDS = 10  # for the turn to draw, before the request is told to come back
-_drawing = threading.Lock()  # one poppler tool at a time per process: drawing cannot take every core
+_drawing = threading.Lock()  # one comparison at a time per process: drawing cannot take every core
 _RED = (220, 0, 0)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,22 @@ def _byte_range(stream: BinaryIO, field_name: str) -> list[int]:
     raise InvalidDocument(f"this document has no signature in a field named {field_name!r}")
 
 
+def _one_at_a_time(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` run in this process's turn to draw, or :class:`DrawingBusy` after :data:`_WAIT_SECONDS`."""
+
+    @functools.wraps(function)
+    def in_turn(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not _drawing.acquire(timeout=_WAIT_SECONDS):
+            raise DrawingBusy("other documents are being drawn; try again in a few seconds")
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _drawing.release()
+
+    return in_turn
+
+
+@_one_at_a_time
 def pages_that_differ(source: Path, field_name: str) -> list[int]:
     """The pages (from 1) that look different in the current file from the revision ``field_name`` signed,
     among the first :data:`MOST_PAGES`; a page only one of them has differs."""
@@ -139,6 +159,7 @@ def pages_that_differ(source: Path, field_name: str) -> list[int]:
     ]
 
 
+@_one_at_a_time
 def compare_page(source: Path, field_name: str, page: int) -> PageDifference:
     """Page ``page`` (from 1) as signed in ``field_name`` and as it is now, the changes boxed in red."""
     with _revision_and_current(source, field_name) as (revision, current):
@@ -184,17 +205,13 @@ def _draw(pdf: Path, first: int, last: int, dpi: int) -> list[Image.Image]:
 
 
 def _poppler(command: list[str]) -> str:
-    """A poppler tool's output, within the time limit, in this process's turn; its failure is the document's."""
-    if not _drawing.acquire(timeout=_WAIT_SECONDS):
-        raise DrawingBusy("other documents are being drawn; try again in a few seconds")
+    """A poppler tool's output, within the time limit; its failure is the document's."""
     try:
         run = subprocess.run(command, capture_output=True, check=True, timeout=_RENDER_SECONDS)
     except subprocess.TimeoutExpired:
         raise InvalidDocument(f"the pages took longer than {_RENDER_SECONDS} s to draw") from None
     except subprocess.CalledProcessError as error:
         raise InvalidDocument(f"the pages cannot be drawn ({command[0]}: {error.stderr[:200]!r})") from None
-    finally:
-        _drawing.release()
     return run.stdout.decode("latin-1")
 
 
