@@ -20,6 +20,7 @@ from sqlalchemy import select
 from ca import clock
 from ca.activation import (
     MAX_ATTEMPTS,
+    MAX_LOCKS,
     ActivationModule,
     CredentialLocked,
     CredentialState,
@@ -198,6 +199,32 @@ def test_five_wrong_pins_lock_the_credential_until_an_administrator_unlocks(depl
     module.authorize(
         key_id, PIN, [digest("x")], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
     )
+
+
+def test_wrong_pin_locks_are_lifted_twice_and_the_third_stays(deployment: Deployment) -> None:
+    """Whoever may unlock (and reissue the holder's API token) could otherwise guess five PINs a cycle for
+    ever: after MAX_LOCKS locks the credential stays locked, for the right PIN too, and only a new key helps."""
+    module = module_of(deployment)
+    key_id = active_credential(deployment)
+
+    def authorize(pin: str) -> None:
+        module.authorize(key_id, pin, [digest("x")], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="a")
+
+    def lock() -> None:
+        for _ in range(MAX_ATTEMPTS - 1):
+            with pytest.raises(WrongActivation):
+                authorize("000000")
+        with pytest.raises(CredentialLocked):
+            authorize("000000")
+
+    for _ in range(MAX_LOCKS - 1):
+        lock()
+        module.unlock(key_id, actor="admin")
+    lock()
+    with pytest.raises(StateConflict, match="cannot be unlocked again"):
+        module.unlock(key_id, actor="admin")
+    with pytest.raises(CredentialLocked):
+        authorize(PIN)
 
 
 def test_a_new_key_signs_only_after_its_holder_chose_a_pin_with_the_setup_code(

@@ -16,18 +16,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca import audit
+from ca.activation.attempts import count_wrong_secret, refusal_before_attempt
 from ca.activation.grants import spend
 from ca.activation.records import ActivationGrant, CredentialState, GrantKind, SealKind, SigningCredential
 from ca.activation.rules import (
     GRANT_LIFETIME,
     MAX_ATTEMPTS,
+    MAX_LOCKS,
     ActivationError,
     CredentialLocked,
     CredentialStatus,
     Grant,
     NewCredential,
     SadRejected,
-    WrongActivation,
     associated,
     check_pin,
     checked_hashes,
@@ -206,11 +207,24 @@ class ActivationModule:
         return True
 
     def unlock(self, key_id: str, *, actor: str) -> None:
+        """An administrator lifts a lock that wrong PINs set, at most ``MAX_LOCKS - 1`` times: otherwise
+        whoever may unlock (and reissue the holder's API token) could guess five PINs a cycle for ever. The
+        last lock stays; the holder then needs a new key, as with a lost token."""
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
-            credential.failed_attempts = credential.attempts_in_flight = 0
-            credential.locked_at = None
-            self._audit(session, actor, "credential.unlock", key_id)
+            if credential.lock_count >= MAX_LOCKS:
+                refusal = StateConflict(
+                    f"wrong PINs have locked this credential {credential.lock_count} times; it cannot be "
+                    "unlocked again: the holder needs a new key (revoke the certificate and issue a new one)"
+                )
+            else:
+                refusal = None
+                credential.failed_attempts = credential.attempts_in_flight = 0
+                credential.locked_at = None
+                self._audit(session, actor, "credential.unlock", key_id)
+        if refusal is not None:
+            self._refused(key_id, actor, "credential.unlock", "", reason="locked for good")
+            raise refusal
 
     def status(self, key_id: str) -> CredentialStatus:
         with self.database.transaction() as session:
@@ -279,23 +293,10 @@ class ActivationModule:
         that parallel guesses cannot overtake the lock) and return what C2 needs."""
         with self.database.transaction() as session:
             credential = self._credential(session, key_id)
-            if credential.state == CredentialState.DESTROYED or credential.sealed_key is None:
-                return StateConflict("this signing key was destroyed (revoked); it can no longer sign")
-            if credential.locked_at is not None or credential.failed_attempts >= MAX_ATTEMPTS:
-                credential.locked_at = credential.locked_at or utc_now()
-                return CredentialLocked(
-                    "this credential is locked after too many wrong PINs; ask an administrator to unlock it"
-                )
-            if credential.failed_attempts + credential.attempts_in_flight >= MAX_ATTEMPTS:
-                # the attempts left are all being judged right now: wait for them, however parallel
-                return StateConflict(
-                    "other activations of this credential are being checked; try again shortly"
-                )
-            if SealKind(credential.seal) is not kind:
-                return StateConflict(
-                    "the holder has not set a PIN yet: set it with the one-time set-up code first"
-                    if kind is SealKind.PIN
-                    else "this credential already has its holder's PIN; the set-up code is spent"
+            refusal = refusal_before_attempt(credential, kind)
+            if refusal is not None or credential.sealed_key is None:  # (None only when refused)
+                return refusal or StateConflict(
+                    "this signing key was destroyed (revoked); it can no longer sign"
                 )
             credential.attempts_in_flight += 1
             return _Attempt(credential.id, key_id, credential.sealed_key, kind, credential.salt)
@@ -314,21 +315,9 @@ class ActivationModule:
     def _failure(self, key_id: str, actor: str, action: str, kind: SealKind, client: str) -> ActivationError:
         """Record a wrong PIN or code (locking at the last attempt); the error to raise."""
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
-            credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
-            credential.failed_attempts += 1
-            left = MAX_ATTEMPTS - credential.failed_attempts
-            if left <= 0:
-                credential.locked_at = utc_now()
+            error = count_wrong_secret(self._credential(session, key_id), kind)
         self._refused(key_id, actor, action, client, reason=f"wrong {kind}")
-        what = "PIN" if kind is SealKind.PIN else "set-up code"
-        if left <= 0:
-            return CredentialLocked(f"wrong {what}; the credential is now locked, ask an administrator")
-        return WrongActivation(
-            f"wrong {what} ({left} attempts left before the credential locks)",
-            pin=kind is SealKind.PIN,
-            attempts_left=left,
-        )
+        return error
 
     def _reseal(self, key_id: str, wrapped: bytes, opened: bytes, pin: str, actor: str, action: str) -> None:
         """B2: seal under the new PIN, only if the seal is still the one just opened (compare and swap:

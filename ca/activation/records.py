@@ -51,6 +51,7 @@ class SigningCredential(Base):
     # attempts begun and not yet judged: with the failures, never more than the attempts allowed, so that
     # parallel guesses cannot overtake the lock, while the holder's parallel requests lock nothing
     attempts_in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)  # times wrong PINs locked it, ever
     locked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     destroyed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -17,6 +17,7 @@ __all__ = [
     "HASH_SIZES",
     "MAX_ATTEMPTS",
     "MAX_HASHES",
+    "MAX_LOCKS",
     "MIN_PIN_LENGTH",
     "ActivationError",
     "CredentialLocked",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 MAX_ATTEMPTS = 5
+MAX_LOCKS = 3  # locks an administrator may lift; after the last, only a new key (15 guesses in all)
 MIN_PIN_LENGTH = 6
 MAX_HASHES = 1000
 GRANT_LIFETIME = dt.timedelta(minutes=5)
