@@ -229,7 +229,9 @@ class _InkPainter:
             return None
         turn = _QUARTER_TURNS[signs]
         sideways = turn in (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270)
-        size = (round(rect.height), round(rect.width)) if sideways else (round(rect.width), round(rect.height))
+        size = (
+            (round(rect.height), round(rect.width)) if sideways else (round(rect.width), round(rect.height))
+        )
         dark = _dark_pixels(image, size)
         return dark if dark is None or turn is None else dark.transpose(turn)
 

@@ -174,7 +174,9 @@ def test_a_document_listed_twice_is_signed_twice_and_no_more(deployment: Deploym
         check_signature(module, key_id, signed, digest(copy), "ecdsa")
     with pytest.raises(SadRejected):
         module.sign_document(key_id, grant.sad, form, digest("third"), scheme, actor="batch")
-    once = module.authorize(key_id, PIN, [form], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder")
+    once = module.authorize(
+        key_id, PIN, [form], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="holder"
+    )
     with pytest.raises(SadRejected, match="already"):
         module.sign_hashes(key_id, once.sad, [form, form], scheme, actor="holder")
 
@@ -208,7 +210,9 @@ def test_wrong_pin_locks_are_lifted_twice_and_the_third_stays(deployment: Deploy
     key_id = active_credential(deployment)
 
     def authorize(pin: str) -> None:
-        module.authorize(key_id, pin, [digest("x")], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="a")
+        module.authorize(
+            key_id, pin, [digest("x")], kind=GrantKind.HASHES, hash_algorithm="sha256", actor="a"
+        )
 
     def lock() -> None:
         for _ in range(MAX_ATTEMPTS - 1):

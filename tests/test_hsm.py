@@ -306,6 +306,7 @@ def test_processes_starting_while_others_sign_disturb_no_one(
     _newcomers(key_id, 6)
     _undisturbed(signers, "600")
 
+
 REWRITING_CHILD = """
 import sys
 from ca.hsm import open_token

@@ -76,7 +76,9 @@ def test_valid_documents_pass_and_long_term_ones_need_no_network(
     assert verdict.signing_time and verdict.signing_time.endswith("+07:00")
     assert verdict.trust_anchor == "govsign root CA"
     leaf, issuing, root = verdict.chain  # each certificate, and where its status came from
-    assert "Nguyễn Văn Ánh" in leaf.subject and leaf.issuer == issuing.subject and issuing.issuer == root.subject
+    assert (
+        "Nguyễn Văn Ánh" in leaf.subject and leaf.issuer == issuing.subject and issuing.issuer == root.subject
+    )
     assert leaf.key == "EC P-256" and leaf.not_after.endswith("+07:00")
     assert leaf.standing is CertificateStanding.GOOD and leaf.status_source.startswith("OCSP produced")
     assert "OCSP" in leaf.status_source.split(" by ")[1]  # the responder's name

@@ -297,7 +297,9 @@ def _print_report(report: ValidationReport) -> None:
             typer.echo(f"  changes after signing: {verdict.modifications}")
         for certificate in verdict.chain:
             source = f" ({certificate.status_source})" if certificate.status_source else ""
-            typer.echo(f"  certificate {certificate.subject} [{certificate.key}]: {certificate.standing}{source}")
+            typer.echo(
+                f"  certificate {certificate.subject} [{certificate.key}]: {certificate.standing}{source}"
+            )
         if verdict.timestamp is not None:
             stamp = verdict.timestamp
             accuracy = f" ± {stamp.accuracy}" if stamp.accuracy else ""

@@ -27,7 +27,9 @@ CertOption = Annotated[str, typer.Option("--cert", help="serial (hex) of the sig
 LevelOption = Annotated[Level, typer.Option(help="PAdES baseline level")]
 AppearanceOption = Annotated[AppearanceMode, typer.Option(help="how the signature looks")]
 PageOption = Annotated[int | None, typer.Option(help="page of the signature, from 1")]
-BoxOption = Annotated[str | None, typer.Option(help="x,y,w,h in points from the lower left of the page as shown")]
+BoxOption = Annotated[
+    str | None, typer.Option(help="x,y,w,h in points from the lower left of the page as shown")
+]
 FieldOption = Annotated[
     str | None,
     typer.Option(
