@@ -1,6 +1,6 @@
 """How the console's management pages show times and names to people (Vietnamese first, English too).
 
-Times are stored in UTC and shown in Vietnam time as people write them ("16:12:47 ngày 23/11/2026");
+Times are stored in UTC and shown as the public pages show them (:func:`govsign.web.presentation.people_time`);
 enum values (statuses, profiles, key states, audit actions) are looked up in the page's words and shown as
 they are when the catalogue has no word for them. :func:`page` renders a template with both helpers.
 """
@@ -16,19 +16,11 @@ from fastapi.responses import HTMLResponse
 from ca.errors import InvalidRequest
 from govsign.access.console_auth import ConsoleUser
 from govsign.web.console import language, render
+from govsign.web.presentation import people_time
 from govsign.web.texts import CONSOLE_TEXTS
+from signing.validation.report import VIETNAM_TIME
 
-__all__ = ["VIETNAM", "notice", "page", "parse_local_time", "vietnam_time"]
-
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
-
-
-def vietnam_time(moment: dt.datetime | None, lang: str) -> str:
-    """``moment`` in Vietnam time: "16:12:47 ngày 23/11/2026" (vi) or "23/11/2026 16:12:47" (en)."""
-    if moment is None:
-        return ""
-    local = moment.astimezone(VIETNAM)
-    return f"{local:%H:%M:%S} ngày {local:%d/%m/%Y}" if lang == "vi" else f"{local:%d/%m/%Y %H:%M:%S}"
+__all__ = ["notice", "page", "parse_local_time"]
 
 
 def parse_local_time(value: str) -> dt.datetime | None:
@@ -41,7 +33,7 @@ def parse_local_time(value: str) -> dt.datetime | None:
     except ValueError:
         raise InvalidRequest(f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=VIETNAM)
+        moment = moment.replace(tzinfo=VIETNAM_TIME)
     return moment.astimezone(dt.UTC)
 
 
@@ -53,7 +45,7 @@ def page(
     words = CONSOLE_TEXTS[lang]
 
     def when(moment: dt.datetime | None) -> str:
-        return vietnam_time(moment, lang)
+        return people_time(moment, lang)
 
     def word(prefix: str, value: object) -> str:
         text = str(value)

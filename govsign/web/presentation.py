@@ -20,6 +20,7 @@ from ca.activation.rules import CredentialLocked, WrongActivation
 from govsign.access.errors import PendingApproval
 from govsign.web.terms import TERMS, term
 from govsign.web.texts import CONSOLE_TEXTS
+from signing.validation.report import VIETNAM_TIME
 
 __all__ = [
     "attachment",
@@ -33,7 +34,6 @@ __all__ = [
     "size",
 ]
 
-VIETNAM_TIME = dt.timezone(dt.timedelta(hours=7))
 # Letters only Vietnamese uses (with its tone marks), to tell a Vietnamese sentence from an English one.
 _VIETNAMESE = re.compile(
     r"[ăâđêôơưĂÂĐÊÔƠƯàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.I
