@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from asn1crypto import cms, crl, ocsp, tsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator.path import ValidationPath
@@ -62,11 +63,11 @@ def timestamp_of(signature: EmbeddedPdfSignature) -> SignatureTimestamp | None:
     signer_serial = signed_data["signer_infos"][0]["sid"].chosen["serial_number"].native
     tsa = next(
         (
-            c.chosen.subject.human_friendly
+            _rfc4514(c.chosen.subject)
             for c in signed_data["certificates"] or []
             if c.chosen.serial_number == signer_serial
         ),
-        info["tsa"].chosen.human_friendly if info["tsa"].native else "",
+        _rfc4514(info["tsa"].chosen) if info["tsa"].name == "directory_name" else "",
     )
     return SignatureTimestamp(
         tsa=tsa, time=vietnam(info["gen_time"].native), accuracy=_accuracy(info["accuracy"])
@@ -92,7 +93,7 @@ def _standing(
         )
         number = revocation_list.crl_number_value
         issued = vietnam(tbs["this_update"].native)
-        source = f"CRL #{number.native if number else '?'} issued {issued} by {tbs['issuer'].human_friendly}"
+        source = f"CRL #{number.native if number else '?'} issued {issued} by {_rfc4514(tbs['issuer'])}"
         return (CertificateStanding.REVOKED if revoked else CertificateStanding.GOOD), source
     return CertificateStanding.NOT_CHECKED, ""
 
@@ -124,11 +125,9 @@ def _ocsp_answer(
 def _responder(response: ocsp.OCSPResponse) -> str:
     basic = response.basic_ocsp_response
     for certificate in basic["certs"] or []:
-        return str(certificate.subject.human_friendly)
+        return _rfc4514(certificate.subject)
     responder = basic["tbs_response_data"]["responder_id"]
-    return str(
-        responder.chosen.human_friendly if responder.name == "by_name" else responder.chosen.native.hex()
-    )
+    return str(_rfc4514(responder.chosen) if responder.name == "by_name" else responder.chosen.native.hex())
 
 
 def _described(
@@ -136,8 +135,8 @@ def _described(
 ) -> ChainCertificate:
     validity = certificate["tbs_certificate"]["validity"]
     return ChainCertificate(
-        subject=certificate.subject.human_friendly,
-        issuer=certificate.issuer.human_friendly,
+        subject=_rfc4514(certificate.subject),
+        issuer=_rfc4514(certificate.issuer),
         serial=format(certificate.serial_number, "x"),
         not_before=vietnam(validity["not_before"].native),
         not_after=vietnam(validity["not_after"].native),
@@ -163,3 +162,20 @@ def _accuracy(accuracy: tsp.Accuracy) -> str:
         (accuracy["micros"].native, "µs"),
     ]
     return " ".join(f"{value} {unit}" for value, unit in parts if value)
+
+
+def _rfc4514(name: asn1_x509.Name) -> str:
+    """A name as RFC 4514 writes it (``CN=...,O=...,C=VN``), in no language: asn1crypto's human-friendly
+    form labels each part in English ("Common Name: ..."), which a Vietnamese page must not show."""
+    rdns = [
+        x509.RelativeDistinguishedName(
+            [
+                x509.NameAttribute(
+                    x509.ObjectIdentifier(attribute["type"].dotted), str(attribute["value"].native)
+                )
+                for attribute in rdn
+            ]
+        )
+        for rdn in name.chosen
+    ]
+    return x509.Name(rdns).rfc4514_string()

@@ -149,7 +149,7 @@ def validate_pdf(
         document_sha256=digest,
         validated_at=dt.datetime.now(VIETNAM_TIME).isoformat(timespec="seconds"),
         signatures=verdicts,
-        fetches_refused=list(fetching.refusals),
+        fetches_refused=list(dict.fromkeys(fetching.refusals)),  # each refused fetch once, in order
         policy_vi=policy_sentence(trust, fetching, english=False),
         policy_en=policy_sentence(trust, fetching, english=True),
     )
