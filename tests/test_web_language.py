@@ -244,6 +244,7 @@ def test_the_catalogues_name_every_enum_value_in_both_languages() -> None:
         "profile": {k.value for k in CertificateKind},
         "appearance": {a.value for a in AppearanceMode},
         "action": set(DESCRIPTIONS),
+        "standing": {s.value for s in vr.CertificateStanding},
     }
     for language in LANGUAGES:
         for group, values in wanted.items():

@@ -13,6 +13,12 @@ from typing import Final
 __all__ = ["TERMS", "term"]
 
 _VI: Final[dict[str, dict[str, str]]] = {
+    "standing": {
+        "trust_anchor": "gốc tin cậy",
+        "good": "còn hiệu lực",
+        "revoked": "đã bị thu hồi",
+        "not_checked": "chưa kiểm tra tình trạng",
+    },
     "indication": {
         "TOTAL_PASSED": "Hợp lệ",
         "INDETERMINATE": "Chưa xác định",
@@ -134,6 +140,12 @@ _VI: Final[dict[str, dict[str, str]]] = {
 }
 
 _EN: Final[dict[str, dict[str, str]]] = {
+    "standing": {
+        "trust_anchor": "trust anchor",
+        "good": "good",
+        "revoked": "revoked",
+        "not_checked": "status not checked",
+    },
     "indication": {"TOTAL_PASSED": "Valid", "INDETERMINATE": "Indeterminate", "TOTAL_FAILED": "Invalid"},
     "sub_indication": {
         "FORMAT_FAILURE": "malformed signature",

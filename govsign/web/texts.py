@@ -46,6 +46,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "time_claimed": "thời điểm do người ký tự ghi, chưa được chứng minh bằng dấu thời gian",
         "change_allowed": "được phép",
         "revision": "Tải về đúng bản người này đã ký",
+        "chain": "Chuỗi chứng thư",
+        "valid_until": "hiệu lực đến",
+        "stamp": "Dấu thời gian của chữ ký",
+        "accuracy": "độ chính xác",
+        "policy": "Chính sách kiểm tra",
         "change_forbidden": "không được phép",
         "objects": "Đối tượng PDF (cho chuyên gia)",
         "difference": (
@@ -94,6 +99,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "time_claimed": "time claimed by the signer, not proven by a time-stamp",
         "change_allowed": "allowed",
         "revision": "Download the exact version this signer signed",
+        "chain": "Certificate chain",
+        "valid_until": "valid until",
+        "stamp": "Signature time-stamp",
+        "accuracy": "accuracy",
+        "policy": "Validation policy",
         "change_forbidden": "not allowed",
         "objects": "PDF objects (for experts)",
         "difference": (
