@@ -31,6 +31,7 @@ from ca.audit_anchor import (
     locked_head,
     read_anchor,
     request_reanchor,
+    settle,
     track,
 )
 from ca.audit_checkpoints import CHECKPOINT_EVERY, checkpoint_if_due, verify_checkpoints
@@ -206,6 +207,7 @@ def acknowledge_restore(database: Database, token: Token, reason: str, *, actor:
     reason = reason.strip()
     if not reason:
         raise InvalidRequest("say why the log was restored (--reason)")
+    settle()  # this process's own entries are anchored before the gap is measured
     with database.transaction() as session:
         head = locked_head(session)
         anchor = read_anchor(token)

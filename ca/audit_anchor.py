@@ -14,28 +14,27 @@ there the protection is only as good as the file system; a vendor HSM keeps its 
 When it moves: every transaction that appended entries decides, at its commit (a ``before_commit`` hook,
 after the session's last flush and while it still holds the head row's lock: FOR UPDATE on PostgreSQL,
 the writers' turn and BEGIN IMMEDIATE on SQLite), whether the log still continues the anchored entry. If
-it does, the anchor moves up to the new head right after the COMMIT (``after_commit``), before the action
-is reported done; if it does not (a restore or a cut), the anchor is frozen inside the transaction itself.
+it does, right after the COMMIT (``after_commit``) it hands the new head to the process's anchor mover
+(:mod:`ca.anchor_moves`), which writes it soon after, at most once per ``MOVE_INTERVAL`` whatever the number
+of commits; if it does not (a restore or a cut), the anchor is frozen inside the transaction itself.
 Entries appended and then rolled back never touch the anchor.
 
-Why after the COMMIT and not before it: the anchor write is a SoftHSM2 object rewrite that holds the
-token store exclusively, so it waits for every PKCS#11 call in flight in every process (the signatures
-of other requests). Made before the COMMIT, that wait happened inside the database's one global lock
-and set the pace of every audited action: with 8 CSC clients on 2 cores it was most of each signHash's
-time in that lock. After the COMMIT the wait holds up only its own request, and commits that raced each
-other need one write, not one each: the move reads the anchor and writes under the same exclusive lock
-and only ever raises it (same epoch, not frozen, higher entry), so the anchor never goes back whatever
-order the writes land in. Threads of one process that commit together move it together
-(:mod:`ca.anchor_moves`, a group commit): one exclusive lock for all of them, each returning once a move
-has covered its entries.
+Why after the COMMIT, and by a mover rather than by the committing request: the anchor write is a SoftHSM2
+object rewrite that holds the token store exclusively, so it waits for every PKCS#11 call in flight in
+every process (the signatures of other requests) and holds new ones back. Made before the COMMIT, that
+wait happened inside the database's one global lock and set the pace of every audited action; made by
+each request after its COMMIT, it still stopped every signer once per commit. The mover reads the anchor
+and writes under the same exclusive lock and only ever raises it (same epoch, not frozen, higher entry),
+so the anchor never goes back whatever order the writes of several processes land in.
 
-What that costs: between a COMMIT and its anchor move (a millisecond, or until the next commit if the
-HSM failed just then, which is logged) the newest entries are not yet vouched for by the anchor; a cut of
-exactly those entries in that moment, or a crash in it, is not seen. Every entry that was anchored stays
-protected, and the anchor itself stays monotone. The one false alarm left is a database that refuses the
-COMMIT itself once every statement has succeeded (disk full, connection lost) while a frozen anchor was
-written inside it: the anchor then counts entries that never existed, and `audit verify` reports them
-missing until the operator acknowledges them.
+What that costs: between a COMMIT and the move that covers it (at most ``MOVE_INTERVAL`` plus one write,
+or until the HSM answers again if it failed just then, which is logged) the newest entries are not yet
+vouched for by the anchor; a cut of exactly those entries in that moment, or a crash in it, is not seen.
+`audit verify` and the restore ceremony first wait for their own process's moves, and every process waits
+for its moves at exit. Every entry that was anchored stays protected, and the anchor itself stays
+monotone. The one false alarm left is a database that refuses the COMMIT itself once every statement has
+succeeded (disk full, connection lost) while a frozen anchor was written inside it: the anchor then counts
+entries that never existed, and `audit verify` reports them missing until the operator acknowledges them.
 
 When the database falls behind the anchor (a restore, or a cut), the anchor freezes where it was and
 remembers where the log went back to (``fork``), so the count of lost entries survives new entries that
@@ -53,7 +52,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ca.anchor_moves import move_together
+from ca.anchor_moves import hand_over, settle
 from ca.errors import HsmError
 from ca.hsm import Token
 from ca.store import AuditEntry, AuditHead, Database
@@ -70,6 +69,7 @@ __all__ = [
     "locked_head",
     "read_anchor",
     "request_reanchor",
+    "settle",
     "track",
 ]
 
@@ -230,7 +230,8 @@ def _anchor_at_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _advance_after_commit(session: Session) -> None:
-    """Move the anchor up to the entries just committed, unless a later commit has moved it further."""
+    """Hand the entries just committed to the mover, which raises the anchor to them unless a later
+    commit has moved it further (or the anchor was re-anchored or frozen since our commit decided)."""
     advance: tuple[Token, Anchor] | None = session.info.pop(_ADVANCE, None)
     if advance is None:
         return
@@ -242,10 +243,7 @@ def _advance_after_commit(session: Session) -> None:
             return None  # re-anchored or frozen since our commit decided: that decision stands
         return target.encode() if target.seq > anchor.seq else None
 
-    try:
-        move_together(token, ANCHOR_APPLICATION, (target.epoch, target.seq), forward)
-    except HsmError as error:  # committed already: the next entry's commit carries the anchor past it
-        log.error("audit anchor not moved to entry %s (%s); the next entry moves it", target.seq, error)
+    hand_over(token, ANCHOR_APPLICATION, (target.epoch, target.seq), forward)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -257,7 +255,9 @@ def _forget_on_rollback(session: Session, previous: SessionTransaction) -> None:
 
 def check_anchor(database: Database, token: Token) -> AnchorCheck | None:
     """Compare the head with the anchor under the head's lock (creating the anchor at the current head
-    for a deployment that has none); None when there is no head row at all."""
+    for a deployment that has none), once this process's own moves are written; None when there is no
+    head row at all."""
+    settle()
     with database.transaction() as session:
         head = session.execute(_LOCKED_HEAD).scalar_one_or_none()
         if head is None:

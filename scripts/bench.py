@@ -174,7 +174,7 @@ def _measure(
     if arguments.only in ("all", "activation"):  # last: it leaves 100,000 filler credential rows behind
         import bench_activation
 
-        rows += bench_activation.activation_rows(envs["SQLite"])
+        rows += bench_activation.activation_rows(envs["SQLite"], WORK)
 
 
 def _write_table(rows: list[tuple[str, str]]) -> None:

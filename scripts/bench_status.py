@@ -49,11 +49,17 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -
 
 
 def _wrk(
-    url: str, work: Path, lua: str | None = None, *, close: bool = False
+    url: str,
+    work: Path,
+    lua: str | None = None,
+    *,
+    close: bool = False,
+    connections: int = WRK_CONNECTIONS,
+    seconds: int = WRK_SECONDS,
 ) -> tuple[float, float, float, str]:
     """(requests/s, p50 ms, p99 ms, a note on error responses) from wrk --latency; ``close`` sends
     "Connection: close" for servers that answer one request per connection."""
-    command = ["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if close:
         command += ["-H", "Connection: close"]
     if lua:
