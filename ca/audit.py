@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ca.audit_anchor import (
     RESTORE_ACKNOWLEDGED,
@@ -52,6 +52,7 @@ __all__ = [
 
 HEAD_KEY_LABEL = "govsign-audit-head"
 GENESIS_HASH = "0" * 64
+_HEAD_MAC_DUE = "govsign.audit_head_mac"
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,28 @@ def append(session: Session, token: Token, event: AuditEvent) -> AuditEntry:
     session.add(entry)
     head.seq = entry.seq
     head.entry_hash = entry.entry_hash
-    head.mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(entry.seq, entry.entry_hash)).hex()
+    session.info[_HEAD_MAC_DUE] = token  # one HSM HMAC per transaction, at its commit
     checkpoint_if_due(session, token, entry.seq, entry.entry_hash, entry.at)
     session.flush()
     return entry
+
+
+@event.listens_for(Session, "before_commit")
+def _mac_head_at_commit(session: Session) -> None:
+    """The head's HMAC over the transaction's last entry, made once however many entries it appended
+    (a batch's, a group commit's): the head is locked until the COMMIT, so nobody sees it without it."""
+    if session.in_nested_transaction():
+        return
+    token: Token | None = session.info.pop(_HEAD_MAC_DUE, None)
+    head = None if token is None else session.get(AuditHead, 1)
+    if token is not None and head is not None:
+        head.mac = token.hmac_sha256(HEAD_KEY_LABEL, _head_message(head.seq, head.entry_hash)).hex()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_mac_on_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(_HEAD_MAC_DUE, None)
 
 
 def _with_request(details: Mapping[str, Any] | None) -> dict[str, Any]:

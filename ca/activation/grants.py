@@ -3,14 +3,55 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from ca.activation.records import ActivationGrant, GrantKind
+from ca import audit
+from ca.activation.records import ActivationGrant, CredentialState, GrantKind, credential_row
 from ca.activation.rules import SadRejected
+from ca.errors import StateConflict
+from ca.hsm import HashName, KeyAlgorithm, Token
 from ca.store import Database, utc_now
 
-__all__ = ["forget_expired", "spend"]
+__all__ = ["Claim", "forget_expired", "spend", "spend_claim"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One signature request's claim on a grant: the SAD's digest, never the SAD itself."""
+
+    key_id: str
+    sad_sha256: str
+    kind: GrantKind
+    hash_name: HashName
+    hashes: tuple[bytes, ...]
+    document: bytes | None  # a document grant's approved document (its SHA-256)
+    actor: str
+
+
+def spend_claim(session: Session, claim: Claim, *, audit_token: Token) -> tuple[bytes, KeyAlgorithm]:
+    """Step D2 in ``session``: spend the grant for ``claim`` and audit it (``credential.sign``, with the
+    hashes); the wrapped key under the SAD and the key's algorithm. Raises on any refusal, before the
+    caller's transaction (or savepoint) commits anything."""
+    credential = credential_row(session, claim.key_id)  # first, as destroy() locks it: no deadlock
+    grant = session.execute(
+        select(ActivationGrant).where(ActivationGrant.sad_sha256 == claim.sad_sha256).with_for_update()
+    ).scalar_one_or_none()
+    covered = claim.document.hex() if claim.document is not None else None
+    asked = [covered] if covered else [h.hex() for h in claim.hashes]
+    key_under_sad, grant_id = spend(grant, credential.id, claim.kind, claim.hash_name, asked)
+    if credential.state != CredentialState.ACTIVE or credential.sealed_key is None:
+        raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
+    details = {
+        "grant": grant_id,
+        "hashes": [h.hex() for h in claim.hashes],
+        **({"document": covered} if covered else {}),
+    }
+    event = audit.AuditEvent(claim.actor, "credential.sign", f"credential:{claim.key_id}", details=details)
+    audit.append(session, audit_token, event)
+    return key_under_sad, KeyAlgorithm(credential.algorithm)
 
 
 def spend(

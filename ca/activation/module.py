@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from sqlalchemy import delete, select
@@ -17,8 +18,15 @@ from sqlalchemy.orm import Session
 
 from ca import audit
 from ca.activation.attempts import count_wrong_secret, refusal_before_attempt
-from ca.activation.grants import spend
-from ca.activation.records import ActivationGrant, CredentialState, GrantKind, SealKind, SigningCredential
+from ca.activation.grants import Claim, spend_claim
+from ca.activation.records import (
+    ActivationGrant,
+    CredentialState,
+    GrantKind,
+    SealKind,
+    SigningCredential,
+    credential_row,
+)
 from ca.activation.rules import (
     GRANT_LIFETIME,
     MAX_ATTEMPTS,
@@ -45,7 +53,8 @@ from ca.activation.sealing import (
     seal,
     seal_key,
 )
-from ca.errors import NotFound, StateConflict
+from ca.errors import StateConflict
+from ca.group_commit import GroupCommit
 from ca.hsm import HashName, KeyAlgorithm, PublicKey, SignatureAlgorithm, Token
 from ca.hsm.vault import KeyVault
 from ca.store import Database, utc_now
@@ -71,6 +80,7 @@ class ActivationModule:
         self.database = database
         self.vault = vault
         self.audit_token = audit_token
+        self._claims = GroupCommit(database, partial(spend_claim, audit_token=audit_token))
 
     # -- A: a new credential -----------------------------------------------------------------------------
 
@@ -138,7 +148,7 @@ class ActivationModule:
         sad = new_secret()
         expires = utc_now() + GRANT_LIFETIME
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             session.add(
                 ActivationGrant(
                     sad_sha256=sad_digest(sad),
@@ -211,7 +221,7 @@ class ActivationModule:
         whoever may unlock (and reissue the holder's API token) could guess five PINs a cycle for ever. The
         last lock stays; the holder then needs a new key, as with a lost token."""
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             if credential.lock_count >= MAX_LOCKS:
                 refusal = StateConflict(
                     f"wrong PINs have locked this credential {credential.lock_count} times; it cannot be "
@@ -228,7 +238,7 @@ class ActivationModule:
 
     def status(self, key_id: str) -> CredentialStatus:
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id, lock=False)
+            credential = credential_row(session, key_id, lock=False)
             return CredentialStatus(
                 key_id=key_id,
                 algorithm=KeyAlgorithm(credential.algorithm),
@@ -239,19 +249,12 @@ class ActivationModule:
 
     def public_key(self, key_id: str) -> PublicKey:
         with self.database.transaction() as session:
-            der = self._credential(session, key_id, lock=False).public_key_der
+            der = credential_row(session, key_id, lock=False).public_key_der
         key = load_der_public_key(der)
         KeyAlgorithm.of(key)
         return key  # type: ignore[return-value]  # KeyAlgorithm.of accepted it: RSA or EC
 
     # -- the steps' insides --------------------------------------------------------------------------
-
-    def _credential(self, session: Session, key_id: str, *, lock: bool = True) -> SigningCredential:
-        query = select(SigningCredential).where(SigningCredential.key_id == key_id)
-        credential = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-        if credential is None:
-            raise NotFound(f"no signing credential {key_id}")
-        return credential
 
     def _open(
         self, key_id: str, secret: str, kind: SealKind, actor: str, action: str, client: str
@@ -273,7 +276,7 @@ class ActivationModule:
         except Unsealed:
             raise self._failure(key_id, actor, action, kind, client) from None
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
             changed = credential.sealed_key != attempt.sealed_key
             locked = credential.locked_at is not None  # guesses in flight locked it: the lock wins
@@ -292,7 +295,7 @@ class ActivationModule:
         """C1: the refusal for what cannot be opened, or spend one of the attempts before the check (so
         that parallel guesses cannot overtake the lock) and return what C2 needs."""
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             refusal = refusal_before_attempt(credential, kind)
             if refusal is not None or credential.sealed_key is None:  # (None only when refused)
                 return refusal or StateConflict(
@@ -304,7 +307,7 @@ class ActivationModule:
     def _settle(self, key_id: str) -> None:
         """An attempt that ended without a judgement (the HSM failed) gives its place back."""
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             credential.attempts_in_flight = max(0, credential.attempts_in_flight - 1)
 
     def _refused(self, key_id: str, actor: str, action: str, client: str, *, reason: str) -> None:
@@ -315,7 +318,7 @@ class ActivationModule:
     def _failure(self, key_id: str, actor: str, action: str, kind: SealKind, client: str) -> ActivationError:
         """Record a wrong PIN or code (locking at the last attempt); the error to raise."""
         with self.database.transaction() as session:
-            error = count_wrong_secret(self._credential(session, key_id), kind)
+            error = count_wrong_secret(credential_row(session, key_id), kind)
         self._refused(key_id, actor, action, client, reason=f"wrong {kind}")
         return error
 
@@ -325,7 +328,7 @@ class ActivationModule:
         salt = new_salt()
         sealed = seal(seal_key(self.vault, key_id, pin, salt), wrapped, associated(key_id, SealKind.PIN))
         with self.database.transaction() as session:
-            credential = self._credential(session, key_id)
+            credential = credential_row(session, key_id)
             if credential.state == CredentialState.DESTROYED:
                 raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
             if credential.sealed_key != opened:
@@ -351,24 +354,10 @@ class ActivationModule:
         *,
         document: bytes | None,
     ) -> tuple[bytes, KeyAlgorithm]:
-        """D1-D2: check the SAD covers the request and spend it, committed before the HSM signs."""
-        with self.database.transaction() as session:
-            credential = self._credential(session, key_id)  # first, as destroy() locks it: no deadlock
-            grant = session.execute(
-                select(ActivationGrant).where(ActivationGrant.sad_sha256 == sad_digest(sad)).with_for_update()
-            ).scalar_one_or_none()
-            covered = document.hex() if document is not None else None
-            asked = [covered] if covered else [h.hex() for h in hashes]
-            key_under_sad, grant_id = spend(grant, credential.id, kind, scheme.hash, asked)
-            if credential.state != CredentialState.ACTIVE or credential.sealed_key is None:
-                raise StateConflict("this signing key was destroyed (revoked); it can no longer sign")
-            details = {
-                "grant": grant_id,
-                "hashes": [h.hex() for h in hashes],
-                **({"document": covered} if covered else {}),
-            }
-            self._audit(session, actor, "credential.sign", key_id, details=details)
-            algorithm = KeyAlgorithm(credential.algorithm)
+        """D1-D2: check the SAD covers the request and spend it, committed (together with the claims of
+        other threads arriving meanwhile, :mod:`ca.group_commit`) before the HSM signs."""
+        claim = Claim(key_id, sad_digest(sad), kind, scheme.hash, tuple(hashes), document, actor)
+        key_under_sad, algorithm = self._claims.run(claim)
         try:
             wrapped = open_seal(sad_key(sad, key_id), key_under_sad, key_id.encode())
         except Unsealed:

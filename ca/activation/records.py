@@ -10,12 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ca.errors import NotFound
 from ca.store import Base, UtcDateTime, utc_now
 
-__all__ = ["ActivationGrant", "CredentialState", "GrantKind", "SealKind", "SigningCredential"]
+__all__ = [
+    "ActivationGrant",
+    "CredentialState",
+    "GrantKind",
+    "SealKind",
+    "SigningCredential",
+    "credential_row",
+]
 
 
 class CredentialState(StrEnum):
@@ -74,3 +82,12 @@ class ActivationGrant(Base):
     key_under_sad: Mapped[bytes | None] = mapped_column(LargeBinary)  # None once used up
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+def credential_row(session: Session, key_id: str, *, lock: bool = True) -> SigningCredential:
+    """The credential ``key_id``, locked until the transaction ends unless ``lock`` is False."""
+    query = select(SigningCredential).where(SigningCredential.key_id == key_id)
+    credential = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if credential is None:
+        raise NotFound(f"no signing credential {key_id}")
+    return credential
