@@ -158,8 +158,8 @@ class _Assignment:
 def _documents_to_sign(database: Database, batch_id: str) -> tuple[list[_Assignment], Path]:
     """The batch's documents still to sign, in its order, and its output folder. An item a dead
     coordinator left running may have an output whose outcome and audit entry never committed: that
-    output is removed here, so that no file stays that the audit log does not vouch for (the item is
-    signed again, or fails for want of the holder's activation)."""
+    output is removed here (the item is signed again, or fails for want of the holder's activation), so
+    that a crash leaves behind no signed output the audit log does not vouch for."""
     with database.transaction() as session:
         batch = session.get(SigningBatch, batch_id)
         if batch is None:
