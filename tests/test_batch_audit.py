@@ -53,8 +53,9 @@ def test_every_document_a_batch_signs_has_its_own_entry_recorded_with_others_in_
 ) -> None:
     """One worker, six documents: each signature is authorised by its own credential.sign entry (the
     activation module's, at the HSM) and vouched for by its own document.sign entry naming the approved
-    document and the output; the document.sign entries come in runs of several (one commit each), not
-    one commit per document between the credential.sign entries."""
+    document and the output; the document.sign entries come in runs (one commit each), fewer than the
+    documents, not one commit per document between the credential.sign entries. (A round closes a second
+    after its first document finished: only documents slower than that would each get a commit.)"""
     authority = sqlite_deployment.authority
     sources = documents(tmp_path / "in", 6)
     (tmp_path / "out").mkdir()
@@ -93,7 +94,7 @@ def test_every_document_a_batch_signs_has_its_own_entry_recorded_with_others_in_
         output = tmp_path / "out" / str(item["name"])
         assert hashlib.sha256(output.read_bytes()).hexdigest() == item["signed_sha256"]
     assert [action for _, action, _ in entries].count("credential.sign") == 6
-    assert runs_of(entries, "document.sign") <= 3, entries
+    assert runs_of(entries, "document.sign") < 6, entries
 
 
 def test_an_output_whose_entry_never_committed_is_removed_when_the_batch_is_taken_up_again(
