@@ -214,7 +214,9 @@ def unfinished_batch(database: Database, *, owner: str, source_dir: Path, target
 
 
 def batch_report(database: Database, batch_id: str) -> BatchReport:
-    with database.transaction() as session:
+    """The batch as it stands, read from one snapshot without taking the writers' turn (the CLI asks for it
+    after every document, the API and console at every poll, while the batch's workers write)."""
+    with database.reading() as session:
         batch = session.get(SigningBatch, batch_id)
         if batch is None:
             raise NotFound(f"no batch {batch_id}")
@@ -263,7 +265,7 @@ def recorded_output(database: Database, batch_id: str, name: str) -> Path | None
 def queued_documents(database: Database) -> int:
     """How many documents of running batches wait for their signature (pending or being signed): the
     batch queue's depth, for monitoring."""
-    with database.transaction() as session:
+    with database.reading() as session:
         count = session.execute(
             select(func.count())
             .select_from(BatchItem)
