@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,16 @@ from ca.signing_keys import activate_for_documents, subscriber_key
 from ca.store import AuditEntry
 from govsign.config import runtime
 from signing.batch import run_batch
-from signing.batch_store import NO_ACTIVATION, BatchItem, HolderSecrets, create_batch, pending_digests
+from signing.batch_store import (
+    NO_ACTIVATION,
+    BatchItem,
+    BatchReport,
+    HolderSecrets,
+    ItemOutcome,
+    batch_report,
+    create_batch,
+    pending_digests,
+)
 from signing.pades import Level, SigningOptions
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
@@ -132,3 +146,64 @@ def test_an_output_whose_entry_never_committed_is_removed_when_the_batch_is_take
     assert (report.done, report.failed) == (0, 2), report.summary()
     assert list((tmp_path / "out").iterdir()) == []
     assert batch_entries(sqlite_deployment, batch_id) == []
+
+
+def test_a_worker_killed_mid_batch_loses_no_entry_and_the_batch_resumes_to_one_entry_per_output(
+    sqlite_deployment: Deployment, seal_serial: str, tmp_path: Path
+) -> None:
+    """A worker dies (out of memory, killed) after the first round has committed: the batch stops with
+    the broken pool, every document it reported done has its entry and none has two, and run again with
+    the holder's new activation it ends with one output and one entry per document."""
+    authority = sqlite_deployment.authority
+    sources = documents(tmp_path / "in", 24)
+    (tmp_path / "out").mkdir()
+    batch_id = create_batch(
+        authority.database,
+        owner="cli:test",
+        serial=seal_serial,
+        options=SigningOptions(level=Level.B_B),
+        sources=sources,
+        target_dir=tmp_path / "out",
+    )
+
+    # a pool of this test's own (pools are kept per environment), so that only its workers are killed
+    environment = {**sqlite_deployment.env, "GOVSIGN_TEST_POOL": "a worker will be killed"}
+    others = {child.pid for child in multiprocessing.active_children()}
+
+    def run(on_item: Callable[[ItemOutcome], None] = lambda outcome: None) -> BatchReport:
+        key = subscriber_key(authority, seal_serial)
+        digests = pending_digests(authority.database, batch_id)
+        grant = activate_for_documents(authority, key, HOLDER_PIN, digests, actor="holder").grant
+        return run_batch(
+            authority,
+            batch_id,
+            open_authority=runtime.authority_from_environment,
+            worker_environment=environment,
+            processes=2,
+            on_item=on_item,
+            activation=HolderSecrets(sad=grant.sad),
+        )
+
+    def kill_a_worker(outcome: ItemOutcome) -> None:
+        ours = [child for child in multiprocessing.active_children() if child.pid not in others]
+        if len(ours) == 2 and all(worker.is_alive() for worker in ours):  # once, in the first round
+            os.kill(ours[0].pid or 0, signal.SIGKILL)
+
+    def signed_entries() -> list[str]:
+        return sorted(
+            str(details["signed_sha256"])
+            for _, action, details in batch_entries(sqlite_deployment, batch_id)
+            if action == "document.sign"
+        )
+
+    with pytest.raises(BrokenProcessPool):
+        run(on_item=kill_a_worker)
+    interrupted = batch_report(authority.database, batch_id)
+    assert interrupted.done < 24, interrupted.summary()
+    assert signed_entries() == sorted(
+        str(item["signed_sha256"]) for item in interrupted.items if item["state"] == "done"
+    )
+    report = run()
+    assert (report.done, report.failed) == (24, 0), report.summary()
+    outputs = sorted(hashlib.sha256(path.read_bytes()).hexdigest() for path in (tmp_path / "out").iterdir())
+    assert signed_entries() == outputs and len(outputs) == 24
