@@ -80,7 +80,7 @@ def _batch_seconds(signing: _Signing, work: Path, name: str) -> float:
     grant = activate_for_documents(signing.authority, signing.key, PIN, digests, actor="bench").grant
     began = time.perf_counter()
     report = run_batch(
-        database,
+        signing.authority,
         batch_id,
         open_authority=runtime.authority_from_environment,
         worker_environment={},

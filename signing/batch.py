@@ -5,9 +5,16 @@ items and hands them to a pool of worker processes (started with ``spawn``; each
 a worker signs one document and checks what it wrote (:mod:`signing.self_check`: intact, made by the key,
 its time-stamp intact), removing it when it does not verify. One bad document fails alone with its reason.
 The pool stays up between batches of the same process, so a batch does not wait for workers to start.
+
+The coordinator records the documents' outcomes in rounds: one commit per round (up to _ROUND_MOST
+documents, or what finished within _ROUND_SECONDS) holds each document's outcome and, for each signed
+one, its own ``document.sign`` audit entry. So a document is reported done exactly when its entry has
+committed, and the audit head is locked and its HSM anchor moved once per round, not once per document.
+
 A batch interrupted by a crash or a restart is resumed by running it again: items left "running" by a
-dead coordinator are signed again, and since every output is written by an atomic rename, each input
-ends with exactly one signed output.
+dead coordinator are signed again (or fail, when the holder's activation died with it), their unrecorded
+outputs removed first; since every output is written by an atomic rename, each input ends with exactly
+one signed output, vouched for by one ``document.sign`` entry of the round that reported it.
 
 When the batch was approved for a list of document digests (the API's single activation), a worker
 refuses any document whose digest is not the approved one.
@@ -24,17 +31,18 @@ import shutil
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ca.activation import ActivationError
+from ca.audit import append
 from ca.authority import Authority
 from ca.errors import CaError, NotFound
 from ca.signing_keys import key_for_document, subscriber_key
@@ -52,19 +60,21 @@ from signing.batch_store import (
 )
 from signing.documents import file_sha256
 from signing.errors import SigningError
-from signing.pades import sign_pdf
+from signing.pades import SigningOptions, sign_pdf_unrecorded
 from signing.self_check import check_own_signature
 
 __all__ = ["run_batch"]
 
 _log = logging.getLogger(__name__)
+_ROUND_MOST = 16  # documents recorded in one commit at most
+_ROUND_SECONDS = 1.0  # how long a finished document waits at most for its round's commit
 
 
 # -- running --------------------------------------------------------------------------------------------
 
 
 def run_batch(
-    database: Database,
+    authority: Authority,
     batch_id: str,
     *,
     open_authority: Callable[[], Authority],
@@ -79,53 +89,44 @@ def run_batch(
     once, with ``worker_environment`` in their environment, to reach the database and the HSM).
     ``activation.sad`` is the holder's activation for the batch's approved documents (docs/SOLE-CONTROL.md):
     it travels to the workers with each item and is never stored; without it (a batch resumed after a
-    restart) each remaining item fails, unsigned, asking the holder to activate again.
+    restart) each remaining item fails, unsigned, asking the holder to activate again. ``on_item`` hears of
+    each document once its outcome (and, when signed, its audit entry) has committed.
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    with database.transaction() as session:
-        batch = session.get(SigningBatch, batch_id)
-        if batch is None:
-            raise NotFound(f"no batch {batch_id}")
-        target_dir = Path(batch.target_dir)
-        todo = (
-            session.execute(
-                select(BatchItem.id)
-                .where(BatchItem.batch_id == batch_id, BatchItem.state.in_(("pending", "running")))
-                .order_by(BatchItem.position)
-            )
-            .scalars()
-            .all()
-        )
+    todo, target_dir = _documents_to_sign(authority.database, batch_id)
     _remove_leftovers(target_dir)
     pool = _warm_pool(processes, worker_environment, open_authority)
-    waiting: set[Future[ItemOutcome]] = set()
+    queue = deque(todo)
+    window = _ROUND_MOST + 2 * processes  # enough in flight to keep every worker busy through a commit
+    signing: set[Future[ItemOutcome]] = set()
+    finished: list[ItemOutcome] = []
+    first_finished = 0.0
     try:
-        queue = list(todo)
-        while queue or waiting:
-            while queue and len(waiting) < 2 * processes:
-                item_id = queue.pop(0)
-                _mark(database, item_id, state="running", claimed_by=holder)
-                waiting.add(pool.submit(_sign_item, batch_id, item_id, activation))
-            finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcome = future.result()
-                _mark(
-                    database,
-                    outcome.item_id,
-                    state="done" if outcome.ok else "failed",
-                    error=outcome.error,
-                    signed_sha256=outcome.signed_sha256,
-                    finished_at=utc_now(),
-                )
-                on_item(outcome)
+        while queue or signing or finished:
+            waited = time.monotonic() - first_finished
+            if not signing or len(finished) >= _ROUND_MOST or (finished and waited >= _ROUND_SECONDS):
+                claimed = [queue.popleft() for _ in range(min(len(queue), window - len(signing)))]
+                _record_round(authority, finished, claimed, holder)
+                for outcome in finished:
+                    on_item(outcome)
+                finished = []
+                signing |= {pool.submit(_sign_item, work, activation) for work in claimed}
+                continue
+            timeout = max(0.0, _ROUND_SECONDS - waited) if finished else None
+            done, signing = wait(signing, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                if not finished:
+                    first_finished = time.monotonic()
+                finished.append(future.result())
     except BrokenProcessPool:
         _discard_pool(pool)  # a worker died (killed, out of memory): the next batch starts a new pool
+        _record_round(authority, finished, [], holder)  # signed already, each with its activation spent
         raise
     except BaseException:
-        for future in waiting:  # the pool outlives this batch: leave it nothing of ours to sign
+        for future in signing:  # the pool outlives this batch: leave it nothing of ours to sign
             future.cancel()
         raise
-    with database.transaction() as session:
+    with authority.database.transaction() as session:
         remaining = session.scalar(
             select(func.count())
             .select_from(BatchItem)
@@ -136,7 +137,83 @@ def run_batch(
         if not remaining:
             batch.state = "finished"
             batch.finished_at = utc_now()
-    return batch_report(database, batch_id)
+    return batch_report(authority.database, batch_id)
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    """One document for a worker, with everything it needs from the batch's rows: the coordinator reads
+    them once, so a worker's only database work is the holder's activation."""
+
+    item_id: int
+    name: str
+    source: Path
+    target: Path
+    serial: str
+    approved_sha256: str | None
+    options: SigningOptions  # without the document password, which travels in HolderSecrets
+    actor: str
+
+
+def _documents_to_sign(database: Database, batch_id: str) -> tuple[list[_Assignment], Path]:
+    """The batch's documents still to sign, in its order, and its output folder. An item a dead
+    coordinator left running may have an output whose outcome and audit entry never committed: that
+    output is removed here (the item is signed again, or fails for want of the holder's activation), so
+    that a crash leaves behind no signed output the audit log does not vouch for."""
+    with database.transaction() as session:
+        batch = session.get(SigningBatch, batch_id)
+        if batch is None:
+            raise NotFound(f"no batch {batch_id}")
+        items = session.scalars(
+            select(BatchItem)
+            .where(BatchItem.batch_id == batch_id, BatchItem.state.in_(("pending", "running")))
+            .order_by(BatchItem.position)
+        ).all()
+        source_dir, target_dir = Path(batch.source_dir), Path(batch.target_dir)
+        options = options_from_json(batch.options_json)
+        actor = f"{batch.owner} (batch {batch_id})"
+        todo = [
+            _Assignment(
+                item.id,
+                item.name,
+                source_dir / item.name,
+                target_dir / item.name,
+                batch.certificate_serial,
+                item.approved_sha256,
+                options,
+                actor,
+            )
+            for item in items
+        ]
+        unrecorded = [target_dir / item.name for item in items if item.state == "running"]
+    for output in unrecorded:
+        output.unlink(missing_ok=True)
+    return todo, target_dir
+
+
+def _record_round(
+    authority: Authority, outcomes: list[ItemOutcome], claimed: list[_Assignment], holder: str
+) -> None:
+    """One commit for a round: the outcomes of the documents signed since the last one, each signed
+    document with its own ``document.sign`` audit entry (one lock of the audit head and one move of its HSM
+    anchor for them all, instead of one audited commit per document), and the next documents marked
+    running before any worker starts on them. A document is done when, and only when, its entry is."""
+    if not outcomes and not claimed:
+        return
+    with authority.database.transaction() as session:
+        for outcome in outcomes:
+            item = session.get(BatchItem, outcome.item_id, with_for_update=True)
+            assert item is not None
+            item.state = "done" if outcome.ok else "failed"
+            item.error, item.signed_sha256, item.finished_at = outcome.error, outcome.signed_sha256, utc_now()
+            if outcome.audit is not None:
+                append(session, authority.token, outcome.audit)
+        if claimed:
+            session.execute(
+                update(BatchItem)
+                .where(BatchItem.id.in_([work.item_id for work in claimed]))
+                .values(state="running", claimed_by=holder)
+            )
 
 
 # Worker pools live as long as the process that runs batches (the server, or one CLI command): starting
@@ -187,14 +264,6 @@ def _remove_leftovers(target_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _mark(database: Database, item_id: int, **changes: Any) -> None:
-    with database.transaction() as session:
-        item = session.get(BatchItem, item_id, with_for_update=True)
-        assert item is not None
-        for name, value in changes.items():
-            setattr(item, name, value)
-
-
 # -- in the worker processes ----------------------------------------------------------------------------
 
 
@@ -231,24 +300,11 @@ def _worker_services() -> StatusServices:
     return StatusServices(_worker_authority())
 
 
-def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcome:
+def _sign_item(work: _Assignment, holder: HolderSecrets) -> ItemOutcome:
     authority = _worker_authority()
-    with authority.database.transaction() as session:
-        batch = session.get(SigningBatch, batch_id)
-        item = session.get(BatchItem, item_id)
-        assert batch is not None and item is not None
-        source = Path(batch.source_dir) / item.name
-        target = Path(batch.target_dir) / item.name
-        serial, options, approved, name = (
-            batch.certificate_serial,
-            replace(options_from_json(batch.options_json), password=holder.password),
-            item.approved_sha256,
-            item.name,
-        )
-        owner = batch.owner
-    actor = f"{owner} (batch {batch_id})"
+    options = replace(work.options, password=holder.password)
     try:
-        if approved is None or file_sha256(source) != approved:
+        if work.approved_sha256 is None or file_sha256(work.source) != work.approved_sha256:
             raise SigningError("the document is not the one approved for this batch (its SHA-256 differs)")
         if holder.sad is None:
             raise ActivationError(
@@ -256,20 +312,27 @@ def _sign_item(batch_id: str, item_id: int, holder: HolderSecrets) -> ItemOutcom
                 "signed: submit the remaining documents again with your PIN"
             )
         key = key_for_document(
-            authority, subscriber_key(authority, serial), holder.sad, bytes.fromhex(approved), actor=actor
+            authority,
+            subscriber_key(authority, work.serial),
+            holder.sad,
+            bytes.fromhex(work.approved_sha256),
+            actor=work.actor,
         )
-        signed = sign_pdf(_worker_services(), key, source, target, options, actor=actor)
-        check_own_signature(target, key.certificate)
+        signed = sign_pdf_unrecorded(_worker_services(), key, work.source, work.target, options)
+        check_own_signature(work.target, key.certificate)
     except (SigningError, CaError) as error:
-        return ItemOutcome(item_id, name, ok=False, error=str(error))
+        return ItemOutcome(work.item_id, work.name, ok=False, error=str(error))
     except Exception as error:  # a library's own exception: the item fails with it, the batch goes on
-        _log.exception("signing %s of batch %s", name, batch_id)
-        return ItemOutcome(item_id, name, ok=False, error=f"signing stopped: {type(error).__name__}: {error}")
+        _log.exception("signing %s (%s)", work.name, work.actor)
+        return ItemOutcome(
+            work.item_id, work.name, ok=False, error=f"signing stopped: {type(error).__name__}: {error}"
+        )
     return ItemOutcome(
-        item_id,
-        name,
+        work.item_id,
+        work.name,
         ok=True,
         signed_sha256=signed.signed_sha256,
         strict_reader_note=signed.strict_reader_note,
         archive_note=signed.archive_note,
+        audit=signed.audit_event(work.actor),
     )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ca.audit import AuditEvent
 from ca.errors import NotFound
 from ca.store import Database, UtcDateTime, utc_now
 from signing.appearance import AppearanceMode, AppearanceRequest
@@ -37,6 +38,7 @@ __all__ = [
     "options_to_json",
     "pending_digests",
     "queued_documents",
+    "recorded_output",
     "unfinished_batch",
 ]
 
@@ -85,6 +87,7 @@ class ItemOutcome:
     signed_sha256: str | None = None
     strict_reader_note: str | None = None  # see SignedDocument; reported to on_item, not stored
     archive_note: str | None = None  # likewise
+    audit: AuditEvent | None = None  # a signed document's entry, appended with its outcome (signing.batch)
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,9 @@ def unfinished_batch(database: Database, *, owner: str, source_dir: Path, target
 
 
 def batch_report(database: Database, batch_id: str) -> BatchReport:
-    with database.transaction() as session:
+    """The batch as it stands, read from one snapshot without taking the writers' turn (the CLI asks for it
+    after every document, the API and console at every poll, while the batch's workers write)."""
+    with database.reading() as session:
         batch = session.get(SigningBatch, batch_id)
         if batch is None:
             raise NotFound(f"no batch {batch_id}")
@@ -242,10 +247,25 @@ def batch_report(database: Database, batch_id: str) -> BatchReport:
         )
 
 
+def recorded_output(database: Database, batch_id: str, name: str) -> Path | None:
+    """The signed output of the batch's document ``name`` once the batch has reported it done, else None.
+
+    A worker writes the output before the coordinator commits its outcome with its audit entry
+    (:mod:`signing.batch` records documents in rounds); until that commit the file is not yet vouched for,
+    and if the commit never comes (a crash) the next run removes it."""
+    with database.reading() as session:
+        row = session.execute(
+            select(SigningBatch.target_dir, BatchItem.name)
+            .join(BatchItem, BatchItem.batch_id == SigningBatch.id)
+            .where(SigningBatch.id == batch_id, BatchItem.name == name, BatchItem.state == "done")
+        ).one_or_none()
+    return None if row is None else Path(row.target_dir) / row.name
+
+
 def queued_documents(database: Database) -> int:
     """How many documents of running batches wait for their signature (pending or being signed): the
     batch queue's depth, for monitoring."""
-    with database.transaction() as session:
+    with database.reading() as session:
         count = session.execute(
             select(func.count())
             .select_from(BatchItem)

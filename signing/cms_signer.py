@@ -7,6 +7,7 @@ us is the raw signature over the DER of the signed attributes, which ``ca`` make
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from asn1crypto import algos, cms
@@ -21,11 +22,12 @@ from ca.hsm import HashName, KeyAlgorithm, SignatureAlgorithm
 from ca.signing_keys import SubscriberKey
 from signing.cms_templates import attribute_template, certificate_template, remember_attributes
 
-__all__ = ["HsmSigner", "signature_algorithm_for"]
+__all__ = ["HsmSigner", "asn1_certificate", "signature_algorithm_for"]
 
 _HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
 # Room for a DER ECDSA-Sig-Value: two INTEGERs of the curve size, each possibly one byte longer.
 _ECDSA_MAX_SIGNATURE = {KeyAlgorithm.EC_P256: 72, KeyAlgorithm.EC_P384: 104}
+_KEYS_KEPT = 1024  # certificates (and chains) kept parsed: keys signing at once in one process
 
 
 def signature_algorithm_for(
@@ -54,8 +56,23 @@ def _mechanism(algorithm: SignatureAlgorithm) -> algos.SignedDigestAlgorithm:
     return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": parameters})
 
 
-def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+@lru_cache(maxsize=_KEYS_KEPT)
+def asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    """``certificate`` as pyHanko takes it, parsed once per process: asn1crypto keeps what it works out of
+    a parsed certificate (prepared names, key identifiers, issuer and serial), which each signature, and
+    the check of each batch output, asks for again."""
     return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+
+
+@lru_cache(maxsize=_KEYS_KEPT)
+def _chain_registry(chain: tuple[x509.Certificate, ...]) -> SimpleCertificateStore:
+    """The chain a key's signatures carry, indexed once per process: indexing it (RFC 5280 name
+    preparation for every subject) cost a tenth of a batch worker's time per document. pyHanko only
+    reads a signer's registry (path building copies it into the validation context's own)."""
+    registry: SimpleCertificateStore = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+        [asn1_certificate(c) for c in chain]
+    )
+    return registry
 
 
 class HsmSigner(Signer):
@@ -80,10 +97,8 @@ class HsmSigner(Signer):
         self._algorithm = algorithm
         self._before_signing = before_signing
         super().__init__(
-            signing_cert=_asn1(key.certificate),
-            cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
-                [_asn1(c) for c in key.chain]
-            ),
+            signing_cert=asn1_certificate(key.certificate),
+            cert_registry=_chain_registry(key.chain),
             signature_mechanism=_mechanism(algorithm),
             embed_roots=True,
         )

@@ -140,7 +140,7 @@ def _fields_of(reader: PdfFileReader) -> DocumentFields:
         widget = _widget_reference(reference)
         fields.append(
             SignatureField(
-                name=name,
+                name=str(name),  # pyHanko's string object keeps its reader (and file) with it
                 page=_page_of(widget, pages),
                 rect=_rect(_dictionary(widget)),
                 signed=value is not None,

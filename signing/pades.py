@@ -11,17 +11,14 @@ file beside the target, flushed to disk, then renamed, so a failure leaves the t
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -54,6 +51,7 @@ from signing.documents import (
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.fields import target_field
 from signing.library_errors import LIBRARY_ERRORS, refusal_for
+from signing.output_files import write_atomically
 from signing.time_limit import within_time_limit
 from signing.trust_services import InProcessTimeStamper, validation_context
 
@@ -65,6 +63,7 @@ __all__ = [
     "SignedDocument",
     "SigningOptions",
     "sign_pdf",
+    "sign_pdf_unrecorded",
 ]
 
 DEFAULT_MAX_BYTES = 512 * 2**20
@@ -123,13 +122,29 @@ class SignedDocument:
     """What was signed, for the caller and the audit log."""
 
     target: Path
+    serial: str
     field_name: str
     level: Level
+    appearance: AppearanceMode
     repaired: bool
     source_sha256: str
     signed_sha256: str
     strict_reader_note: str | None = None  # why a strict reader would not accept the output, if it would not
     archive_note: str | None = None  # an earlier archive time-stamp that could not be validated here
+
+    def audit_event(self, actor: str) -> AuditEvent:
+        """The ``document.sign`` entry that vouches for this output: its hashes, before and after."""
+        details: dict[str, Any] = {
+            "source_sha256": self.source_sha256,
+            "signed_sha256": self.signed_sha256,
+            "level": self.level.value,
+            "field": self.field_name,
+            "appearance": self.appearance.value,
+            "repaired": self.repaired,
+        }
+        return AuditEvent(
+            actor=actor, action="document.sign", object=f"certificate:{self.serial}", details=details
+        )
 
 
 def sign_pdf(
@@ -146,6 +161,19 @@ def sign_pdf(
     Raises :class:`~signing.errors.SigningError` subclasses for documents that cannot be signed (nothing
     is written), and ``ca`` errors for the HSM or the certificate.
     """
+    signed = sign_pdf_unrecorded(services, key, source, target, options)
+    record(services.authority.database, services.authority.token, signed.audit_event(actor))
+    return signed
+
+
+def sign_pdf_unrecorded(
+    services: StatusServices, key: SubscriberKey, source: Path, target: Path, options: SigningOptions
+) -> SignedDocument:
+    """:func:`sign_pdf` without its audit entry, for a caller that appends ``signed.audit_event(actor)``
+    itself, in the transaction that reports the document signed: a batch records many documents in one
+    commit (one lock of the audit head, one move of its HSM anchor) instead of one commit each. Until
+    that commit the output must not be handed to anyone; if it never comes, the output must go.
+    """
     with tempfile.TemporaryDirectory(prefix=".govsign-", dir=target.parent) as scratch:
         # Read once into a private copy: what is hashed (and approved) is what is signed, even if
         # someone rewrites the file in its own folder meanwhile.
@@ -157,34 +185,18 @@ def sign_pdf(
             options.time_limit_seconds,
             partial(_open_and_sign, services, key, source, target, options, Path(scratch)),
         )
-    signed = SignedDocument(
+    return SignedDocument(
         target=target,
+        serial=key.serial,
         field_name=field_name,
         level=options.level,
+        appearance=options.appearance.mode,
         repaired=document.repaired,
         source_sha256=source_digest,
         signed_sha256=file_sha256(target),
         strict_reader_note=strict_reader_note(target, options.password),
         archive_note=document.archive_note,
     )
-    record(
-        services.authority.database,
-        services.authority.token,
-        AuditEvent(
-            actor=actor,
-            action="document.sign",
-            object=f"certificate:{key.serial}",
-            details={
-                "source_sha256": signed.source_sha256,
-                "signed_sha256": signed.signed_sha256,
-                "level": signed.level.value,
-                "field": signed.field_name,
-                "appearance": options.appearance.mode.value,
-                "repaired": signed.repaired,
-            },
-        ),
-    )
-    return signed
 
 
 def _open_and_sign(
@@ -234,7 +246,7 @@ def _sign_into(
     )
     sign = partial(_run_pyhanko, services, key, options=options, field_name=field_name)
     try:
-        _write_atomically(target, partial(sign, document))
+        write_atomically(target, partial(sign, document))
     except _ReserveMore as needed:
         reserved = needed.size
     else:
@@ -244,7 +256,7 @@ def _sign_into(
     )
     reopened.archive_note = document.archive_note
     try:
-        _write_atomically(target, partial(sign, reopened, bytes_reserved=reserved))
+        write_atomically(target, partial(sign, reopened, bytes_reserved=reserved))
     finally:
         reopened.close()
     return field_name
@@ -365,31 +377,6 @@ def _with_spare(hex_digits: int) -> int:
     """``hex_digits`` with a quarter to spare, rounded up to whole bytes: pyHanko refuses an odd count."""
     padded = hex_digits + hex_digits // 4
     return padded + padded % 2
-
-
-def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``target``, then rename it over ``target``."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    try:
-        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
-        with os.fdopen(descriptor, "w+b") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it (``os.umask`` can only be read by setting it, which
-    would race with other threads creating files)."""
-    with contextlib.suppress(OSError, ValueError, StopIteration):
-        status = Path("/proc/self/status").read_text().splitlines()
-        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    return 0o022
 
 
 def _common_name(key: SubscriberKey) -> str:

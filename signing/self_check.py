@@ -25,9 +25,9 @@ from pathlib import Path
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter, validate_sig_integrity
 
+from signing.cms_signer import asn1_certificate
 from signing.errors import SigningError
 
 __all__ = ["check_own_signature"]
@@ -38,13 +38,13 @@ _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]
 def check_own_signature(path: Path, certificate: x509.Certificate) -> None:
     """Raise SigningError (and remove ``path``) unless its newest signature is intact, made by
     ``certificate``'s key, and covered by an intact time-stamp where it carries one."""
-    problem = _problem(path, certificate.public_bytes(Encoding.DER))
+    problem = _problem(path, asn1_certificate(certificate))
     if problem is not None:
         path.unlink(missing_ok=True)
         raise SigningError(f"the signed output did not verify: {problem}")
 
 
-def _problem(path: Path, certificate_der: bytes) -> str | None:
+def _problem(path: Path, certificate: asn1_x509.Certificate) -> str | None:
     with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
         found = _newest_regular_signature(data)
         if found is None:
@@ -54,12 +54,13 @@ def _problem(path: Path, certificate_der: bytes) -> str | None:
             return "the signature does not cover the whole file"
         signer_info = signed_data["signer_infos"][0]
         signer = _certificate_of(signed_data, signer_info["sid"].chosen)
-        if signer is None or signer.dump() != certificate_der:
+        if signer is None or signer.dump() != certificate.dump():
             return "the signature names another certificate than the key's"
         digest = hashlib.new(signer_info["digest_algorithm"]["algorithm"].native)
         digest.update(data[start : start + first])
         digest.update(data[second : second + last])
-        intact, valid = validate_sig_integrity(signer_info, signer, "data", digest.digest())
+        # the same certificate, parsed once per process (its prepared names serve every check)
+        intact, valid = validate_sig_integrity(signer_info, certificate, "data", digest.digest())
         if not (intact and valid):
             return "the signature does not match the document" if not intact else "the signature is invalid"
         for token in extract_tst_data_iter(signer_info, signed=False):

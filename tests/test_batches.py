@@ -3,6 +3,8 @@ killed half-way that, run again, ends with exactly one signed output per input."
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from ca.store import AuditEntry, Database
 from signing.batch_store import BatchItem, SigningBatch
 from tests.conftest import HOLDER_PIN, Deployment, issue_in_hsm
 from tests.pdf_samples import one_page_pdf
@@ -125,6 +128,13 @@ def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
     assert not any(map(running, workers)), "orphaned workers must leave"
     interrupted = states()
     assert 4 <= interrupted.get("done", 0) < 24, interrupted  # it really was interrupted half-way
+    with database.reading() as session:
+        batch_id = session.execute(this_batch).scalar_one()
+        reported_done = session.scalars(
+            select(BatchItem.signed_sha256).where(BatchItem.batch_id == batch_id, BatchItem.state == "done")
+        ).all()
+    entries = signed_entries(database, batch_id)
+    assert sorted(map(str, reported_done)) == sorted(entries)  # done only together with its audit entry
     second = sqlite_deployment.cli(  # the holder activates the rest again: a SAD is never stored
         "sign-batch", str(inputs), str(outputs), "--cert", clerk_serial, stdin=HOLDER_PIN + "\n"
     )
@@ -132,3 +142,16 @@ def test_a_batch_killed_half_way_resumes_to_exactly_one_output_per_input(
     assert "24 signed, 0 failed, of 24" in second.stdout
     assert sorted(p.name for p in outputs.iterdir()) == sorted(p.name for p in inputs.iterdir())
     assert states() == {"done": 24}
+    outputs_hashes = [hashlib.sha256(path.read_bytes()).hexdigest() for path in outputs.iterdir()]
+    assert sorted(signed_entries(database, batch_id)) == sorted(outputs_hashes)  # one each, none lost
+
+
+def signed_entries(database: Database, batch_id: str) -> list[str]:
+    """The signed_sha256 of every document.sign entry of the batch: one per output it reported signed."""
+    with database.reading() as session:
+        details = session.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.action == "document.sign", AuditEntry.actor.endswith(f"(batch {batch_id})")
+            )
+        ).all()
+    return [json.loads(entry)["signed_sha256"] for entry in details]

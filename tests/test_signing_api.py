@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ca.signing_keys import subscriber_key
 from ca.store import AuditEntry
 from govsign.config import runtime
 from signing.batch import run_batch
-from signing.batch_store import create_batch
+from signing.batch_store import BatchItem, create_batch
 from signing.pades import Level, SigningOptions
 from tests.conftest import Deployment, issue_in_hsm, running_server
 from tests.pdf_quirks import signed_hybrid_reference
@@ -227,6 +227,31 @@ def test_another_account_cannot_see_the_batch(
     assert response.status_code == 404
 
 
+def test_a_batch_document_is_served_only_once_the_batch_has_recorded_it_signed(
+    public_server: str, clerk: Credential, sqlite_deployment: Deployment, tmp_path: Path
+) -> None:
+    """A worker writes a document's output before the coordinator commits its outcome with its audit
+    entry; a file in the output folder whose item is not done is not handed out."""
+    one_page_pdf(tmp_path / "a.pdf")
+    batch_id = create_batch(
+        sqlite_deployment.authority.database,
+        owner=f"account:{clerk.account_id}:written, not yet recorded",
+        serial=clerk.serial,
+        options=SigningOptions(level=Level.B_B),
+        sources=[tmp_path / "a.pdf"],
+        target_dir=tmp_path / "out",
+    )
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.pdf").write_bytes(b"%PDF-1.7 written by a worker, outcome not committed")
+    url = f"{public_server}/api/v1/batches/{batch_id}/documents/a.pdf"
+    early = httpx.get(url, headers={"Authorization": f"Bearer {clerk.token}"})
+    assert early.status_code == 404 and "not signed (yet)" in early.json()["detail"], early.text
+    with sqlite_deployment.authority.database.transaction() as session:
+        session.execute(update(BatchItem).where(BatchItem.batch_id == batch_id).values(state="done"))
+    recorded = httpx.get(url, headers={"Authorization": f"Bearer {clerk.token}"})
+    assert recorded.status_code == 200 and recorded.content.startswith(b"%PDF-1.7 written"), recorded.text
+
+
 def test_a_document_changed_after_approval_is_refused(
     sqlite_deployment: Deployment, clerk: Credential, tmp_path: Path
 ) -> None:
@@ -245,7 +270,7 @@ def test_a_document_changed_after_approval_is_refused(
         approved_digests={"a.pdf": digest},
     )
     report = run_batch(
-        sqlite_deployment.authority.database,
+        sqlite_deployment.authority,
         batch_id,
         open_authority=runtime.authority_from_environment,
         worker_environment=sqlite_deployment.env,

@@ -87,3 +87,22 @@ def test_a_section_begun_after_the_stop_is_refused_before_it_starts() -> None:
     with uninterrupted():  # and once the limit is over, the thread's sections run again
         entered.append(2)
     assert entered == [2]
+
+
+def test_every_document_of_a_process_is_watched_by_one_thread_started_once() -> None:
+    """Starting a watchdog thread per document cost a batch worker ~5 % of each document's time (a thread
+    start waits for the scheduler); one thread watches them all, including documents signed at once."""
+
+    def watchdogs() -> set[int | None]:
+        return {thread.ident for thread in threading.enumerate() if thread.name == "document-time-limit"}
+
+    def alongside_another_document() -> set[int | None]:
+        found: list[set[int | None]] = []
+        other = threading.Thread(target=lambda: found.append(within_time_limit(5, watchdogs)))
+        other.start()
+        other.join(5)
+        return found[0]
+
+    seen = [within_time_limit(5, watchdogs) for _ in range(3)]
+    seen.append(within_time_limit(5, alongside_another_document))
+    assert len(seen[0]) == 1 and seen == [seen[0]] * 4, seen

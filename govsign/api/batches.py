@@ -6,7 +6,6 @@ The batch itself (spooling, the one activation, the background run and its reten
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -19,7 +18,7 @@ from govsign.http.access import SigningCaller
 from govsign.http.batches import EXPIRED, owned_batch, start_batch
 from govsign.http.deps import AuthorityDep, ClientAddress, SettingsDep
 from govsign.http.signing import ActivationOtpHeader, ActivationPinHeader, holder_proof
-from signing.batch_store import batch_report
+from signing.batch_store import batch_report, recorded_output
 from signing.request import SigningRequest
 
 router = APIRouter(prefix="/api/v1/batches", tags=["signing"])
@@ -86,7 +85,7 @@ def document(
     batch = owned_batch(authority.database, caller.signing_account, batch_id)
     if batch.state == EXPIRED:
         raise NotFound(_expired_text(settings, batch_id))
-    path = Path(batch.target_dir) / Path(name).name
-    if not path.is_file():
+    path = recorded_output(authority.database, batch_id, name)
+    if path is None or not path.is_file():
         raise NotFound(f"{name} is not signed (yet) in batch {batch_id}")
     return FileResponse(path, media_type="application/pdf", filename=path.name)

@@ -168,7 +168,7 @@ def sign_batch(
 
         progress.update(task, completed=_finished(database, batch_id))
         report = run_batch(
-            database,
+            authority,
             batch_id,
             open_authority=runtime.authority_from_environment,
             worker_environment={},

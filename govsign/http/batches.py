@@ -21,6 +21,7 @@ import secrets
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 from fastapi import UploadFile
@@ -99,7 +100,7 @@ def start_batch(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _start_in_background(authority.database, batch_id, activation)
+    _start_in_background(authority, batch_id, activation)
     return batch_id, len(digests)
 
 
@@ -123,7 +124,7 @@ _running_here_lock = threading.Lock()
 
 
 def _start_in_background(
-    database: Database, batch_id: str, activation: HolderSecrets = NO_ACTIVATION
+    authority: Authority, batch_id: str, activation: HolderSecrets = NO_ACTIVATION
 ) -> None:
     """Run the batch on a thread of this process unless one already does. The database lease keeps other
     processes off it, but its holder is this process, so the lease alone would let every maintenance tick
@@ -135,33 +136,41 @@ def _start_in_background(
             return
         _running_here.add(batch_id)
     threading.Thread(
-        target=_run_leased, args=(database, batch_id, activation), name=f"batch-{batch_id}", daemon=True
+        target=_run_leased, args=(authority, batch_id, activation), name=f"batch-{batch_id}", daemon=True
     ).start()
 
 
-def _run_leased(database: Database, batch_id: str, activation: HolderSecrets) -> None:
-    """Run the batch while holding its lease (renewed at every finished document)."""
+def _run_leased(authority: Authority, batch_id: str, activation: HolderSecrets) -> None:
+    """Run the batch while holding its lease (renewed as documents finish)."""
     try:
-        _run_under_lease(database, batch_id, activation)
+        _run_under_lease(authority, batch_id, activation)
     finally:
         with _running_here_lock:
             _running_here.discard(batch_id)
 
 
-def _run_under_lease(database: Database, batch_id: str, activation: HolderSecrets) -> None:
+def _run_under_lease(authority: Authority, batch_id: str, activation: HolderSecrets) -> None:
+    database = authority.database
     holder = f"{socket.gethostname()}:{os.getpid()}"
     lease = f"batch:{batch_id}"
+    renewed = time.monotonic()
 
     def renew(*_: object) -> None:
+        """A document finished: the lease is renewed, at most every tenth of its length (a round of
+        documents reports them together, and each renewal is a write in the database's one turn)."""
+        nonlocal renewed
+        if time.monotonic() - renewed < LEASE_SECONDS / 10:
+            return
         with database.transaction() as session:
             acquire_lease(session, lease, holder, LEASE_SECONDS)
+        renewed = time.monotonic()
 
     with database.transaction() as session:
         if not acquire_lease(session, lease, holder, LEASE_SECONDS):
             return
     try:
         run_batch(
-            database,
+            authority,
             batch_id,
             open_authority=runtime.authority_from_environment,
             worker_environment={},
@@ -172,10 +181,10 @@ def _run_under_lease(database: Database, batch_id: str, activation: HolderSecret
         log.warning("batch %s stopped: %s: %s", batch_id, type(error).__name__, error)
 
 
-def resume_batches(database: Database) -> int:
+def resume_batches(authority: Authority) -> int:
     """Start every running API batch that no process works on (a previous server's, once its lease has
     run out); called by every server process's maintenance loop. Returns how many it looked at."""
-    with database.transaction() as session:
+    with authority.database.transaction() as session:
         running = (
             session.execute(
                 select(SigningBatch.id).where(
@@ -186,7 +195,7 @@ def resume_batches(database: Database) -> int:
             .all()
         )
     for batch_id in running:
-        _start_in_background(database, batch_id)
+        _start_in_background(authority, batch_id)
     return len(running)
 
 
@@ -228,4 +237,4 @@ def expire_batches(authority: Authority, settings: Settings) -> list[str]:
 def look_after_batches(authority: Authority, settings: Settings) -> None:
     """The maintenance loop's round for batches: old documents deleted, interrupted batches resumed."""
     expire_batches(authority, settings)
-    resume_batches(authority.database)
+    resume_batches(authority)

@@ -43,7 +43,7 @@ from govsign.web.console import (
     signed_in,
 )
 from govsign.web.presentation import attachment, error_text
-from signing.batch_store import batch_report
+from signing.batch_store import batch_report, recorded_output
 from signing.documents import file_sha256
 from signing.errors import DocumentRefused, InvalidDocument, SigningError
 from signing.fields import read_fields
@@ -280,8 +280,8 @@ def batch_document(
     name: str,
     user: Annotated[ConsoleUser, Depends(signed_in(SIGNERS))],
 ) -> Response:
-    batch = owned_batch(authority.database, _account_of(authority, user), batch_id)
-    path = Path(batch.target_dir) / Path(name).name
-    if not path.is_file():
+    owned_batch(authority.database, _account_of(authority, user), batch_id)
+    path = recorded_output(authority.database, batch_id, name)
+    if path is None or not path.is_file():
         return message_page(request, user, f"{name}: {console_text(request, 'not_signed_yet')}", status=404)
     return FileResponse(path, media_type="application/pdf", headers={"Content-Disposition": attachment(name)})
