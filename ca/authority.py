@@ -1,7 +1,9 @@
-"""The running CA: its database, its service token, its deployment options and the issuing CA's key.
+"""The running CA: its database, its service token, its deployment options and its CA hierarchy.
 
 The faces build one :class:`Authority` per process with :func:`open_authority` and pass it to the domain
-functions (issuance, renewal, audit); nothing in `ca` reads environment variables itself.
+functions (issuance, renewal, audit); nothing in `ca` reads environment variables itself. The hierarchy
+(ca.hierarchy) may hold several generations of the issuing CA after a rollover: the newest issues, every
+certificate's chain is its own issuer's, and the older ones are served until their certificates expire.
 """
 
 from __future__ import annotations

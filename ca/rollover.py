@@ -37,7 +37,7 @@ from ca.authority import Authority, CaKey, ca_key, newest_service_key
 from ca.ceremony import CaSection, create_ca
 from ca.crl import publish_crl
 from ca.crl_shards import publish_due_shards
-from ca.errors import ConfigurationError, InvalidRequest
+from ca.errors import ConfigurationError, InvalidRequest, StateConflict
 from ca.hsm import KeyAlgorithm, Token
 from ca.issuance import GenerateServiceKey, IssuedCertificate, complete_issuance, prepare_issuance
 from ca.lint import LintFinding
@@ -113,6 +113,8 @@ def roll_over_issuing_ca(
     Raises StateConflict when ``section`` names an existing CA, LintFailed when pkilint refuses the new
     CA certificate (nothing is signed then), HsmError when the root token does not hold the root key.
     """
+    if authority.ca_certificate(section.name) is not None:  # before any key is made
+        raise StateConflict(f"a CA named {section.name} exists already: give the new one another name")
     old = authority.issuing_ca()
     root = _root_of(authority, old, root_token)
     new, findings = create_ca(

@@ -279,7 +279,9 @@ def test_pkilint_accepts_the_new_ca_certificate_and_its_crls(rolled: Rolled) -> 
         assert lint_crl.main(["lint", "-s", "ERROR", "-t", "CRL", "-p", "PKIX", str(path)]) == 0, path
 
 
-def test_the_rollover_is_audited_and_a_wrong_root_pin_changes_nothing(rolled: Rolled) -> None:
+def test_the_rollover_is_audited_and_one_refused_for_a_wrong_root_pin_or_a_taken_name_changes_nothing(
+    rolled: Rolled,
+) -> None:
     own = rolled.deployment
     with own.authority.database.reading() as session:
         (entry,) = session.execute(select(AuditEntry).where(AuditEntry.action == "ca.rollover")).scalars()
@@ -292,6 +294,8 @@ def test_the_rollover_is_audited_and_a_wrong_root_pin_changes_nothing(rolled: Ro
     wrong.write_text("not-the-root-pin\n")
     refused = own.cli("ca", "rollover", "issuing", "--pin-file", str(wrong), check=False)
     assert refused.returncode != 0
+    taken = own.cli("ca", "rollover", "issuing", "--name", rolled.old.name, check=False)
+    assert taken.returncode == 5 and "exists already" in taken.stderr, taken.stderr
     with own.authority.database.reading() as session:
         assert session.execute(select(func.count()).select_from(CaRecord)).scalar_one() == cas
     own.cli("audit", "verify")  # exit 0 only when the audit chain is intact
