@@ -30,6 +30,7 @@ from ca.hierarchy import HIERARCHY_RELOAD
 from ca.signing_keys import subscriber_key
 from ca.status import StatusServices
 from ca.store import AuditEntry, CaRecord
+from signing.extend import extend_pdf
 from signing.pades import Level, SigningOptions
 from tests.conftest import (
     Deployment,
@@ -146,6 +147,20 @@ def test_documents_signed_under_the_old_and_the_new_issuing_ca_both_validate_tot
         assert_pyhanko_valid(generation.document, rolled.deployment, Level.B_LTA)
         assert_pdfsig_valid_and_trusted(rolled.nss, generation.document, expected=1)
     assert _load(rolled.old.ca).subject != _load(rolled.new.ca).subject
+
+
+def test_the_archive_of_a_document_signed_under_the_old_ca_is_renewed_after_the_rollover(
+    rolled: Rolled,
+) -> None:
+    """`extend` takes the old CA's signatures as ours (its chain and OCSP answer come from the old CA), and
+    the document, with its second archive time-stamp, stays TOTAL_PASSED."""
+    services = StatusServices(rolled.deployment.authority)
+    target = rolled.folder / "before-renewed.pdf"
+    renewed = extend_pdf(services, rolled.old.document, target, Level.B_LTA, actor="rollover-test")
+    assert renewed.renewed
+    ours = rolled.deployment.cli("verify", str(target), "--offline", check=False)
+    assert ours.returncode == 0 and "TOTAL_PASSED" in ours.stdout, ours.stdout + ours.stderr
+    assert_pyhanko_valid(target, rolled.deployment, Level.B_LTA)
 
 
 def _openssl_ocsp(rolled: Rolled, issuer: Path, *target: str) -> str:
