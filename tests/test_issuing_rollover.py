@@ -258,6 +258,11 @@ def test_each_issuer_serves_its_own_crls_at_its_own_urls_and_openssl_verify_acce
     (ca_issuers,) = [d for d in access.value if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
     served = _fetch(rolled, str(ca_issuers.access_location.value), "new-ca.crt")
     assert x509.load_der_x509_certificate(served.read_bytes()) == _load(rolled.new.ca)
+    # and the new CA certificate's own: the root's, which signed it
+    access = _load(rolled.new.ca).extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+    (ca_issuers,) = [d for d in access.value if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
+    served = _fetch(rolled, str(ca_issuers.access_location.value), "root.crt")
+    assert x509.load_der_x509_certificate(served.read_bytes()) == rolled.root
 
 
 def test_an_old_ca_certificate_revoked_after_the_rollover_is_revoked_in_ocsp_at_once_and_in_its_crl_soon(
