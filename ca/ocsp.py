@@ -3,10 +3,10 @@
 Every certificate of every issuing CA (the one that issues now and those rolled over, ca.ocsp_issuers) has
 a response pre-signed by its issuer's delegated OCSP signer (key in the HSM) at issuance and at revocation,
 kept in the database and in a bounded cache in each process's memory, so that an ordinary request costs a
-dictionary look-up and no HSM operation. Responses live four days and are
-re-signed from their half-life on (:mod:`ca.ocsp_refresh`); expired certificates are left out of the
-refresh (ArchiveCutoff still answers for them, signed on request). A response missing for any reason (an
-HSM outage at issuance) is signed at its first request, and the refresh's sweep finds it meanwhile.
+dictionary look-up and no HSM operation. Responses live four days and are re-signed from their half-life
+on (:mod:`ca.ocsp_refresh`); expired certificates are left out of the refresh (ArchiveCutoff still answers
+for them, signed on request). A response missing for any reason (an HSM outage at issuance) is signed at
+its first request, and the refresh's sweep finds it meanwhile.
 
 Requests that need a fresh signature (a nonce, RFC 8954; a SHA-256 CertID; a serial we never issued) are
 rate-limited per client so anonymous traffic cannot exhaust the HSM. A revocation deletes the serial's

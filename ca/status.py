@@ -75,14 +75,9 @@ class StatusServices:
         """The newest full CRL of ``ca_name``, or of its ``shard``, from this process's memory when fresh."""
         return self.crl_cache.get(ca_name, shard)
 
-    def publish_crl(self, *, actor: str, issuer: CaKey | None = None) -> PublishedCrl:
-        """Build and publish the next full CRL of ``issuer`` (default: the issuing CA that issues now)."""
-        return publish_crl(
-            self.authority.database,
-            issuer or self.authority.issuing_ca(),
-            audit_token=self.authority.token,
-            actor=actor,
-        )
+    def publish_crl(self, issuer: CaKey, *, actor: str) -> PublishedCrl:
+        """Build and publish the next full CRL of ``issuer`` now."""
+        return publish_crl(self.authority.database, issuer, audit_token=self.authority.token, actor=actor)
 
     def crls(self) -> list[bytes]:
         """The newest published CRL of every CA (the root's covers the issuing CA), DER."""
@@ -127,7 +122,7 @@ class StatusServices:
         report.crl_shards = publish_due_shards(self.authority, actor=f"scheduler:{holder}")
         issuers = self.authority.serving_issuers()
         for issuer in filter(self._crl_due, issuers):
-            report.crl_number = self.publish_crl(actor=f"scheduler:{holder}", issuer=issuer).number
+            report.crl_number = self.publish_crl(issuer, actor=f"scheduler:{holder}").number
         report.ocsp_signed = self.ocsp_refresh.refresh_due()
         report.grants_forgotten = forget_expired(self.authority.database)
         report.intents_resolved = len(resolve_stale_intents(self.authority, actor=f"scheduler:{holder}"))
