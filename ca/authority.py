@@ -1,7 +1,9 @@
-"""The running CA: its database, its service token, its deployment options and the issuing CA's key.
+"""The running CA: its database, its service token, its deployment options and its CA hierarchy.
 
 The faces build one :class:`Authority` per process with :func:`open_authority` and pass it to the domain
-functions (issuance, renewal, audit); nothing in `ca` reads environment variables itself.
+functions (issuance, renewal, audit); nothing in `ca` reads environment variables itself. The hierarchy
+(ca.hierarchy) may hold several generations of the issuing CA after a rollover: the newest issues, every
+certificate's chain is its own issuer's, and the older ones are served until their certificates expire.
 """
 
 from __future__ import annotations
@@ -15,32 +17,23 @@ from cryptography import x509
 from sqlalchemy import select
 
 from ca.activation import ActivationModule
-from ca.errors import ConfigurationError
+from ca.errors import ConfigurationError, NotFound
+from ca.hierarchy import (
+    HIERARCHY_RELOAD,
+    CaKey,
+    Hierarchy,
+    ca_key,
+    has_unexpired_certificates,
+    load_hierarchy,
+)
 from ca.hsm import KeyAlgorithm, Token
 from ca.hsm.vault import KeyVault
 from ca.profiles import ProfileOptions
 from ca.store import CaRecord, CaSetting, CertificateRecord, Database, utc_now
 
-__all__ = ["Authority", "CaKey", "ServiceKey", "newest_service_key", "open_authority"]
+__all__ = ["Authority", "CaKey", "ServiceKey", "ca_key", "newest_service_key", "open_authority"]
 
 OPTIONS_SETTING = "profile_options"
-
-
-@dataclass(frozen=True)
-class CaKey:
-    """A CA as a signer: its record id, short name, certificate and where its private key lives."""
-
-    id: int
-    name: str
-    certificate: x509.Certificate
-    token: Token
-    key_id: bytes
-    algorithm: KeyAlgorithm
-
-    @property
-    def subject_key_identifier(self) -> bytes:
-        ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        return ski.value.digest
 
 
 @dataclass
@@ -51,8 +44,7 @@ class Authority:
     token: Token
     options: ProfileOptions
     activation: ActivationModule | None = field(default=None, repr=False)
-    _issuing: CaKey | None = field(default=None, repr=False)
-    _chain: tuple[x509.Certificate, ...] | None = field(default=None, repr=False)
+    _hierarchy: Hierarchy | None = field(default=None, repr=False)
 
     def activation_module(self) -> ActivationModule:
         """The signature activation module; subscriber keys neither come to be nor sign without it."""
@@ -62,21 +54,41 @@ class Authority:
             )
         return self.activation
 
+    def hierarchy(self) -> Hierarchy:
+        """The CA hierarchy, read again once it is ``HIERARCHY_RELOAD`` old (ca.hierarchy)."""
+        known = self._hierarchy
+        if known is None or utc_now() >= known.loaded_at + HIERARCHY_RELOAD:
+            known = self._hierarchy = load_hierarchy(self.database, self.token)
+        return known
+
+    def forget_hierarchy(self) -> None:
+        """Read the hierarchy again on next use (after a rollover made in this process)."""
+        self._hierarchy = None
+
     def issuing_ca(self) -> CaKey:
-        """The issuing CA whose key is in the service token (cached for the process)."""
-        if self._issuing is None:
-            with self.database.reading() as session:
-                record = (
-                    session.execute(
-                        select(CaRecord).where(CaRecord.kind == "issuing-ca").order_by(CaRecord.id.desc())
-                    )
-                    .scalars()
-                    .first()
-                )
-            if record is None:
-                raise ConfigurationError("no issuing CA in the database: run `govsign init` first")
-            self._issuing = ca_key(record, self.token)
-        return self._issuing
+        """The issuing CA that issues now: the newest one (its key is in the service token)."""
+        return self.hierarchy().newest_issuing()
+
+    def issuing_cas(self) -> tuple[CaKey, ...]:
+        """Every issuing CA, oldest first: the older ones still sign their certificates' CRLs."""
+        return self.hierarchy().issuing
+
+    def issuing_ca_by_id(self, ca_id: int) -> CaKey:
+        """The issuing CA of record ``ca_id`` (a certificate's ``issuer_id``)."""
+        found = self.hierarchy().issuing_by_id(ca_id)
+        if found is None:
+            self.forget_hierarchy()  # made by another process since this one last looked
+            found = self.hierarchy().issuing_by_id(ca_id)
+        if found is None:
+            raise NotFound(f"no issuing CA with id {ca_id}")
+        return found
+
+    def serving_issuers(self) -> list[CaKey]:
+        """The issuing CAs whose CRLs, OCSP answers and OCSP signer are kept up: the one that issues now and
+        every older one that has a certificate not yet expired (its status must be told until then)."""
+        newest = self.issuing_ca()
+        older = self.hierarchy().issuing[:-1]
+        return [ca for ca in older if has_unexpired_certificates(self.database, ca.id)] + [newest]
 
     def ca_certificate(self, name: str) -> bytes | None:
         """DER of the CA certificate published as /pki/ca/{name}.crt, if there is such a CA."""
@@ -85,20 +97,28 @@ class Authority:
             return None if record is None else record.der
 
     def chain(self) -> list[x509.Certificate]:
-        """The issuing CA's certificate followed by its root's (cached with the issuing CA: a CA record
-        never changes once written, and every signature's chain needs it)."""
-        if self._chain is None:
-            with self.database.reading() as session:
-                records = session.execute(select(CaRecord).order_by(CaRecord.id)).scalars().all()
-            by_id = {record.id: record for record in records}
-            issuing = self.issuing_ca()
-            chain = [issuing.certificate]
-            parent_id = by_id[issuing.id].parent_id
-            while parent_id is not None:
-                chain.append(x509.load_der_x509_certificate(by_id[parent_id].der))
-                parent_id = by_id[parent_id].parent_id
-            self._chain = tuple(chain)
-        return list(self._chain)
+        """The certificate of the issuing CA that issues now, followed by its root's."""
+        return self.hierarchy().chain_from(self.issuing_ca().id)
+
+    def chain_of(self, certificate: x509.Certificate) -> list[x509.Certificate]:
+        """The chain of one of our certificates, from its own issuer (any generation) up to the root.
+
+        Raises NotFound for a certificate none of our CAs issued."""
+        issuer = self.hierarchy().issuer_of(certificate)
+        if issuer is None:
+            self.forget_hierarchy()
+            issuer = self.hierarchy().issuer_of(certificate)
+        if issuer is None:
+            raise NotFound(f"{certificate.issuer.rfc4514_string()} is none of this CA's issuers")
+        return self.hierarchy().chain_from(issuer)
+
+    def root_certificate(self) -> x509.Certificate:
+        """The root of the issuing CA that issues now: the trust anchor of everything we issue."""
+        return self.chain()[-1]
+
+    def intermediate_certificates(self) -> list[x509.Certificate]:
+        """Every issuing CA's certificate, oldest first (what a path from any of our certificates needs)."""
+        return [ca.certificate for ca in self.hierarchy().issuing]
 
 
 @dataclass(frozen=True)
@@ -111,23 +131,19 @@ class ServiceKey:
     not_after: dt.datetime
 
 
-def newest_service_key(authority: Authority, profile: str) -> ServiceKey:
-    """The valid certificate of ``profile`` that expires last (a renewed one takes over at once)."""
+def newest_service_key(authority: Authority, profile: str, *, issuer_id: int | None = None) -> ServiceKey:
+    """The valid certificate of ``profile`` (issued by CA ``issuer_id``, if given) that expires last: a
+    renewed one takes over at once."""
     now = utc_now()
+    query = select(CertificateRecord).where(
+        CertificateRecord.profile == profile,
+        CertificateRecord.status == "valid",
+        CertificateRecord.not_after > now,
+    )
+    if issuer_id is not None:
+        query = query.where(CertificateRecord.issuer_id == issuer_id)
     with authority.database.transaction() as session:
-        record = (
-            session.execute(
-                select(CertificateRecord)
-                .where(
-                    CertificateRecord.profile == profile,
-                    CertificateRecord.status == "valid",
-                    CertificateRecord.not_after > now,
-                )
-                .order_by(CertificateRecord.not_after.desc())
-            )
-            .scalars()
-            .first()
-        )
+        record = session.execute(query.order_by(CertificateRecord.not_after.desc())).scalars().first()
     if record is None or record.key_id is None:
         raise ConfigurationError(f"no valid {profile} certificate with a key in the HSM: run the ceremony")
     return ServiceKey(
@@ -135,17 +151,6 @@ def newest_service_key(authority: Authority, profile: str) -> ServiceKey:
         key_id=bytes.fromhex(record.key_id),
         algorithm=KeyAlgorithm.of(x509.load_der_x509_certificate(record.der).public_key()),
         not_after=record.not_after,
-    )
-
-
-def ca_key(record: CaRecord, token: Token) -> CaKey:
-    return CaKey(
-        id=record.id,
-        name=record.name,
-        certificate=x509.load_der_x509_certificate(record.der),
-        token=token,
-        key_id=bytes.fromhex(record.key_id),
-        algorithm=KeyAlgorithm(record.key_type),
     )
 
 

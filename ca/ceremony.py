@@ -53,7 +53,7 @@ from ca.signing_keys import SERVICE_SEAL_SETTING
 from ca.store import CaRecord, CaSetting, Database, utc_now
 from ca.tsa import DEFAULT_TSA_POLICY, TSA_POLICY_SETTING
 
-__all__ = ["CeremonyConfig", "CeremonyResult", "load_ceremony", "run_ceremony"]
+__all__ = ["CaSection", "CeremonyConfig", "CeremonyResult", "create_ca", "load_ceremony", "run_ceremony"]
 
 
 class _Section(BaseModel):
@@ -138,7 +138,7 @@ class CeremonyResult(BaseModel):
     findings: dict[str, list[LintFinding]]
 
 
-def _create_ca(
+def create_ca(
     database: Database,
     section: CaSection,
     kind: CertificateKind,
@@ -146,8 +146,11 @@ def _create_ca(
     options: ProfileOptions,
     parent: CaKey | None,
     audit_token: Token,
+    *,
+    actor: str = "ceremony",
 ) -> tuple[CaKey, list[LintFinding]]:
-    """Generate the CA's key in ``token`` and have ``parent`` (or the key itself, for the root) sign it."""
+    """Generate the CA's key in ``token`` and have ``parent`` (or the key itself, for the root) sign it
+    (at the ceremony, and for an issuing CA's rollover, ca.rollover)."""
     pair = token.generate_key_pair(section.key_type, f"{kind.value}-{section.name}")
     subject = ca_subject_name(section.common_name, section.organization, section.organization_identifier)
     now = utc_now().replace(microsecond=0)
@@ -197,7 +200,7 @@ def _create_ca(
             session,
             audit_token,
             audit.AuditEvent(
-                actor="ceremony",
+                actor=actor,
                 action="ca.create",
                 object=f"ca:{section.name}",
                 details={"kind": kind.value, "subject": record.subject, "not_after": not_after.isoformat()},
@@ -240,10 +243,10 @@ def run_ceremony(
         session.add(CaSetting(key=OPTIONS_SETTING, value=json.dumps(options)))
         audit.initialise_head(session, service_token)
     profile_options = ProfileOptions(public_url=public_url, **options)
-    root, root_findings = _create_ca(
+    root, root_findings = create_ca(
         database, config.root, CertificateKind.ROOT_CA, root_token, profile_options, None, service_token
     )
-    issuing, issuing_findings = _create_ca(
+    issuing, issuing_findings = create_ca(
         database,
         config.issuing,
         CertificateKind.ISSUING_CA,

@@ -4,7 +4,8 @@ The maintenance lease holder publishes, each round, the shards that need it: a s
 dirty, a shard never published (a new deployment, or one upgraded from a single CRL), and a shard whose
 CRL is ``SHARD_REFRESH`` old, well before its nextUpdate (7 days), ``STALE_PER_ROUND`` at a time. The
 other shards are left alone: one revocation costs one small CRL, not a rebuild of the million entries of
-the full one.
+the full one. Every issuing CA in service has its shards kept so (``Authority.serving_issuers``: a CA
+rolled over keeps its CRLs, at its own URLs, until its last certificate expires).
 
 Each server process keeps the CRLs it served in a :class:`CrlCache` (at most one per CA and shard, so its
 size is the revoked list's, twice over) and asks the database whether a newer one exists at most every
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ca.authority import Authority
+from ca.authority import Authority, CaKey
 from ca.crl import CrlScope, PublishedCrl, publish_crl, published_crl, published_shard
 from ca.crl_partition import crl_partition
 from ca.store import CaRecord, CrlShard, CrlState, utc_now
@@ -41,9 +42,8 @@ STALE_PER_ROUND = 16
 RECHECK_SECONDS = 1.0
 
 
-def due_shards(authority: Authority) -> list[int]:
-    """The shards of the issuing CA whose CRL must be published now (see the module docstring)."""
-    issuer = authority.issuing_ca()
+def due_shards(authority: Authority, issuer: CaKey) -> list[int]:
+    """The shards of ``issuer``'s CRL that must be published now (see the module docstring)."""
     partition = crl_partition(authority.options, issuer.name)
     if partition is None:
         return []
@@ -66,16 +66,17 @@ def due_shards(authority: Authority) -> list[int]:
 
 
 def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:
-    """Publish every due shard of the issuing CA's CRL; return their numbers."""
-    issuer = authority.issuing_ca()
-    partition = crl_partition(authority.options, issuer.name)
-    if partition is None:
-        return []
-    due = due_shards(authority)
-    for shard in due:
-        scope = CrlScope(shard, partition.url(shard))
-        publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor, scope=scope)
-    return due
+    """Publish every due shard of every issuing CA in service; return their numbers."""
+    published = []
+    for issuer in authority.serving_issuers():
+        partition = crl_partition(authority.options, issuer.name)
+        if partition is None:
+            continue
+        for shard in due_shards(authority, issuer):
+            scope = CrlScope(shard, partition.url(shard))
+            publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor, scope=scope)
+            published.append(shard)
+    return published
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class PreparedIssuance:
     order: CertificateOrder
     key: SubjectKey
     findings: list[LintFinding]
+    issuer: CaKey  # the CA the intent names: the one that signs, even if a rollover came in between
     setup_code: str | None = None  # a new subscriber key's one-time set-up code, for its holder
 
 
@@ -172,11 +173,11 @@ def _discard_new_key(authority: Authority, key: KeySource, made: SubjectKey | No
 
 
 def prepare_issuance(
-    authority: Authority, order: CertificateOrder, key: KeySource, *, actor: str, issuer: CaKey | None = None
+    authority: Authority, order: CertificateOrder, key: KeySource, *, actor: str
 ) -> PreparedIssuance:
     """Phase one (steps 1-4 of docs/ISSUANCE-CYCLE.md): intent row, key, TBS, lint. Nothing is signed; a
     lint failure marks the intent failed and destroys a key made for it."""
-    issuer = issuer or authority.issuing_ca()  # Step 1: the order fits its issuer
+    issuer = order.issuer or authority.issuing_ca()  # Step 1: the order fits its issuer
     if order.not_after > issuer.certificate.not_valid_after_utc:
         raise InvalidRequest(
             f"the certificate would outlive its issuer {issuer.name}, which expires on "
@@ -211,12 +212,10 @@ def prepare_issuance(
     key_id = subject_key.key_id.hex() if subject_key.key_id else None
     with authority.database.transaction() as session:
         _update_intent(session, intent.id, state="linted", tbs=tbs, key_id=key_id, updated_at=utc_now())
-    return PreparedIssuance(intent.id, serial, tbs, order, subject_key, found, setup_code)
+    return PreparedIssuance(intent.id, serial, tbs, order, subject_key, found, issuer, setup_code)
 
 
-def complete_issuance(
-    authority: Authority, prepared: PreparedIssuance, *, actor: str, issuer: CaKey | None = None
-) -> IssuedCertificate:
+def complete_issuance(authority: Authority, prepared: PreparedIssuance, *, actor: str) -> IssuedCertificate:
     """Phase two: the HSM signs exactly the recorded TBS; certificate, intent and audit commit together.
 
     A renewal is signed inside the transaction that stores it, after the renewed certificate's row is
@@ -224,7 +223,7 @@ def complete_issuance(
     signed certificate is thrown away. Other issuances sign first, so that the HSM never waits on the
     database's write lock.
     """
-    issuer = issuer or authority.issuing_ca()
+    issuer = prepared.issuer
     order = prepared.order
     with authority.database.transaction() as session:
         _claim(session, prepared, issuer)  # Step 5: single use, before the HSM signs anything

@@ -1,17 +1,20 @@
 """OCSP responder: RFC 6960 with the RFC 5019 lightweight profile, built with asn1crypto.
 
-Every certificate of the issuing CA has a response pre-signed by the delegated OCSP signer (key in the HSM)
-at issuance and at revocation, kept in the database and in a bounded cache in each process's memory, so
-that an ordinary request costs a dictionary look-up and no HSM operation. Responses live four days and are
-re-signed from their half-life on (:mod:`ca.ocsp_refresh`); expired certificates are left out of the
-refresh (ArchiveCutoff still answers for them, signed on request). A response missing for any reason (an
-HSM outage at issuance) is signed at its first request, and the refresh's sweep finds it meanwhile.
+Every certificate of every issuing CA (the one that issues now and those rolled over, ca.ocsp_issuers) has
+a response pre-signed by its issuer's delegated OCSP signer (key in the HSM) at issuance and at revocation,
+kept in the database and in a bounded cache in each process's memory, so that an ordinary request costs a
+dictionary look-up and no HSM operation. Responses live four days and are re-signed from their half-life
+on (:mod:`ca.ocsp_refresh`); expired certificates are left out of the refresh (ArchiveCutoff still answers
+for them, signed on request). A response missing for any reason (an HSM outage at issuance) is signed at
+its first request, and the refresh's sweep finds it meanwhile.
 
 Requests that need a fresh signature (a nonce, RFC 8954; a SHA-256 CertID; a serial we never issued) are
 rate-limited per client so anonymous traffic cannot exhaust the HSM. A revocation deletes the serial's
 stored answer in its own transaction, re-signs it after the commit and records the change; every process
 polls those changes and drops its copy, so the new status is served everywhere within a second. Each
-response carries ArchiveCutoff = the CA's notBefore.
+response carries ArchiveCutoff = its CA's notBefore. A request is answered for the issuer its CertID's
+hashes name; the issuers are read again with the hierarchy (ca.hierarchy), so a rollover made elsewhere
+reaches every process within a minute.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from collections.abc import Iterable, Sequence
 from asn1crypto import core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ca.authority import Authority, CaKey, ServiceKey, newest_service_key
+from ca.authority import Authority
 from ca.errors import CaError
+from ca.ocsp_issuers import OcspIssuer, OcspIssuers, OcspSigners
 from ca.ocsp_messages import MALFORMED_REQUEST, TRY_LATER, UNAUTHORIZED, OcspAnswer, parse_request
 from ca.rate_limit import RateLimiter
 from ca.reasons import RevocationReason
@@ -54,7 +57,6 @@ RESPONSE_VALIDITY = dt.timedelta(days=4)
 REFRESH_MARGIN = RESPONSE_VALIDITY / 2  # re-sign from the half-life on (as Let's Encrypt did)
 REMEMBERED_REQUESTS = 100_000  # distinct standard OCSP requests remembered by their bytes
 CACHED_RESPONSES = 50_000  # ~1.4 KB each: ~70 MB per process at most, whatever the number of certificates
-SIGNER_RELOAD_SECONDS = 3600
 _SIGNATURE_OIDS = {"rsa-pkcs1v15": "sha256_rsa", "ecdsa": "sha256_ecdsa"}
 
 
@@ -80,57 +82,59 @@ def presign_new(authority: Authority, record: CertificateRecord) -> None:
     effort: the certificate is issued whatever happens here, and a missing response is signed at its first
     request or found by the refresh's sweep."""
     try:
-        if record.issuer_id == authority.issuing_ca().id:
-            OcspResponder(authority).presign([record])
+        OcspResponder(authority).presign([record])
     except (CaError, SQLAlchemyError) as error:
         log.info("OCSP response of %s not pre-signed (%s); signed on first request", record.serial, error)
 
 
+CacheKey = tuple[int, str]  # issuer id, serial
+
+
 class OcspResponder:
-    """Answers OCSP requests for the certificates of the authority's issuing CA."""
+    """Answers OCSP requests for the certificates of every issuing CA of the authority."""
 
     def __init__(self, authority: Authority, *, fresh_signatures: RateLimiter | None = None) -> None:
         self.authority = authority
-        self.issuer: CaKey = authority.issuing_ca()
-        issuer_asn1 = asn1_x509.Certificate.load(
-            self.issuer.certificate.public_bytes(serialization.Encoding.DER)
-        )
-        self._issuer_hashes = {
-            "sha1": (issuer_asn1.subject.sha1, issuer_asn1.public_key.sha1),
-            "sha256": (issuer_asn1.subject.sha256, issuer_asn1.public_key.sha256),
-        }
-        self._archive_cutoff = self.issuer.certificate.not_valid_before_utc
-        self._cache: OrderedDict[str, OcspAnswer] = OrderedDict()  # least recently used first
-        self._request_serials: dict[bytes, str] = {}
+        self._issuers = OcspIssuers.of(authority.hierarchy())
+        self._cache: OrderedDict[CacheKey, OcspAnswer] = OrderedDict()  # least recently used first
+        self._request_serials: dict[bytes, CacheKey] = {}
         self._cache_lock = threading.Lock()
         self._last_change = self._newest_change_id()
         self._last_poll = time.monotonic()
-        self._signer: ServiceKey | None = None
-        self._signer_loaded = 0.0
+        self.signers = OcspSigners(authority)
         self.fresh_signatures = fresh_signatures or RateLimiter(rate=20, burst=50)
 
-    # -- the signer ---------------------------------------------------------------------------------------
+    def issuers(self) -> OcspIssuers:
+        """The issuers answered for, rebuilt when the authority has read its hierarchy again."""
+        hierarchy = self.authority.hierarchy()
+        if hierarchy is not self._issuers.hierarchy:
+            self._issuers = OcspIssuers.of(hierarchy)
+        return self._issuers
 
-    def signer(self) -> ServiceKey:
-        """The newest valid OCSP signer, looked up again every hour so that a renewal made by any process
-        reaches every process (the old signer stays valid meanwhile)."""
-        stale = time.monotonic() - self._signer_loaded > SIGNER_RELOAD_SECONDS
-        if self._signer is None or stale or self._signer.not_after - utc_now() < dt.timedelta(days=1):
-            self._signer = newest_service_key(self.authority, "ocsp-signer")
-            self._signer_loaded = time.monotonic()
-        return self._signer
+    def issuer(self, issuer_id: int) -> OcspIssuer:
+        """The issuer of a certificate row (``issuer_id``), even one made since the hierarchy was read."""
+        found = self.issuers().by_id.get(issuer_id)
+        if found is None:
+            found = OcspIssuer.of(self.authority.issuing_ca_by_id(issuer_id))
+        return found
+
+    def current_issuer(self) -> OcspIssuer:
+        """The issuing CA that issues now, as an OCSP issuer."""
+        return self.issuer(self.authority.issuing_ca().id)
 
     # -- building responses ---------------------------------------------------------------------------------
 
     def sign_response(
         self,
+        issuer: OcspIssuer,
         cert_id: asn1_ocsp.CertId,
         record: CertificateRecord | None,
         *,
         nonce: bytes | None = None,
         now: dt.datetime | None = None,
     ) -> OcspAnswer:
-        """Sign a response for one CertID: good, revoked (with time and reason) or unknown (``record`` None)."""
+        """Sign ``issuer``'s response for one CertID: good, revoked (with time and reason) or unknown
+        (``record`` None)."""
         now = (now or utc_now()).replace(microsecond=0)
         next_update = now + RESPONSE_VALIDITY
         if record is None:
@@ -150,11 +154,11 @@ class OcspResponder:
                 "this_update": now,
                 "next_update": next_update,
                 "single_extensions": [
-                    {"extn_id": "archive_cutoff", "critical": False, "extn_value": self._archive_cutoff}
+                    {"extn_id": "archive_cutoff", "critical": False, "extn_value": issuer.archive_cutoff}
                 ],
             }
         )
-        signer = self.signer()
+        signer = self.signers.of(issuer)
         data = {
             "responder_id": asn1_ocsp.ResponderId(name="by_key", value=signer.certificate.public_key.sha1),
             "produced_at": now,
@@ -181,33 +185,32 @@ class OcspResponder:
         )
         return OcspAnswer(response.dump(), now, next_update)
 
-    def cert_id(self, serial: int) -> asn1_ocsp.CertId:
-        """The SHA-1 CertID of one of our serials (RFC 5019 §2.1.1), as pre-signed responses carry it."""
-        name_hash, key_hash = self._issuer_hashes["sha1"]
-        return asn1_ocsp.CertId(
-            {
-                "hash_algorithm": {"algorithm": "sha1"},
-                "issuer_name_hash": name_hash,
-                "issuer_key_hash": key_hash,
-                "serial_number": serial,
-            }
-        )
+    def standard_response(self, record: CertificateRecord) -> OcspAnswer:
+        """The response to a standard request (SHA-1 CertID, no nonce) for ``record``, signed now."""
+        issuer = self.issuer(record.issuer_id)
+        return self.sign_response(issuer, issuer.cert_id(int(record.serial, 16)), record)
 
     def presign(self, records: Iterable[CertificateRecord]) -> int:
         """Sign and store the standard response of each record; return how many were signed."""
-        batch = list(records)
-        answers = [self.sign_response(self.cert_id(int(record.serial, 16)), record) for record in batch]
-        self._store_all(list(zip(batch, answers, strict=True)))
-        return len(answers)
+        by_issuer: dict[int, list[CertificateRecord]] = {}
+        for record in records:
+            by_issuer.setdefault(record.issuer_id, []).append(record)
+        for issuer_id, batch in by_issuer.items():
+            self._store_all(issuer_id, [(record, self.standard_response(record)) for record in batch])
+        return sum(len(batch) for batch in by_issuer.values())
 
     def resign_now(self, record: CertificateRecord) -> None:
         """Out-of-schedule re-signature after a revocation: stored, announced to every process, cached here."""
-        answer = self.sign_response(self.cert_id(int(record.serial, 16)), record)
-        self._store_all([(record, answer)], announce=True)
+        self._store_all(record.issuer_id, [(record, self.standard_response(record))], announce=True)
 
     def _store_all(
-        self, signed: Sequence[tuple[CertificateRecord, OcspAnswer]], *, announce: bool = False
+        self,
+        issuer_id: int,
+        signed: Sequence[tuple[CertificateRecord, OcspAnswer]],
+        *,
+        announce: bool = False,
     ) -> None:
+        """Store answers signed for certificates of ``issuer_id``."""
         if not signed:
             return
         by_serial = {record.serial: (record, answer) for record, answer in signed}
@@ -219,7 +222,7 @@ class OcspResponder:
                 select(
                     CertificateRecord.serial, CertificateRecord.status, CertificateRecord.revocation_reason
                 )
-                .where(CertificateRecord.issuer_id == self.issuer.id, CertificateRecord.serial.in_(by_serial))
+                .where(CertificateRecord.issuer_id == issuer_id, CertificateRecord.serial.in_(by_serial))
                 .order_by(CertificateRecord.id)
                 .with_for_update()
             ).all()
@@ -233,7 +236,7 @@ class OcspResponder:
                 row.serial: row
                 for row in session.execute(
                     select(OcspResponse).where(
-                        OcspResponse.issuer_id == self.issuer.id, OcspResponse.serial.in_(by_serial)
+                        OcspResponse.issuer_id == issuer_id, OcspResponse.serial.in_(by_serial)
                     )
                 ).scalars()
             }
@@ -248,28 +251,32 @@ class OcspResponder:
                 if announce:
                     session.add(OcspChange(issuer_id=record.issuer_id, serial=serial))
         for serial, (_, answer) in by_serial.items():
-            self._remember(serial, answer)
+            self._remember((issuer_id, serial), answer)
 
-    def _remember(self, serial: str, answer: OcspAnswer) -> None:
+    def _remember(self, key: CacheKey, answer: OcspAnswer) -> None:
         with self._cache_lock:
-            self._cache[serial] = answer
-            self._cache.move_to_end(serial)
+            self._cache[key] = answer
+            self._cache.move_to_end(key)
             while len(self._cache) > CACHED_RESPONSES:
                 self._cache.popitem(last=False)
 
     # -- answering ------------------------------------------------------------------------------------------------
 
     def poll_changes(self) -> None:
-        """Drop cached responses that another process re-signed (called at least every 200 ms)."""
+        """Drop cached responses that another process re-signed, and take up issuers a rollover added
+        (called at least every 200 ms)."""
+        self.issuers()
         with self.authority.database.transaction() as session:
             changes = session.execute(
-                select(OcspChange.id, OcspChange.serial).where(OcspChange.id > self._last_change)
+                select(OcspChange.id, OcspChange.issuer_id, OcspChange.serial).where(
+                    OcspChange.id > self._last_change
+                )
             ).all()
         if changes:
             with self._cache_lock:
-                for _, serial in changes:
-                    self._cache.pop(serial, None)
-            self._last_change = max(change_id for change_id, _ in changes)
+                for _, issuer_id, serial in changes:
+                    self._cache.pop((issuer_id, serial), None)
+            self._last_change = max(change_id for change_id, _, _ in changes)
         self._last_poll = time.monotonic()
 
     def _newest_change_id(self) -> int:
@@ -277,11 +284,12 @@ class OcspResponder:
             newest = session.execute(select(OcspChange.id).order_by(OcspChange.id.desc()).limit(1)).scalar()
         return int(newest or 0)
 
-    def cached(self, serial: str) -> OcspAnswer | None:
-        """The in-memory response for ``serial`` if it is fresh; never touches the database or the HSM.
+    def cached(self, issuer_id: int, serial: str) -> OcspAnswer | None:
+        """The in-memory response for ``serial`` of ``issuer_id`` if it is fresh; never touches the database
+        or the HSM.
         (Read without the lock: a dict look-up is atomic, and recency is refreshed only on a miss's
         store, so the cache drops the least recently *stored* answer, which is good enough and lock-free.)"""
-        answer = self._cache.get(serial)
+        answer = self._cache.get((issuer_id, serial))
         if (
             answer is None
             or answer.next_update is None
@@ -303,18 +311,19 @@ class OcspResponder:
         parsed = parse_request(request_der)
         if isinstance(parsed, OcspAnswer):
             return parsed
-        if self._issuer_hashes.get(parsed.algorithm) != (parsed.name_hash, parsed.key_hash):
+        issuer = self.issuers().find(parsed.algorithm, parsed.name_hash, parsed.key_hash)
+        if issuer is None:
             return OcspAnswer(UNAUTHORIZED)  # RFC 6960 §2.3: we are not authoritative for that issuer
         if parsed.standard:
-            answer = self.cached(parsed.serial) or self._from_database(parsed.serial)
+            answer = self.cached(issuer.id, parsed.serial) or self._from_database(issuer.id, parsed.serial)
             if answer is not None:
                 return answer
-        record = self._record(parsed.serial)
+        record = self._record(parsed.serial, issuer.id)
         if (not parsed.standard or record is None) and not self.fresh_signatures.allow(client):
             return OcspAnswer(TRY_LATER)
-        answer = self.sign_response(parsed.cert_id, record, nonce=parsed.nonce)
+        answer = self.sign_response(issuer, parsed.cert_id, record, nonce=parsed.nonce)
         if record is not None and parsed.standard:
-            self._store_all([(record, answer)])
+            self._store_all(issuer.id, [(record, answer)])
         return answer if parsed.nonce is None else OcspAnswer(answer.der)
 
     def respond_from_memory(self, request_der: bytes) -> OcspAnswer | None:
@@ -324,47 +333,51 @@ class OcspResponder:
         standard request names is remembered by its bytes: a repeated request costs two dictionary
         look-ups instead of a DER parse, and still gets the current answer for that serial.
         """
-        serial = self._request_serials.get(request_der)
-        if serial is None:
+        key = self._request_serials.get(request_der)
+        if key is None:
             parsed = parse_request(request_der)
             if isinstance(parsed, OcspAnswer):
                 return parsed
-            if not parsed.standard or self._issuer_hashes["sha1"] != (parsed.name_hash, parsed.key_hash):
+            issuer = self._issuers.find(parsed.algorithm, parsed.name_hash, parsed.key_hash)
+            if not parsed.standard or issuer is None:
                 return None
-            serial = parsed.serial
+            key = (issuer.id, parsed.serial)
             if len(self._request_serials) >= REMEMBERED_REQUESTS:
                 self._request_serials.clear()  # bounded: a flood of distinct requests cannot grow it
-            self._request_serials[request_der] = serial
-        return self.cached(serial)
+            self._request_serials[request_der] = key
+        return self.cached(*key)
 
     def response_for_serial(self, serial: str) -> OcspAnswer:
-        """The standard response for one of our serials: cached, stored, or signed and stored now."""
-        answer = self.cached(serial) or self._from_database(serial)
-        if answer is not None:
-            return answer
+        """The standard response for one of our serials (of any issuer): cached, stored, or signed and
+        stored now; signed "unknown" by the issuing CA for a serial we never issued."""
+        for issuer_id in self._issuers.by_id:
+            answer = self.cached(issuer_id, serial)
+            if answer is not None:
+                return answer
         record = self._record(serial)
-        answer = self.sign_response(self.cert_id(int(serial, 16)), record)
-        if record is not None:
-            self._store_all([(record, answer)])
+        if record is None:
+            issuer = self.current_issuer()
+            return self.sign_response(issuer, issuer.cert_id(int(serial, 16)), None)
+        answer = self._from_database(record.issuer_id, serial)
+        if answer is None:
+            answer = self.standard_response(record)
+            self._store_all(record.issuer_id, [(record, answer)])
         return answer
 
-    def forget_signer(self) -> None:
-        """Load the signer certificate again on next use (after a renewal)."""
-        self._signer = None
-
-    def _from_database(self, serial: str) -> OcspAnswer | None:
+    def _from_database(self, issuer_id: int, serial: str) -> OcspAnswer | None:
         with self.authority.database.transaction() as session:
-            stored = session.execute(stored_response(self.issuer.id, serial)).scalar_one_or_none()
+            stored = session.execute(stored_response(issuer_id, serial)).scalar_one_or_none()
         if stored is None or stored.next_update - utc_now() < REFRESH_MARGIN / 2:
             return None
         answer = OcspAnswer(stored.der, stored.this_update, stored.next_update)
-        self._remember(serial, answer)
+        self._remember((issuer_id, serial), answer)
         return answer
 
-    def _record(self, serial: str) -> CertificateRecord | None:
+    def _record(self, serial: str, issuer_id: int | None = None) -> CertificateRecord | None:
+        """Certificate ``serial`` of ``issuer_id`` (of any issuer when None: serials are 128 random bits,
+        so no two of our CAs share one in practice; the newest certificate wins if they ever do)."""
+        query = select(CertificateRecord).where(CertificateRecord.serial == serial)
+        if issuer_id is not None:
+            query = query.where(CertificateRecord.issuer_id == issuer_id)
         with self.authority.database.transaction() as session:
-            return session.execute(
-                select(CertificateRecord).where(
-                    CertificateRecord.issuer_id == self.issuer.id, CertificateRecord.serial == serial
-                )
-            ).scalar_one_or_none()
+            return session.execute(query.order_by(CertificateRecord.id.desc()).limit(1)).scalar_one_or_none()

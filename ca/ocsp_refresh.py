@@ -4,7 +4,9 @@ The maintenance lease holder re-signs, each round, the responses past their half
 chunks that are signed and then stored in one transaction, and looks at the next few thousand certificates
 for one that has no response at all. Every query walks an index (``ocsp_responses.next_update``, the
 certificates' primary key), so a round costs the same at a thousand certificates and at ten million; the
-old single query (an outer join with OR) scanned every certificate every round.
+old single query (an outer join with OR) scanned every certificate every round. Every issuing CA in service
+(ca.authority.Authority.serving_issuers: the one that issues now, and a rolled-over one until its last
+certificate expires) has its responses refreshed, each by its own signer.
 """
 
 from __future__ import annotations
@@ -53,19 +55,21 @@ class OcspRefresher:
         certificates (ArchiveCutoff answers for them, signed on request); then look at the next
         certificates for one without a response. Return how many were signed."""
         signed = 0
-        while signed < limit:
-            due = self._due(min(REFRESH_CHUNK, limit - signed))
-            if due is None:
-                break
-            signed += self.responder.presign(due)
-        return signed + self.responder.presign(self._missing())
+        issuers = [issuer.id for issuer in self.responder.authority.serving_issuers()]
+        for issuer_id in issuers:
+            while signed < limit:
+                due = self._due(issuer_id, min(REFRESH_CHUNK, limit - signed))
+                if due is None:
+                    break
+                signed += self.responder.presign(due)
+        return signed + self.responder.presign(self._missing(issuers))
 
-    def _due(self, count: int) -> list[CertificateRecord] | None:
-        """The next ``count`` certificates whose response is past its half-life, once the responses of
-        expired ones among them are deleted; None when nothing is due."""
+    def _due(self, issuer_id: int, count: int) -> list[CertificateRecord] | None:
+        """The next ``count`` certificates of ``issuer_id`` whose response is past its half-life, once the
+        responses of expired ones among them are deleted; None when nothing is due."""
         now = utc_now()
         with self.responder.authority.database.transaction() as session:
-            rows = session.execute(due_responses(self.responder.issuer.id, now, count)).all()
+            rows = session.execute(due_responses(issuer_id, now, count)).all()
             expired = [response_id for response_id, record in rows if record.not_after <= now]
             if expired:
                 session.execute(delete(OcspResponse).where(OcspResponse.id.in_(expired)))
@@ -73,9 +77,9 @@ class OcspRefresher:
             return None
         return [record for _, record in rows if record.not_after > now]
 
-    def _missing(self) -> list[CertificateRecord]:
+    def _missing(self, issuers: list[int]) -> list[CertificateRecord]:
         """The next ``SWEEP_CHUNK`` certificates (by id, from where the last round stopped, starting over at
-        the end) that are not expired and have no stored response."""
+        the end) of ``issuers`` that are not expired and have no stored response."""
         now = utc_now()
         with self.responder.authority.database.reading() as session:
             ids = list(
@@ -101,7 +105,7 @@ class OcspRefresher:
                     )
                     .where(
                         CertificateRecord.id.between(ids[0], ids[-1]),
-                        CertificateRecord.issuer_id == self.responder.issuer.id,
+                        CertificateRecord.issuer_id.in_(issuers),
                         CertificateRecord.not_after > now,
                         OcspResponse.id.is_(None),
                     )

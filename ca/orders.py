@@ -56,6 +56,9 @@ class CertificateOrder:
     tax_code: str | None = None
     renewal_of_id: int | None = None
     crl_partition: CrlPartition | None = None  # None: the CDP names the issuer's full CRL
+    # The CA whose URLs the extensions name, which must sign it (None: the one issuing at preparation);
+    # a rollover between the order and its preparation must not have the new CA sign the old one's URLs.
+    issuer: CaKey | None = None
 
     def extensions_for(self, serial: int) -> Sequence[Extension]:
         """The extensions of the certificate with serial ``serial``: its CDP names its CRL shard."""
@@ -113,6 +116,7 @@ def subscriber_order(
         tax_code=request.tax_code if isinstance(request, OrganisationRequest) else None,
         renewal_of_id=renewal_of_id,
         crl_partition=crl_partition(authority.options, issuer.name),
+        issuer=issuer,
     )
 
 
@@ -139,4 +143,5 @@ def service_order(
         request_ref=request_ref,
         request_json=json.dumps({"service": kind.value, "common_name": common_name}),
         crl_partition=crl_partition(authority.options, issuer.name),
+        issuer=issuer,
     )

@@ -50,7 +50,7 @@ class SubscriberKey:
     serial: str
     kind: CertificateKind
     certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]  # issuing CA first, root last
+    chain: tuple[x509.Certificate, ...]  # its own issuing CA first (of any generation), root last
     algorithm: KeyAlgorithm
     key_id: str
     held: bool  # a holder's key behind the activation module (False: the service's own seal)
@@ -134,7 +134,7 @@ def subscriber_key(authority: Authority, serial: str, *, at: dt.datetime | None 
         serial=record.serial,
         kind=kind,
         certificate=certificate,
-        chain=tuple(authority.chain()),
+        chain=tuple(authority.chain_of(certificate)),
         algorithm=KeyAlgorithm.of(certificate.public_key()),
         key_id=record.key_id,
         held=credential is not None,

@@ -5,7 +5,9 @@ and time-stamp tokens the /pki endpoints serve, without an HTTP round trip. :met
 run_maintenance` is called every few seconds by every server process; a database lease lets one of them
 do the work: publish the CRL shards a revocation changed (ca.crl_shards), the full CRL when a revocation
 awaits it (at most once a ``FULL_CRL_MIN_INTERVAL``) or the last one is an hour old, re-sign OCSP
-responses before their nextUpdate, and renew the OCSP signer certificate a month before it expires.
+responses before their nextUpdate, and renew the OCSP signer certificate a month before it expires. All of
+it for every issuing CA in service (``Authority.serving_issuers``): after a rollover, the old CA's CRLs
+and OCSP answers are kept up until its last certificate expires.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ca.activation.grants import forget_expired
-from ca.authority import Authority
+from ca.authority import Authority, CaKey
 from ca.crl import PublishedCrl, publish_crl
 from ca.crl_shards import CrlCache, publish_due_shards
 from ca.intents import resolve_stale_intents
@@ -47,10 +49,10 @@ class MaintenanceReport:
     """What one maintenance round did (empty when another process holds the lease)."""
 
     ran: bool = False
-    crl_number: int | None = None
+    crl_number: int | None = None  # of the last full CRL published (of any issuer)
     crl_shards: list[int] = field(default_factory=list)  # the shards whose CRL was published
     ocsp_signed: int = 0
-    signer_renewed: str | None = None
+    signer_renewed: str | None = None  # the serial of the last OCSP signer renewed
     grants_forgotten: int = 0  # expired SADs whose wrapped keys were deleted
     intents_resolved: int = 0  # issuance intents a crash left, completed or abandoned
     notes: list[str] = field(default_factory=list)
@@ -73,14 +75,9 @@ class StatusServices:
         """The newest full CRL of ``ca_name``, or of its ``shard``, from this process's memory when fresh."""
         return self.crl_cache.get(ca_name, shard)
 
-    def publish_crl(self, *, actor: str) -> PublishedCrl:
-        """Build and publish the issuing CA's next CRL now."""
-        return publish_crl(
-            self.authority.database,
-            self.authority.issuing_ca(),
-            audit_token=self.authority.token,
-            actor=actor,
-        )
+    def publish_crl(self, issuer: CaKey, *, actor: str) -> PublishedCrl:
+        """Build and publish the next full CRL of ``issuer`` now."""
+        return publish_crl(self.authority.database, issuer, audit_token=self.authority.token, actor=actor)
 
     def crls(self) -> list[bytes]:
         """The newest published CRL of every CA (the root's covers the issuing CA), DER."""
@@ -123,16 +120,17 @@ class StatusServices:
             return report  # another process created the lease row at the same moment
         report.ran = True
         report.crl_shards = publish_due_shards(self.authority, actor=f"scheduler:{holder}")
-        if self._crl_due():
-            report.crl_number = self.publish_crl(actor=f"scheduler:{holder}").number
+        issuers = self.authority.serving_issuers()
+        for issuer in filter(self._crl_due, issuers):
+            report.crl_number = self.publish_crl(issuer, actor=f"scheduler:{holder}").number
         report.ocsp_signed = self.ocsp_refresh.refresh_due()
         report.grants_forgotten = forget_expired(self.authority.database)
         report.intents_resolved = len(resolve_stale_intents(self.authority, actor=f"scheduler:{holder}"))
-        report.signer_renewed = self._renew_signer_if_due()
+        for issuer in issuers:
+            report.signer_renewed = self._renew_signer_if_due(issuer) or report.signer_renewed
         return report
 
-    def _crl_due(self) -> bool:
-        issuer = self.authority.issuing_ca()
+    def _crl_due(self, issuer: CaKey) -> bool:
         with self.authority.database.transaction() as session:
             state = session.get(CrlState, issuer.id)
         if state is None or state.der is None or state.this_update is None:
@@ -140,18 +138,19 @@ class StatusServices:
         age = utc_now() - state.this_update
         return (state.dirty_since is not None and age >= FULL_CRL_MIN_INTERVAL) or age >= CRL_REFRESH
 
-    def _renew_signer_if_due(self) -> str | None:
-        """A new OCSP signer (new key) a month before the current one expires; both stay valid meanwhile."""
-        current = self.ocsp.signer()
-        if current.not_after - utc_now() > self.signer_renewal_margin:
-            return None
-        issuer = self.authority.issuing_ca()
+    def _renew_signer_if_due(self, issuer: CaKey) -> str | None:
+        """A new OCSP signer for ``issuer`` (new key) a month before its current one expires; both stay
+        valid meanwhile."""
+        current = self.ocsp.signers.of(self.ocsp.issuer(issuer.id))
+        renewed_until = min(utc_now() + SIGNER_VALIDITY, issuer.certificate.not_valid_after_utc)
+        if current.not_after - utc_now() > self.signer_renewal_margin or renewed_until <= current.not_after:
+            return None  # not due, or a CA in its last month, whose signer already lives as long as it does
         common_name = current.certificate.subject.native.get("common_name", "govsign OCSP responder")
         order = service_order(
             self.authority,
             CertificateKind.OCSP_SIGNER,
             str(common_name),
-            utc_now() + SIGNER_VALIDITY,
+            renewed_until,
             issuer,
             request_ref="AUTOMATIC-RENEWAL",
         )
@@ -159,5 +158,5 @@ class StatusServices:
             self.authority, order, GenerateServiceKey(current.algorithm), actor="scheduler"
         )
         issued = complete_issuance(self.authority, prepared, actor="scheduler")
-        self.ocsp.forget_signer()
+        self.ocsp.signers.forget()
         return issued.serial_hex

@@ -78,9 +78,11 @@ def _refresh_rows(authority: Any) -> Rows:
     from ca.store import CertificateRecord
 
     responder = OcspResponder(authority)
-    _insert(authority, CertificateRecord, _certificate_rows(responder.issuer.id, REFRESH_ROWS, "BENCH-OCSP"))
+    _insert(
+        authority, CertificateRecord, _certificate_rows(authority.issuing_ca().id, REFRESH_ROWS, "BENCH-OCSP")
+    )
     refresher = OcspRefresher(responder)
-    signer = responder.signer()
+    signer = responder.signers.of(responder.current_issuer())
     began = time.perf_counter()
     signed = 0
     for _ in range(REFRESH_ROWS // SWEEP_CHUNK + 50):  # rounds until the sweep has found every row
@@ -127,10 +129,9 @@ def _lookup_ms(authority: Any, serials: list[str]) -> tuple[float, float]:
 def _lookup_rows(authority: Any) -> Rows:
     from sqlalchemy import select
 
-    from ca.ocsp import OcspResponder
     from ca.store import CertificateRecord, OcspResponse, utc_now
 
-    responder = OcspResponder(authority)
+    issuer_id = authority.issuing_ca().id
     with authority.database.transaction() as session:
         model = session.execute(select(OcspResponse).limit(1)).scalar_one()
         der = model.der
@@ -138,7 +139,7 @@ def _lookup_rows(authority: Any) -> Rows:
     serials: list[str] = []
     rows = []
     for size in SIZES:
-        certificates = _certificate_rows(responder.issuer.id, size - len(serials), "BENCH-OCSP-LOOKUP")
+        certificates = _certificate_rows(issuer_id, size - len(serials), "BENCH-OCSP-LOOKUP")
         _insert(authority, CertificateRecord, certificates)
         responses = [
             {

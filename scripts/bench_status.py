@@ -210,7 +210,11 @@ def ocsp_rows(env: dict[str, str], work: Path, leaf_serial: str) -> list[tuple[s
     authority = runtime.open_authority_from(load_settings())
     responder = OcspResponder(authority)
     request = asn1_ocsp.OCSPRequest(
-        {"tbs_request": {"request_list": [{"req_cert": responder.cert_id(int(leaf_serial, 16))}]}}
+        {
+            "tbs_request": {
+                "request_list": [{"req_cert": responder.current_issuer().cert_id(int(leaf_serial, 16))}]
+            }
+        }
     ).dump()
     port = _free_port()
     # The per-address time-stamp limit (20/s, burst 50) guards the HSM against anonymous floods; wrk comes

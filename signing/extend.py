@@ -83,7 +83,7 @@ def extend_pdf(
 def _inspect(services: StatusServices, source: Path) -> tuple[list[str], bool]:
     """The serials of the document's signatures (all ours, or refused) and whether it has an archive
     time-stamp already."""
-    issuer = services.authority.issuing_ca().certificate.subject.public_bytes()
+    ours = {ca.certificate.subject.public_bytes() for ca in services.authority.issuing_cas()}
     with source.open("rb") as stream:
         try:
             reader = PdfFileReader(stream, strict=False)
@@ -96,7 +96,7 @@ def _inspect(services: StatusServices, source: Path) -> tuple[list[str], bool]:
         serials = []
         for signature in signatures:
             certificate = signature.signer_cert
-            if certificate.issuer.dump() != issuer:
+            if certificate.issuer.dump() not in ours:
                 raise DocumentRefused(
                     f"signature {signature.field_name} was made with a certificate of another CA "
                     f"({certificate.issuer.human_friendly}); only our own can be extended here"

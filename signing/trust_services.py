@@ -45,12 +45,18 @@ def chain_validation_context(services: StatusServices, serials: Iterable[str]) -
     ``hard-fail``: a certificate whose status we cannot show makes the operation fail rather than
     produce a B-LT document that is not one.
     """
-    chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in services.authority.chain()]
+    authority = services.authority
+    root = asn1_x509.Certificate.load(authority.root_certificate().public_bytes(Encoding.DER))
+    # every generation of our issuing CA: the signer's, the TSA's and each OCSP signer's may differ
+    intermediates = [
+        asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+        for c in authority.intermediate_certificates()
+    ]
     tsa = services.tsa_certificate()
     wanted = dict.fromkeys([*serials, format(tsa.serial_number, "x")])
     return ValidationContext(
-        trust_roots=[chain[-1]],
-        other_certs=[*chain[:-1], tsa],
+        trust_roots=[root],
+        other_certs=[*intermediates, tsa],
         ocsps=[ocsp.OCSPResponse.load(services.ocsp_response(serial)) for serial in wanted],
         crls=[crl.CertificateList.load(der) for der in services.crls()],
         allow_fetching=False,

@@ -91,13 +91,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_ROOT, ignore_errors=True)
 
 
-def postgres_url() -> str:
+def postgres_url(suffix: str = "") -> str:
     """A scratch PostgreSQL database, emptied; skip (or, in CI, fail) when there is no server. Each
-    pytest-xdist worker (``-n 2``) gets a database of its own, named after it."""
+    pytest-xdist worker (``-n 2``) gets a database of its own, named after it; a module's own deployment
+    one more, named after ``suffix``."""
     url = os.environ.get("GOVSIGN_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        url = make_url(url).set(database=f"{make_url(url).database}_{worker}").render_as_string(False)
+    for part in (worker, suffix):
+        if part:
+            url = make_url(url).set(database=f"{make_url(url).database}_{part}").render_as_string(False)
     try:
         server = make_url(url).set(database="postgres")
         engine = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -166,7 +168,9 @@ class Deployment:
         return self.authority.chain()[0]
 
 
-def make_deployment(backend: str, database_url: str | None) -> Deployment:
+def make_deployment(backend: str, database_url: str | None, public_url: str = PUBLIC_URL) -> Deployment:
+    """An initialised deployment in a folder of its own; its certificates name ``public_url`` (a module
+    that serves its own deployment to verifiers that follow the URLs gives it a port of its own)."""
     home = SESSION_ROOT / f"deployment-{backend}"
     home.mkdir(parents=True, exist_ok=True)
     ceremony = home / "ceremony.toml"
@@ -184,7 +188,7 @@ def make_deployment(backend: str, database_url: str | None) -> Deployment:
         "GOVSIGN_HOME": str(home),
         "GOVSIGN_TOKEN_LABEL": f"service-{backend}",
         "GOVSIGN_CEREMONY_FILE": str(ceremony),
-        "GOVSIGN_PUBLIC_URL": PUBLIC_URL,
+        "GOVSIGN_PUBLIC_URL": public_url,
     }
     if database_url:
         env["GOVSIGN_DATABASE_URL"] = database_url
@@ -193,7 +197,7 @@ def make_deployment(backend: str, database_url: str | None) -> Deployment:
         database_url=database_url,
         token_label=f"service-{backend}",
         ceremony_file=ceremony,
-        public_url=PUBLIC_URL,
+        public_url=public_url,
     )
     runtime.initialise(settings)
     authority = runtime.open_authority_from(settings)
@@ -289,9 +293,13 @@ def public_server(sqlite_deployment: Deployment) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def nss_db(tmp_path_factory: pytest.TempPathFactory, sqlite_deployment: Deployment) -> str:
     """An NSS database that trusts our root and nothing else (pdfsig must find the issuing CA in the CMS)."""
-    folder = tmp_path_factory.mktemp("nss")
+    return nss_trusting(tmp_path_factory.mktemp("nss"), sqlite_deployment.root)
+
+
+def nss_trusting(folder: Path, anchor: x509.Certificate) -> str:
+    """A new NSS database in ``folder`` that trusts ``anchor`` and nothing else, as pdfsig's -nssdir."""
     root = folder / "root.pem"
-    root.write_bytes(sqlite_deployment.root.public_bytes(Encoding.PEM))
+    root.write_bytes(anchor.public_bytes(Encoding.PEM))
     subprocess.run(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"], check=True)
     subprocess.run(
         ["certutil", "-A", "-n", "govsign-root", "-t", "CT,C,C", "-i", str(root), "-d", f"sql:{folder}"],

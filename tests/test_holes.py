@@ -96,9 +96,11 @@ def test_a_lost_token_store_lock_gives_system_failure_and_try_later_not_a_500(
     from ca.status import StatusServices
 
     services = StatusServices(sqlite_deployment.authority)
-    services.ocsp.signer()  # loaded while the HSM is there, as in a running server
+    services.ocsp.signers.of(
+        services.ocsp.current_issuer()
+    )  # loaded while the HSM is there, as in a running server
     ocsp_request = asn1_ocsp.OCSPRequest(
-        {"tbs_request": {"request_list": [{"req_cert": services.ocsp.cert_id(0xABCDEF)}]}}
+        {"tbs_request": {"request_list": [{"req_cert": services.ocsp.current_issuer().cert_id(0xABCDEF)}]}}
     ).dump()
     tokens = SOFTHSM_CONF.parent / "tokens"
     parked = tokens.with_name("tokens.lost-lock")

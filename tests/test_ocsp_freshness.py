@@ -112,9 +112,10 @@ def test_the_cache_keeps_a_bounded_number_of_answers(
     monkeypatch.setattr(ocsp, "CACHED_RESPONSES", 3)
     responder = OcspResponder(deployment.authority)
     serials = [_issue(deployment) for _ in range(5)]
+    issuer = deployment.authority.issuing_ca().id
     for serial in serials:
         assert responder.response_for_serial(serial).next_update is not None
-    assert [serial for serial in serials if responder.cached(serial)] == serials[-3:]
+    assert [serial for serial in serials if responder.cached(issuer, serial)] == serials[-3:]
 
 
 def test_a_refresh_signed_before_a_revocation_does_not_store_good_over_it(deployment: Deployment) -> None:
@@ -134,4 +135,5 @@ def test_a_refresh_signed_before_a_revocation_does_not_store_good_over_it(deploy
     served = OcspResponder(deployment.authority).response_for_serial(serial)  # any other process
     single = asn1_ocsp.OCSPResponse.load(served.der).basic_ocsp_response["tbs_response_data"]["responses"][0]
     assert single["cert_status"].name == "revoked"
-    assert responder.cached(serial) is None or responder.cached(serial) == served
+    cached = responder.cached(deployment.authority.issuing_ca().id, serial)
+    assert cached is None or cached == served

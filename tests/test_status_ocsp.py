@@ -101,7 +101,7 @@ def test_ten_megabyte_body_is_413(servers: Servers, path: str) -> None:
 def test_fresh_signatures_are_rate_limited_per_client(deployment: Deployment) -> None:
     responder = OcspResponder(deployment.authority, fresh_signatures=RateLimiter(rate=0.001, burst=2))
     request = asn1_ocsp.OCSPRequest(
-        {"tbs_request": {"request_list": [{"req_cert": responder.cert_id(0x1234)}]}}
+        {"tbs_request": {"request_list": [{"req_cert": responder.current_issuer().cert_id(0x1234)}]}}
     ).dump()
     statuses = [
         asn1_ocsp.OCSPResponse.load(responder.respond(request, client="203.0.113.9").der)[
@@ -135,10 +135,11 @@ def test_ocsp_signer_is_renewed_before_it_expires_and_responses_use_the_new_one(
     from ca.status import StatusServices
 
     services = StatusServices(servers.deployment.authority, signer_renewal_margin=dt.timedelta(days=400))
-    old_signer = services.ocsp.signer()
-    renewed = services._renew_signer_if_due()
+    issuer = services.ocsp.current_issuer()
+    old_signer = services.ocsp.signers.of(issuer)
+    renewed = services._renew_signer_if_due(issuer.ca)
     assert renewed is not None
-    new_signer = services.ocsp.signer()
+    new_signer = services.ocsp.signers.of(issuer)
     assert format(new_signer.certificate.serial_number, "x") == renewed
     assert new_signer.key_id != old_signer.key_id
     serial, leaf = servers.issue()

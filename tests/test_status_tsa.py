@@ -119,11 +119,13 @@ def test_hsm_outage_gives_try_later_and_system_failure_then_recovers(
     from tests.conftest import SOFTHSM_CONF
 
     services = StatusServices(deployment.authority)
-    services.ocsp.signer()  # loaded while the HSM is there, as in a running server
+    services.ocsp.signers.of(
+        services.ocsp.current_issuer()
+    )  # loaded while the HSM is there, as in a running server
     request = asn1_ocsp.OCSPRequest(
         {
             "tbs_request": {
-                "request_list": [{"req_cert": services.ocsp.cert_id(0xABCDEF)}],
+                "request_list": [{"req_cert": services.ocsp.current_issuer().cert_id(0xABCDEF)}],
                 "request_extensions": [{"extn_id": "nonce", "extn_value": b"0123456789abcdef"}],
             }
         }

@@ -134,7 +134,7 @@ def certificate_dossier(authority: Authority, serial: str) -> CertificateDossier
         request=json.loads(record.request_json),
         renewal_of=linked.get(record.renewal_of_id) if record.renewal_of_id else None,
         superseded_by=linked.get(record.superseded_by_id) if record.superseded_by_id else None,
-        chain=_chain(certificate, authority.chain()),
+        chain=_chain(certificate, authority.chain_of(certificate)),
         accounts=accounts,
         history=history,
         der=record.der,

@@ -61,11 +61,15 @@ def one_uploaded_certificate(data: bytes, source: str) -> asn1_x509.Certificate:
 
 
 def trust_store(authority: Authority, extra_roots: Iterable[Path] = ()) -> TrustStore:
-    """Our root (and our issuing CA, to help leaf-only paths), the certificates administrators trusted in
-    the database, and roots from files named for one run (``govsign verify --trust``)."""
-    chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in authority.chain()]
-    anchors = [TrustAnchor("govsign root CA", chain[-1])]
-    intermediates = chain[:-1]
+    """Our root (and every generation of our issuing CA, to help leaf-only paths: a rolled-over one still
+    vouches for the certificates it issued), the certificates administrators trusted in the database, and
+    roots from files named for one run (``govsign verify --trust``)."""
+    root = asn1_x509.Certificate.load(authority.root_certificate().public_bytes(Encoding.DER))
+    anchors = [TrustAnchor("govsign root CA", root)]
+    intermediates = [
+        asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+        for c in authority.intermediate_certificates()
+    ]
     for entry in list_trusted_certificates(authority):
         if entry.role is TrustRole.ANCHOR:
             anchors.append(entry.as_anchor())

@@ -11,6 +11,7 @@ import typer
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
+from ca.ceremony import load_ceremony
 from ca.crl import publish_crl
 from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
@@ -18,7 +19,7 @@ from ca.issuance import IssuedCertificate
 from ca.profiles import parse_request
 from ca.reasons import reason_for_certificate
 from ca.revocation import find_certificate
-from ca.rollover import RolledKey, roll_over
+from ca.rollover import RolledKey, next_issuing_section, roll_over, roll_over_issuing_ca
 from ca.store import list_certificates
 from govsign.access import controlled_actions
 from govsign.access.approval_payloads import RootCrlPayload
@@ -28,7 +29,7 @@ from govsign.cli.instants import parse_instant
 from govsign.cli.intents import intents_app, print_unfinished_intents
 from govsign.cli.output import out, write_atomically
 from govsign.config import runtime
-from govsign.config.settings import load_settings
+from govsign.config.settings import Settings, load_settings
 
 __all__ = ["ca_app"]
 
@@ -238,21 +239,72 @@ def ca_list(
 def ca_export_chain(
     out_path: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
-    """The root and issuing CA certificates, PEM, root first."""
+    """The root and every issuing CA certificate (each generation, oldest first), PEM, root first."""
     authority = runtime.open_authority_from(load_settings())
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in reversed(authority.chain()))
+    certificates = [authority.root_certificate(), *authority.intermediate_certificates()]
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
     if out_path is None:
         sys.stdout.write(pem.decode("ascii"))
     else:
         write_atomically(out_path, pem)
 
 
+def _root_pin(settings: Settings, pin_file: Path | None) -> str | None:
+    """The root token's PIN, never from the command line: from ``pin_file``; else None, for the
+    deployment's root PIN file when there is one (as `init` and `ca root-crl` read it); else asked."""
+    if pin_file is not None:
+        return _read_bytes(pin_file, "root PIN file").decode("utf-8").strip()
+    if settings.root_pin_path.exists():
+        return None
+    if sys.stdin.isatty():
+        return str(typer.prompt("the root token's PIN", hide_input=True, err=True))
+    return sys.stdin.readline().strip()
+
+
+def _roll_over_issuing(
+    settings: Settings, pin_file: Path | None, name: str | None, common_name: str | None
+) -> None:
+    authority = runtime.open_authority_from(settings)
+    ceremony = load_ceremony(settings.ceremony_file).issuing
+    section = next_issuing_section(authority, ceremony, name=name, common_name=common_name)
+    root_token = runtime.root_token(settings, _root_pin(settings, pin_file))
+    rolled = roll_over_issuing_ca(authority, root_token, section, actor=OPERATOR)
+    for finding in rolled.findings:
+        out.print(f"lint:    {finding}")
+    old, new = rolled.old, rolled.new
+    typer.echo(
+        f"issuing: {old.name} ({old.certificate.serial_number:x}) -> {new.name} "
+        f"({new.certificate.serial_number:x}), OCSP signer {rolled.ocsp_signer.serial_hex}"
+    )
+    typer.echo(
+        f"every server issues from {new.name} within a minute; {old.name} keeps its CRLs and OCSP answers "
+        "until its last certificate expires"
+    )
+    typer.echo(new.name)
+
+
 @ca_app.command("rollover")
 def ca_rollover(
-    which: Annotated[RolledKey, typer.Argument(help="tsa: the time-stamping unit; seal: the service's seal")],
+    which: Annotated[
+        RolledKey,
+        typer.Argument(help="tsa: the time-stamping unit; seal: the service's seal; issuing: the issuing CA"),
+    ],
+    pin_file: Annotated[
+        Path | None, typer.Option(help="issuing: a file holding the root token's PIN (default: asked for)")
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="issuing: the new CA's name in URLs (default: the ceremony's, numbered)"),
+    ] = None,
+    common_name: Annotated[str | None, typer.Option(help="issuing: the new CA's common name")] = None,
 ) -> None:
-    """A new key and certificate take over; the old certificate stays valid for what it signed."""
-    authority = runtime.open_authority_from(load_settings())
+    """A new key and certificate take over; the old certificate stays valid for what it signed. The
+    issuing CA's is a ceremony act with the root token; its last line is the new CA's name."""
+    settings = load_settings()
+    if which is RolledKey.ISSUING:
+        _roll_over_issuing(settings, pin_file, name, common_name)
+        return
+    authority = runtime.open_authority_from(settings)
     old, issued = roll_over(authority, which, actor=OPERATOR)
     typer.echo(f"{which}: {old} -> {issued.serial_hex} (every server uses the new one within a minute)")
     typer.echo(issued.serial_hex)

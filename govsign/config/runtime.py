@@ -38,6 +38,7 @@ __all__ = [
     "prepare_key_vault",
     "provision_softhsm_tokens",
     "publish_root_crl",
+    "root_token",
     "root_token_label",
     "service_token",
 ]
@@ -174,19 +175,21 @@ def _new_secret(path: Path, given: SecretStr | None = None) -> str:
     return value
 
 
+def root_token(settings: Settings, pin: str | None = None) -> Token:
+    """The root CA's token, for a ceremony act: opened with ``pin`` or the deployment's root PIN file."""
+    given = pin if pin is not None else read_secret_file(settings.root_pin_path, "the root token PIN")
+    return open_token(settings.pkcs11_module, root_token_label(settings), given)
+
+
 def publish_root_crl(settings: Settings, *, actor: str) -> PublishedCrl:
-    """Sign the root's next CRL with the root token: a ceremony act, the only one after init that needs its PIN."""
-    root_token = open_token(
-        settings.pkcs11_module,
-        root_token_label(settings),
-        read_secret_file(settings.root_pin_path, "the root token PIN"),
-    )
+    """Sign the root's next CRL with the root token: a ceremony act (as is an issuing CA's rollover)."""
+    token = root_token(settings)
     authority = open_authority_from(settings)
     with authority.database.transaction() as session:
         record = session.execute(select(CaRecord).where(CaRecord.kind == "root-ca")).scalar_one()
     return publish_crl(
         authority.database,
-        ca_key(record, root_token),
+        ca_key(record, token),
         audit_token=authority.token,
         validity=ROOT_CRL_VALIDITY,
         actor=actor,
@@ -212,9 +215,6 @@ def initialise(settings: Settings) -> CeremonyResult:
         provision_softhsm_tokens(settings, root_label)
     prepare_key_vault(settings)
     migrate(settings)
-    root_token = open_token(
-        settings.pkcs11_module, root_label, read_secret_file(settings.root_pin_path, "the root token PIN")
-    )
     return run_ceremony(
-        database(settings), root_token, service_token(settings), ceremony, settings.public_url
+        database(settings), root_token(settings), service_token(settings), ceremony, settings.public_url
     )

@@ -146,7 +146,7 @@ def describe_credential(
         "revoked" if revoked else "expired" if now > certificate.not_valid_after_utc else "valid"
     )
     usable_now = certificate.not_valid_before_utc <= now and certificate_status == "valid"
-    chain = [certificate, *authority.chain()]
+    chain = [certificate, *authority.chain_of(certificate)]
     count = {CertificateSelection.NONE: 0, CertificateSelection.SINGLE: 1}.get(selection, len(chain))
     return CredentialDescription(
         credential_id=key_id,
