@@ -50,16 +50,16 @@ def due_shards(authority: Authority) -> list[int]:
     stale_before = utc_now() - SHARD_REFRESH
     with authority.database.reading() as session:
         rows = session.execute(
-            select(CrlShard.shard, CrlShard.dirty_since, CrlShard.this_update, CrlShard.der).where(
-                CrlShard.ca_id == issuer.id
-            )
+            select(
+                CrlShard.shard, CrlShard.dirty_since, CrlShard.this_update, CrlShard.der.is_not(None)
+            ).where(CrlShard.ca_id == issuer.id)
         ).all()
-    published = {shard for shard, _, _, der in rows if der is not None}
-    changed = {shard for shard, dirty_since, _, der in rows if dirty_since is not None and der is not None}
+    published = {shard for shard, _, _, has_der in rows if has_der}
+    changed = {shard for shard, dirty_since, _, has_der in rows if dirty_since is not None and has_der}
     stale = [
         shard
-        for shard, _, this_update, der in rows
-        if der is not None and (this_update is None or this_update < stale_before)
+        for shard, _, this_update, has_der in rows
+        if has_der and (this_update is None or this_update < stale_before)
     ]
     missing = [shard for shard in range(partition.shards) if shard not in published]
     return sorted(changed) + missing + sorted(set(stale) - changed)[:STALE_PER_ROUND]

@@ -134,11 +134,18 @@ class StatusServices:
     def _crl_due(self) -> bool:
         issuer = self.authority.issuing_ca()
         with self.authority.database.transaction() as session:
-            state = session.get(CrlState, issuer.id)
-        if state is None or state.der is None or state.this_update is None:
+            published = session.execute(  # the times only: the CRL itself may be 50 MB
+                select(CrlState.this_update, CrlState.dirty_since).where(
+                    CrlState.ca_id == issuer.id, CrlState.der.is_not(None)
+                )
+            ).one_or_none()
+        if published is None:
             return True
-        age = utc_now() - state.this_update
-        return (state.dirty_since is not None and age >= FULL_CRL_MIN_INTERVAL) or age >= CRL_REFRESH
+        this_update, dirty_since = published
+        if this_update is None:
+            return True
+        age = utc_now() - this_update
+        return (dirty_since is not None and age >= FULL_CRL_MIN_INTERVAL) or age >= CRL_REFRESH
 
     def _renew_signer_if_due(self) -> str | None:
         """A new OCSP signer (new key) a month before the current one expires; both stay valid meanwhile."""
