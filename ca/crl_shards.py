@@ -30,8 +30,10 @@ __all__ = [
     "SHARD_REFRESH",
     "STALE_PER_ROUND",
     "CrlCache",
+    "IssuingCrls",
     "due_shards",
     "publish_due_shards",
+    "publish_issuing_crls",
 ]
 
 SHARD_REFRESH = dt.timedelta(days=1)
@@ -76,6 +78,24 @@ def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:
         scope = CrlScope(shard, partition.url(shard))
         publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor, scope=scope)
     return due
+
+
+@dataclass(frozen=True)
+class IssuingCrls:
+    """One publication of the issuing CA's CRLs: its full CRL and the shards that were due with it."""
+
+    full: PublishedCrl
+    shards: tuple[int, ...]
+
+
+def publish_issuing_crls(authority: Authority, *, actor: str) -> IssuingCrls:
+    """The issuing CA's due shards and its full CRL, published now (``govsign ca crl``): an operator who
+    will not wait for the scheduler after a revocation wants it in the CRL that relying parties fetch, the
+    shard its certificate's CDP names; shards that are current are left alone, as the scheduler would."""
+    shards = tuple(publish_due_shards(authority, actor=actor))
+    issuer = authority.issuing_ca()
+    full = publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor)
+    return IssuingCrls(full, shards)
 
 
 @dataclass(frozen=True)
