@@ -177,7 +177,7 @@ def _signed_crl(ca: CaKey, writer: CrlWriter) -> bytes:
     scheme = ca.algorithm.default_signature
     signed = writer.sign(scheme.hash, lambda digest: ca.token.sign_digest(ca.key_id, digest, scheme))
     if not _signed_by(ca, signed):
-        raise HsmError(f"the CRL signed for {ca.name} does not verify with the CA's key; not published")
+        raise HsmError(f"the CRL signed for {ca.name} is unreadable or fails the CA's key; not published")
     return signed.der
 
 
@@ -186,18 +186,18 @@ def _signed_by(ca: CaKey, signed: SignedCrl) -> bool:
     the CA's public key over its TBSCertList, hashed again from the bytes to publish (not from the file the
     HSM's digest came from; `cryptography`'s own check would re-encode the whole list to hash it)."""
     scheme = ca.algorithm.default_signature
-    signature = x509.load_der_x509_crl(signed.der).signature
     digest = hashlib.new(scheme.hash, signed.tbs).digest()
     prehashed = Prehashed(_HASHES[scheme.hash]())
     key = ca.certificate.public_key()
     try:
+        signature = x509.load_der_x509_crl(signed.der).signature
         if isinstance(key, ec.EllipticCurvePublicKey) and scheme.scheme == "ecdsa":
             key.verify(signature, digest, ec.ECDSA(prehashed))
         elif isinstance(key, rsa.RSAPublicKey) and scheme.scheme == "rsa-pkcs1v15":
             key.verify(signature, digest, padding.PKCS1v15(), prehashed)
         else:
             return False
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):  # ValueError: not a CRL cryptography can read
         return False
     return True
 
