@@ -175,7 +175,7 @@ def crl_rows(env: dict[str, str], sizes: tuple[int, ...] = SIZES) -> list[tuple[
         shards = _run("build-shards", env)
         rows += [
             (
-                f"CRL with {full['entries']:,} entries: build + sign + verify, s (CPU s of the process)",
+                f"CRL with {full['entries']:,} entries: build + sign + verify, s wall (CPU)",
                 f"{full['seconds']:.1f} ({full['cpu_seconds']:.1f})",
             ),
             (
