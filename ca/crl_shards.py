@@ -31,8 +31,10 @@ __all__ = [
     "SHARD_REFRESH",
     "STALE_PER_ROUND",
     "CrlCache",
+    "IssuingCrls",
     "due_shards",
     "publish_due_shards",
+    "publish_issuing_crls",
 ]
 
 SHARD_REFRESH = dt.timedelta(days=1)
@@ -50,16 +52,16 @@ def due_shards(authority: Authority, issuer: CaKey) -> list[int]:
     stale_before = utc_now() - SHARD_REFRESH
     with authority.database.reading() as session:
         rows = session.execute(
-            select(CrlShard.shard, CrlShard.dirty_since, CrlShard.this_update, CrlShard.der).where(
-                CrlShard.ca_id == issuer.id
-            )
+            select(
+                CrlShard.shard, CrlShard.dirty_since, CrlShard.this_update, CrlShard.der.is_not(None)
+            ).where(CrlShard.ca_id == issuer.id)
         ).all()
-    published = {shard for shard, _, _, der in rows if der is not None}
-    changed = {shard for shard, dirty_since, _, der in rows if dirty_since is not None and der is not None}
+    published = {shard for shard, _, _, has_der in rows if has_der}
+    changed = {shard for shard, dirty_since, _, has_der in rows if dirty_since is not None and has_der}
     stale = [
         shard
-        for shard, _, this_update, der in rows
-        if der is not None and (this_update is None or this_update < stale_before)
+        for shard, _, this_update, has_der in rows
+        if has_der and (this_update is None or this_update < stale_before)
     ]
     missing = [shard for shard in range(partition.shards) if shard not in published]
     return sorted(changed) + missing + sorted(set(stale) - changed)[:STALE_PER_ROUND]
@@ -77,6 +79,24 @@ def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:
             publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor, scope=scope)
             published.append(shard)
     return published
+
+
+@dataclass(frozen=True)
+class IssuingCrls:
+    """One publication of the issuing CA's CRLs: its full CRL and the shards that were due with it."""
+
+    full: PublishedCrl
+    shards: tuple[int, ...]
+
+
+def publish_issuing_crls(authority: Authority, *, actor: str) -> IssuingCrls:
+    """The issuing CA's due shards and its full CRL, published now (``govsign ca crl``): an operator who
+    will not wait for the scheduler after a revocation wants it in the CRL that relying parties fetch, the
+    shard its certificate's CDP names; shards that are current are left alone, as the scheduler would."""
+    shards = tuple(publish_due_shards(authority, actor=actor))
+    issuer = authority.issuing_ca()
+    full = publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor)
+    return IssuingCrls(full, shards)
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,20 @@
 OCSP responses are re-signed from their half-life on (:data:`ca.ocsp.REFRESH_MARGIN`), so a response past
 it is refresh backlog, and the oldest stored response tells whether the refresh keeps up at all; both
 reads walk the ``next_update`` index (a range count and one row), never the whole table. A CRL's age is
-how long ago its CA last published one.
+the time since its thisUpdate: the full CRL's per CA, and that of the CA's oldest shard (ca.crl_shards
+republishes each within ``SHARD_REFRESH``, so an oldest shard past it says the scheduler is behind).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from ca.ocsp import REFRESH_MARGIN
-from ca.store import CaRecord, CrlState, Database, OcspResponse
+from ca.store import CaRecord, CrlShard, CrlState, Database, OcspResponse
 
 __all__ = ["StatusFreshness", "status_freshness"]
 
@@ -25,7 +27,8 @@ class StatusFreshness:
 
     oldest_ocsp_age: float | None
     ocsp_past_half_life: int
-    crl_ages: dict[str, float]  # by CA name, for the CAs that have published a CRL
+    crl_ages: dict[str, float]  # the full CRL's, by CA name, for the CAs that have published one
+    oldest_shard_ages: dict[str, float]  # by CA name, for the CAs that have published a shard
 
 
 def status_freshness(database: Database, now: dt.datetime) -> StatusFreshness:
@@ -44,10 +47,18 @@ def status_freshness(database: Database, now: dt.datetime) -> StatusFreshness:
             .join(CrlState, CrlState.ca_id == CaRecord.id)
             .where(CrlState.this_update.is_not(None))
         ).all()
+        oldest_shards = session.execute(
+            select(CaRecord.name, func.min(CrlShard.this_update))
+            .join(CrlShard, CrlShard.ca_id == CaRecord.id)
+            .group_by(CaRecord.name)
+        ).all()
     return StatusFreshness(
         oldest_ocsp_age=None if oldest is None else (now - oldest).total_seconds(),
         ocsp_past_half_life=int(backlog),
-        crl_ages={
-            name: (now - this_update).total_seconds() for name, this_update in published if this_update
-        },
+        crl_ages=_ages(now, published),
+        oldest_shard_ages=_ages(now, oldest_shards),
     )
+
+
+def _ages(now: dt.datetime, published: Sequence[Row[str, dt.datetime | None]]) -> dict[str, float]:
+    return {name: (now - this_update).total_seconds() for name, this_update in published if this_update}

@@ -239,7 +239,9 @@ class CrlState(Base):
     number: Mapped[int] = mapped_column(Integer, default=0)
     this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: a million-entry CRL is 50 MB, and locking the row (each revocation, each publication) or
+    # asking whether it is due must not read it; the readers that serve it ask for it (undefer).
+    der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     dirty_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # a revocation awaits publication
 
 
@@ -254,7 +256,7 @@ class CrlShard(Base):
     number: Mapped[int] = mapped_column(Integer, default=0)
     this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # as CrlState.der
     dirty_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 

@@ -8,7 +8,7 @@ activation module (scripts/bench_activation.py), each on deployments made here i
 (SQLite, and PostgreSQL unless told not to).
 
 Usage: .venv/bin/python scripts/bench.py [--count N] [--keys 3000] [--no-postgres]
-       [--only ca|status|ocsp-scale|signing|batch|validation|activation]
+       [--only ca|status|crl|ocsp-scale|signing|batch|validation|activation]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--only",
-        choices=("all", "ca", "status", "ocsp-scale", "signing", "batch", "validation", "activation"),
+        choices=("all", "ca", "status", "crl", "ocsp-scale", "signing", "batch", "validation", "activation"),
         default="all",
         help="which part to run",
     )
@@ -155,6 +155,10 @@ def _measure(
         assert serial is not None, "a BENCH certificate was issued just above"
         rows += bench_status.ocsp_rows(envs["SQLite"], WORK, serial)
         rows += bench_status.crl_rows(envs["SQLite"])
+    if arguments.only == "crl":  # also part of the status rows
+        import bench_crl
+
+        rows += bench_crl.crl_rows(envs["SQLite"])
     if arguments.only in ("all", "ocsp-scale"):
         import bench_ocsp_scale
 

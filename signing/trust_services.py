@@ -58,7 +58,7 @@ def chain_validation_context(services: StatusServices, serials: Iterable[str]) -
         trust_roots=[root],
         other_certs=[*intermediates, tsa],
         ocsps=[ocsp.OCSPResponse.load(services.ocsp_response(serial)) for serial in wanted],
-        crls=[crl.CertificateList.load(der) for der in services.crls()],
+        crls=[crl.CertificateList.load(der) for der in services.crls_for(wanted)],
         allow_fetching=False,
         revocation_mode="hard-fail",
     )

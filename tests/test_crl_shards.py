@@ -5,9 +5,12 @@ shard within a minute through the servers' maintenance, and no other shard is re
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,7 +23,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 from sqlalchemy import select
 
-from ca.store import CertificateRecord, CrlShard
+from ca.store import AuditEntry, CertificateRecord, CrlShard, Lease, utc_now
 from tests.status_servers import Servers
 
 REVOCATION_PROMISE_SECONDS = 60
@@ -151,6 +154,55 @@ def test_revocation_reaches_its_shard_within_a_minute_and_only_that_shard_is_reb
     good_path, _ = _fetch_shard(servers, servers.first, _cdp_url(good))
     accepted = _openssl_verify_with(servers, good, good_path)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+@contextmanager
+def _maintenance_held_by_the_test(servers: Servers) -> Iterator[None]:
+    """The servers' maintenance lease taken over for the block, so that what is published in it is what the
+    test publishes (the servers' rounds every second would publish a dirty shard first)."""
+    database = servers.deployment.authority.database
+    with database.transaction() as session:
+        session.merge(
+            Lease(name="status-maintenance", holder="test", expires_at=utc_now() + dt.timedelta(minutes=5))
+        )
+    time.sleep(3)  # a round that began before the take-over ends
+    try:
+        yield
+    finally:
+        with database.transaction() as session:
+            session.merge(Lease(name="status-maintenance", holder="test", expires_at=utc_now()))
+
+
+def test_ca_crl_publishes_the_shard_a_revocation_left_due_and_the_full_crl(servers: Servers) -> None:
+    shards = servers.deployment.authority.options.crl_shards
+    serial, leaf = servers.issue()
+    shard = int(serial, 16) % shards
+    with _maintenance_held_by_the_test(servers):
+        servers.deployment.cli("ca", "revoke", serial, "--reason", "keyCompromise")
+        with servers.deployment.authority.database.reading() as session:
+            dirty = (
+                session.execute(select(CrlShard.shard).where(CrlShard.dirty_since.is_not(None)))
+                .scalars()
+                .all()
+            )
+        assert shard in dirty
+        published = servers.deployment.cli("ca", "crl").stdout
+    number, shards_line = published.split()[1].rstrip(":"), published.strip().splitlines()[-1]
+    assert str(shard) in shards_line.removeprefix("shards published:").strip().split(", "), published
+    assert _shard_numbers(servers)[shard] < int(number), "the shard is published before the full CRL"
+    _, crl = _fetch_shard(servers, servers.first, _cdp_url(leaf))
+    assert crl.get_revoked_certificate_by_serial_number(int(serial, 16)) is not None
+    with servers.deployment.authority.database.reading() as session:
+        actors = (
+            session.execute(
+                select(AuditEntry.actor)
+                .where(AuditEntry.object.like(f"crl:govsign-ca/{shard}:%"))
+                .order_by(AuditEntry.seq)
+            )
+            .scalars()
+            .all()
+        )
+    assert actors and actors[-1].startswith("cli:"), actors
 
 
 def test_shard_crl_is_served_with_its_etag_and_unknown_shards_are_404(servers: Servers) -> None:

@@ -5,6 +5,7 @@ worker (issue 14, item 5)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -21,10 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ca.errors import HsmUnavailable
-from ca.store import AuditEntry, certificate_by_serial
+from ca.store import AuditEntry, CaRecord, CrlShard, CrlState, certificate_by_serial
 from govsign.api.operations import readiness
 from tests.conftest import (
     PROJECT,
@@ -144,6 +145,33 @@ def test_metrics_of_both_workers_count_each_service_by_route_template(
         assert len(families[gauge]) == 1, gauge
     assert families["govsign_ocsp_oldest_response_age_seconds"][0][2] > 0
     assert {labels["ca"] for _, labels, _ in families["govsign_crl_age_seconds"]} >= {"govsign-ca"}
+
+
+def _published(deployment: Deployment, table: type[CrlState] | type[CrlShard]) -> dt.datetime:
+    """The oldest thisUpdate of the issuing CA's full CRL (``CrlState``) or of its shards (``CrlShard``)."""
+    with deployment.authority.database.reading() as session:
+        oldest = session.execute(
+            select(func.min(table.this_update))
+            .join(CaRecord, CaRecord.id == table.ca_id)
+            .where(CaRecord.name == "govsign-ca")
+        ).scalar_one()
+    assert oldest is not None
+    return oldest
+
+
+def test_metrics_give_the_age_of_each_cas_full_crl_and_of_its_oldest_shard(
+    server: str, sqlite_deployment: Deployment, auditor: dict[str, str]
+) -> None:
+    oldest_shard, full = _published(sqlite_deployment, CrlShard), _published(sqlite_deployment, CrlState)
+    scraped = httpx.get(f"{server}/metrics", headers=auditor, timeout=60)
+    now = dt.datetime.now(dt.UTC)
+    families = _families(scraped.text)
+    shard_ages = {labels["ca"]: age for _, labels, age in families["govsign_crl_oldest_shard_age_seconds"]}
+    full_ages = {labels["ca"]: age for _, labels, age in families["govsign_crl_age_seconds"]}
+    # seconds since thisUpdate; a CRL the servers publish meanwhile only makes an age smaller
+    assert 0 <= shard_ages["govsign-ca"] <= (now - oldest_shard).total_seconds() + 1
+    assert 0 <= full_ages["govsign-ca"] <= (now - full).total_seconds() + 1
+    assert "govsign-root" in full_ages and "govsign-root" not in shard_ages  # the root is not partitioned
 
 
 def test_request_id_is_echoed_logged_and_written_into_the_audit_entry(

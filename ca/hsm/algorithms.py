@@ -10,8 +10,17 @@ import pkcs11
 from asn1crypto import core as asn1_core
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11.util.ec import encode_ecdsa_signature
 
-__all__ = ["HashName", "KeyAlgorithm", "KeyPair", "PublicKey", "SignatureAlgorithm", "public_key_of"]
+__all__ = [
+    "HashName",
+    "KeyAlgorithm",
+    "KeyPair",
+    "PublicKey",
+    "SignatureAlgorithm",
+    "public_key_of",
+    "sign_digest",
+]
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 HashName = Literal["sha256", "sha384", "sha512"]
@@ -75,16 +84,17 @@ class KeyPair:
     public_key: PublicKey
 
 
-_HASH_SIZES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
-_RSA_PKCS1_MECHANISMS = {
-    "sha256": Mechanism.SHA256_RSA_PKCS,
-    "sha384": Mechanism.SHA384_RSA_PKCS,
-    "sha512": Mechanism.SHA512_RSA_PKCS,
+# DER DigestInfo prefixes (RFC 8017 §9.2 note 1): CKM_RSA_PKCS signs DigestInfo, not the bare hash.
+_DIGEST_INFO = {
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
-_RSA_PSS_MECHANISMS = {
-    "sha256": (Mechanism.SHA256_RSA_PKCS_PSS, Mechanism.SHA256, pkcs11.MGF.SHA256),
-    "sha384": (Mechanism.SHA384_RSA_PKCS_PSS, Mechanism.SHA384, pkcs11.MGF.SHA384),
-    "sha512": (Mechanism.SHA512_RSA_PKCS_PSS, Mechanism.SHA512, pkcs11.MGF.SHA512),
+# RSASSA-PSS parameters: MGF1 with the message's hash and a salt of its length.
+_PSS = {
+    "sha256": (Mechanism.SHA256, pkcs11.MGF.SHA256, 32),
+    "sha384": (Mechanism.SHA384, pkcs11.MGF.SHA384, 48),
+    "sha512": (Mechanism.SHA512, pkcs11.MGF.SHA512, 64),
 }
 _CURVE_NAMES = {KeyAlgorithm.EC_P256: "secp256r1", KeyAlgorithm.EC_P384: "secp384r1"}
 
@@ -98,3 +108,17 @@ def public_key_of(public: Any) -> PublicKey:
     point = asn1_core.OctetString.load(public[Attribute.EC_POINT]).native
     curve = ec.SECP384R1() if len(point) > 65 else ec.SECP256R1()
     return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+
+
+def sign_digest(private: Any, digest: bytes, scheme: SignatureAlgorithm) -> bytes:
+    """Sign ``digest``, the hash of the message computed on the host, with the PKCS#11 private key object
+    ``private`` under ``scheme``: the DER ``ECDSA-Sig-Value`` that X.509 and CMS carry for ECDSA (not
+    PKCS#11's raw r||s), the signature block for RSA. The message never crosses to the token, as with Go's
+    crypto.Signer over PKCS#11 (a million-entry CRL is 50 MB; a network HSM is sent its 32-byte hash)."""
+    if scheme.scheme == "ecdsa":
+        return bytes(encode_ecdsa_signature(private.sign(digest, mechanism=Mechanism.ECDSA)))
+    if scheme.scheme == "rsa-pss":
+        return bytes(
+            private.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=_PSS[scheme.hash])
+        )
+    return bytes(private.sign(_DIGEST_INFO[scheme.hash] + digest, mechanism=Mechanism.RSA_PKCS))

@@ -14,19 +14,17 @@ from typing import Any, TypeVar
 
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11_errors
-from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from ca.errors import ConfigurationError, HsmError, HsmUnavailable
 from ca.hsm.algorithms import (
     _CURVE_NAMES,
-    _HASH_SIZES,
-    _RSA_PKCS1_MECHANISMS,
-    _RSA_PSS_MECHANISMS,
     KeyAlgorithm,
     KeyPair,
     PublicKey,
     SignatureAlgorithm,
     public_key_of,
+    sign_digest,
 )
 from ca.hsm.library import _RETRY_PAUSES_SECONDS, is_transient, library_for
 from ca.interruption import uninterrupted
@@ -218,25 +216,18 @@ class Token:
         )
 
     def sign(self, key_id: bytes, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
-        """Sign ``data`` with the private key ``key_id``; the hash is part of the scheme.
+        """Sign ``data`` with the private key ``key_id``; the hash is part of the scheme, computed here."""
+        return self.sign_digest(key_id, hashlib.new(algorithm.hash, data).digest(), algorithm)
 
-        ECDSA hashes on the host and signs with CKM_ECDSA (SoftHSM2 2.6 lacks CKM_ECDSA_SHA256) and returns
-        the DER ``ECDSA-Sig-Value`` that X.509 and CMS carry, not PKCS#11's raw r||s.
-        """
-
-        def sign_with(local: ThreadSession) -> bytes:
-            private = self._object(local, ObjectClass.PRIVATE_KEY, key_id)
-            if algorithm.scheme == "ecdsa":
-                digest = hashlib.new(algorithm.hash, data).digest()
-                raw: bytes = private.sign(digest, mechanism=Mechanism.ECDSA)
-                return bytes(encode_ecdsa_signature(raw))
-            if algorithm.scheme == "rsa-pss":
-                mechanism, hash_mechanism, mgf = _RSA_PSS_MECHANISMS[algorithm.hash]
-                parameters = (hash_mechanism, mgf, _HASH_SIZES[algorithm.hash])
-                return bytes(private.sign(data, mechanism=mechanism, mechanism_param=parameters))
-            return bytes(private.sign(data, mechanism=_RSA_PKCS1_MECHANISMS[algorithm.hash]))
-
-        return self._run("sign", sign_with)
+    def sign_digest(self, key_id: bytes, digest: bytes, algorithm: SignatureAlgorithm) -> bytes:
+        """Sign ``digest``, the ``algorithm.hash`` of a message hashed by the caller (a CRL is hashed while
+        it is written), with the private key ``key_id`` (:func:`ca.hsm.algorithms.sign_digest`)."""
+        return self._run(
+            "sign",
+            lambda local: sign_digest(
+                self._object(local, ObjectClass.PRIVATE_KEY, key_id), digest, algorithm
+            ),
+        )
 
     def ensure_hmac_key(self, label: str) -> None:
         """Create the generic-secret key ``label`` for HMAC-SHA256 unless the token has it already."""

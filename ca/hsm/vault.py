@@ -20,14 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11_errors
 from pkcs11.constants import DEFAULT
-from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from ca.errors import ConfigurationError, HsmError
-from ca.hsm.algorithms import KeyAlgorithm, PublicKey, SignatureAlgorithm, public_key_of
+from ca.hsm.algorithms import KeyAlgorithm, PublicKey, SignatureAlgorithm, public_key_of, sign_digest
 from ca.hsm.library import library_for
 from ca.hsm.token import ThreadSession, Token
 
@@ -37,17 +36,6 @@ KEK_LABEL = "govsign-subscriber-kek"
 PEPPER_LABEL = "govsign-activation-pepper"
 _WRAP = Mechanism.AES_KEY_WRAP_PAD
 _CURVES = {KeyAlgorithm.EC_P256: "secp256r1", KeyAlgorithm.EC_P384: "secp384r1"}
-# DER DigestInfo prefixes (RFC 8017 §9.2 note 1): CKM_RSA_PKCS signs DigestInfo, not the bare hash.
-_DIGEST_INFO = {
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
-    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
-}
-_PSS = {
-    "sha256": (Mechanism.SHA256, pkcs11.MGF.SHA256, 32),
-    "sha384": (Mechanism.SHA384, pkcs11.MGF.SHA384, 48),
-    "sha512": (Mechanism.SHA512, pkcs11.MGF.SHA512, 64),
-}
 # A session private key that can be wrapped by the KEK alone and is never readable.
 _WRAPPABLE_PRIVATE = {
     Attribute.TOKEN: False,
@@ -216,18 +204,8 @@ class KeyVault(Token):
             except (p11_errors.WrappedKeyInvalid, p11_errors.EncryptedDataInvalid) as error:
                 raise HsmError("the wrapped key does not open under this token's KEK") from error
             try:
-                return [_sign_digest(private, digest, scheme) for digest in digests]
+                return [sign_digest(private, digest, scheme) for digest in digests]
             finally:
                 private.destroy()
 
         return self._run("sign_wrapped", sign)
-
-
-def _sign_digest(private: Any, digest: bytes, scheme: SignatureAlgorithm) -> bytes:
-    if scheme.scheme == "ecdsa":
-        return bytes(encode_ecdsa_signature(private.sign(digest, mechanism=Mechanism.ECDSA)))
-    if scheme.scheme == "rsa-pss":
-        return bytes(
-            private.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=_PSS[scheme.hash])
-        )
-    return bytes(private.sign(_DIGEST_INFO[scheme.hash] + digest, mechanism=Mechanism.RSA_PKCS))

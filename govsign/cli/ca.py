@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 from ca.ceremony import load_ceremony
-from ca.crl import publish_crl
+from ca.crl_shards import publish_issuing_crls
 from ca.errors import InvalidRequest
 from ca.hsm import KeyAlgorithm
 from ca.issuance import IssuedCertificate
@@ -146,18 +146,18 @@ def ca_revoke(
 
 @ca_app.command("crl")
 def ca_crl(
-    out_path: Annotated[Path | None, typer.Option("--out", help="also write the CRL here (DER)")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="also write the full CRL here (DER)")] = None,
 ) -> None:
-    """Build, sign and publish the issuing CA's next CRL now."""
+    """Publish the issuing CA's CRLs now: the shards a revocation left due (those the certificates' CDPs
+    name), then the full CRL."""
     authority = runtime.open_authority_from(load_settings())
-    published = publish_crl(
-        authority.database, authority.issuing_ca(), audit_token=authority.token, actor=OPERATOR
-    )
+    published = publish_issuing_crls(authority, actor=OPERATOR)
+    full = published.full
     if out_path is not None:
-        write_atomically(out_path, published.der)
-    out.print(
-        f"CRL {published.number}: {published.entries} entries, next update {published.next_update:%Y-%m-%d %H:%M} UTC"
-    )
+        write_atomically(out_path, full.der)
+    out.print(f"CRL {full.number}: {full.entries} entries, next update {full.next_update:%Y-%m-%d %H:%M} UTC")
+    shards = ", ".join(str(shard) for shard in published.shards) or "none was due"
+    out.print(f"shards published: {shards}")
 
 
 @ca_app.command("root-crl")

@@ -11,6 +11,7 @@ import pwd
 import secrets
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -24,9 +25,10 @@ from ca.hsm.vault import PEPPER_LABEL, KeyVault, create_trusted_kek
 from ca.softhsm import provision_token, render_configuration, token_exists
 from ca.sqlite_engine import keep_sqlite_files_private
 from ca.store import CaRecord, Database
-from govsign.access.approvals import Executor
-from govsign.access.controlled_actions import executors
 from govsign.config.settings import Settings, load_settings, read_secret_file, write_secret_file
+
+if TYPE_CHECKING:
+    from govsign.access.approvals import Executor
 
 __all__ = [
     "approval_executors",
@@ -198,6 +200,10 @@ def publish_root_crl(settings: Settings, *, actor: str) -> PublishedCrl:
 
 def approval_executors(settings: Settings) -> dict[str, Executor]:
     """What runs approved actions in this deployment (the root CRL with its root token)."""
+    # Imported here: the approvals bring pyHanko's validator (~55 MB and a second of imports), which a
+    # process that only opens the Authority (a CRL build, a script) does not need.
+    from govsign.access.controlled_actions import executors
+
     return executors(lambda actor: publish_root_crl(settings, actor=actor))
 
 

@@ -101,17 +101,26 @@ class StatusReadings(Collector):
             "Stored OCSP responses past their half-life, due for re-signing (refresh backlog)",
             value=freshness.ocsp_past_half_life,
         )
-        crl_age = GaugeMetricFamily(
-            "govsign_crl_age_seconds", "Time since the CA last published its CRL", labels=["ca"]
+        yield _by_ca(
+            "govsign_crl_age_seconds", "Seconds since thisUpdate of the CA's full CRL", freshness.crl_ages
         )
-        for name, age in sorted(freshness.crl_ages.items()):
-            crl_age.add_metric([name], age)
-        yield crl_age
+        yield _by_ca(
+            "govsign_crl_oldest_shard_age_seconds",
+            "Seconds since thisUpdate of the CA's oldest shard CRL (each is republished within a day)",
+            freshness.oldest_shard_ages,
+        )
         yield GaugeMetricFamily(
             "govsign_batch_queue_depth",
             "Documents of running signing batches waiting to be signed",
             value=queued,
         )
+
+
+def _by_ca(name: str, documentation: str, ages: dict[str, float]) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, documentation, labels=["ca"])
+    for ca_name, age in sorted(ages.items()):
+        gauge.add_metric([ca_name], age)
+    return gauge
 
 
 class _ThisProcess(Collector):
