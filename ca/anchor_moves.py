@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from ca.errors import HsmError
 from ca.hsm import Token
 
 __all__ = ["MOVE_INTERVAL", "Position", "hand_over", "settle"]
@@ -73,7 +72,9 @@ class _Mover:
                 (target, revise), self.pending = self.pending, None
             try:
                 self.token.revise_tagged_text(self.application, revise)
-            except HsmError as error:  # committed already: the anchor catches up on the next write
+            except Exception as error:  # committed already: the anchor catches up on the next write
+                # Not only HsmError: the one mover of the process must outlive any failure (the token
+                # store's lock file not opened, say), or no later commit of the process is ever anchored.
                 log.error("audit anchor not moved to entry %s (%s); trying again", target[1], error)
                 self.hand_over(target, revise)
                 time.sleep(RETRY_PAUSE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -242,3 +243,26 @@ def test_threads_committing_together_hand_their_moves_to_one_paced_writer(deploy
         assert positions == sorted(positions) and positions[-1] <= (final.epoch, final.seq), positions
     verification = verify_log(database, token)
     assert verification.intact, verification.problems
+
+
+def test_the_mover_outlives_a_write_that_fails_with_any_error(deployment: Deployment) -> None:
+    """A move that fails with something other than HsmError (here the OSError a token store's lock file
+    gives when the process is out of descriptors) must not end the process's one mover thread: if it did,
+    no later commit of the process would ever be anchored, and a cut of those entries would go unseen for
+    as long as the process lives (settle() would only time out)."""
+    token = deployment.authority.token
+    application = "govsign-test-mover"  # a mover of its own: the audit anchor's is left alone
+    failures = [OSError(24, "Too many open files")]
+    failed = threading.Event()
+
+    def failing(_text: str | None) -> str | None:
+        if failures:
+            failed.set()
+            raise failures.pop()
+        return "first"
+
+    anchor_moves.hand_over(token, application, (0, 1), failing)
+    assert failed.wait(timeout=10)  # the mover has tried (and failed) before the next commit hands over
+    anchor_moves.hand_over(token, application, (0, 2), lambda _text: "second")
+    assert anchor_moves.settle(timeout=anchor_moves.RETRY_PAUSE * 5)
+    assert token.read_tagged_text(application) == "second"
