@@ -13,12 +13,19 @@ every other job still commits. A COMMIT that fails fails every job that had succ
 So each job keeps the all-or-nothing of a transaction of its own (its writes and its audit entry commit
 together or not at all), while BEGIN, COMMIT, the head's HMAC (:func:`ca.audit.append` makes it once per
 transaction) and the anchor's check are paid once per group instead of once per job.
+
+One transaction holding several jobs' row locks must take them in one order that every other transaction
+keeps too, or two of them can each wait for the other (PostgreSQL then kills one). Jobs that lock a row
+of their own and then append to the audit chain (a claim locks its credential, as authorize and destroy
+do) would, run one after the other, hold the head while the next job waits for its row: ``lock_first``
+takes every job's row up front, in a fixed order, before any job runs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
@@ -35,6 +42,9 @@ Outcome = TypeVar("Outcome")
 @dataclass
 class _Ticket(Generic[Job, Outcome]):
     job: Job
+    # The caller's context (its request's id, which the job's audit entry names), made in its own thread:
+    # the leader runs each job in its caller's context, not in the leader's.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     outcome: Outcome | None = None
     error: Exception | None = None
     done: bool = field(default=False)
@@ -49,9 +59,16 @@ class _Ticket(Generic[Job, Outcome]):
 class GroupCommit(Generic[Job, Outcome]):
     """Runs ``work(session, job)`` for the jobs of concurrent threads, several per transaction."""
 
-    def __init__(self, database: Database, work: Callable[[Session, Job], Outcome]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        work: Callable[[Session, Job], Outcome],
+        *,
+        lock_first: Callable[[Session, Sequence[Job]], None] | None = None,
+    ) -> None:
         self.database = database
         self.work = work
+        self.lock_first = lock_first
         self._condition = threading.Condition()
         self._waiting: list[_Ticket[Job, Outcome]] = []
         self._leading = False
@@ -78,10 +95,12 @@ class GroupCommit(Generic[Job, Outcome]):
     def _commit(self, group: list[_Ticket[Job, Outcome]]) -> None:
         try:
             with self.database.transaction() as session:
+                if self.lock_first is not None:
+                    self.lock_first(session, [ticket.job for ticket in group])
                 for ticket in group:
                     try:
                         with session.begin_nested():
-                            ticket.outcome = self.work(session, ticket.job)
+                            ticket.outcome = ticket.context.run(self.work, session, ticket.job)
                     except Exception as error:  # this job's refusal: its savepoint is rolled back
                         ticket.error = error
         except Exception as error:  # the COMMIT (or the transaction) failed: nothing of the group stands

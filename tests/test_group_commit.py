@@ -3,20 +3,28 @@ transaction, yet each keeps its own all-or-nothing, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ca import audit
+from ca.activation.grants import Claim
+from ca.activation.records import GrantKind, credential_row
 from ca.audit import AuditEvent, verify_log
+from ca.correlation import REQUEST_ID
 from ca.errors import InvalidRequest
 from ca.group_commit import GroupCommit
+from ca.hsm import SignatureAlgorithm
 from ca.store import AuditEntry
 from tests.conftest import Deployment
+from tests.test_activation import PIN, active_credential, digest, module_of
 
 THREADS, ROUNDS = 8, 10
 
@@ -133,8 +141,106 @@ def test_a_commit_that_fails_fails_every_job_of_its_group_and_no_other(deploymen
     assert verification.intact, verification.problems
 
 
+def _queued(claims: GroupCommit[Claim, Any], key_id: str) -> bool:
+    return any(ticket.job.key_id == key_id for ticket in claims._waiting)
+
+
 def _wait_until(condition: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 30
     while not condition():
         assert time.monotonic() < deadline, "the threads did not get there"
         time.sleep(0.01)
+
+
+def test_a_group_of_claims_does_not_deadlock_with_a_transaction_that_locks_a_credential_then_audits(
+    postgres_deployment: Deployment,
+) -> None:
+    """A claim locks its credential, then the audit head (credential_row first, as destroy() does, so that
+    nothing deadlocks); so do authorize, unlock, a PIN change and destroy. A group of claims must keep that
+    order across its jobs: if its first job took the head and its second then waited for a credential that
+    such a transaction holds, that transaction would wait for the head, and PostgreSQL would kill one of
+    them (a signature, or a revocation, refused with a deadlock). Here a first claim holds its group open
+    on a locked credential until claims on X and on Y wait behind it; then, while Y is locked by a
+    transaction that goes on to audit (an authorize's), the group of X and Y runs: every claim and the
+    other transaction must succeed."""
+    deployment = postgres_deployment
+    module, database, token = module_of(deployment), deployment.authority.database, deployment.authority.token
+    gate, first, second = (active_credential(deployment) for _ in range(3))
+    wanted = {key_id: [digest(f"group-deadlock:{key_id}")] for key_id in (gate, first, second)}
+    sads = {
+        key_id: module.authorize(
+            key_id, PIN, hashes, kind=GrantKind.HASHES, hash_algorithm="sha256", actor="h"
+        ).sad
+        for key_id, hashes in wanted.items()
+    }
+    outcomes: dict[str, str] = {}
+
+    def claim(key_id: str) -> None:
+        try:
+            module.sign_hashes(
+                key_id, sads[key_id], wanted[key_id], SignatureAlgorithm("ecdsa", "sha256"), actor="h"
+            )
+            outcomes[key_id] = "signed"
+        except OperationalError as error:
+            outcomes[key_id] = f"failed: {error.orig!r}"
+
+    claims = module._claims
+    threads = {key_id: threading.Thread(target=claim, args=(key_id,)) for key_id in (gate, first, second)}
+    other = "committed"
+    try:
+        with database.transaction() as session:
+            credential_row(session, second)  # an authorize's transaction: the credential first...
+            with database.transaction() as holding_gate:
+                credential_row(holding_gate, gate)
+                threads[gate].start()
+                _wait_until(lambda: claims._leading)
+                for key_id in (first, second):
+                    threads[key_id].start()
+                    _wait_until(partial(_queued, claims, key_id))
+            _wait_until(lambda: gate in outcomes and not claims._waiting)
+            time.sleep(0.5)  # the group of X and Y has taken X and the head, and waits for Y
+            audit.append(session, token, AuditEvent("h", "credential.authorize", f"credential:{second}"))
+    except OperationalError as error:
+        other = f"failed: {error.orig!r}"
+    for thread in threads.values():
+        thread.join(timeout=60)
+    assert (outcomes, other) == ({gate: "signed", first: "signed", second: "signed"}, "committed")
+
+
+def test_each_job_of_a_group_is_audited_under_its_own_request(deployment: Deployment) -> None:
+    """An audit entry names the HTTP request it came from (details.request_id, read from the request's
+    context), which ties it to the access log. The leader runs the other threads' jobs: each must still be
+    run in its own thread's context, or every entry of the group names the leader's request, and another
+    official's signature is tied to the wrong request."""
+    database, token = deployment.authority.database, deployment.authority.token
+    release = threading.Event()
+
+    def work(session: Session, name: str) -> str:
+        if name == "group-request:0":
+            assert release.wait(timeout=30)
+        audit.append(session, token, AuditEvent("group-test", "test.event", name))
+        return name
+
+    group: GroupCommit[str, str] = GroupCommit(database, work)
+
+    def run(name: str) -> None:
+        REQUEST_ID.set(f"request-of-{name}")
+        group.run(name)
+
+    names = [f"group-request:{n}" for n in range(3)]
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    threads[0].start()
+    _wait_until(lambda: group._leading)
+    for thread in threads[1:]:
+        thread.start()
+    _wait_until(lambda: len(group._waiting) == 2)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    with database.reading() as session:
+        rows = session.execute(
+            select(AuditEntry.object, AuditEntry.details).where(AuditEntry.object.like("group-request:%"))
+        ).all()
+    assert {name: json.loads(details).get("request_id") for name, details in rows} == {
+        name: f"request-of-{name}" for name in names
+    }

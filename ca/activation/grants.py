@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca import audit
-from ca.activation.records import ActivationGrant, CredentialState, GrantKind, credential_row
+from ca.activation.records import (
+    ActivationGrant,
+    CredentialState,
+    GrantKind,
+    SigningCredential,
+    credential_row,
+)
 from ca.activation.rules import SadRejected
 from ca.errors import StateConflict
 from ca.hsm import HashName, KeyAlgorithm, Token
 from ca.store import Database, utc_now
 
-__all__ = ["Claim", "forget_expired", "spend", "spend_claim"]
+__all__ = ["Claim", "forget_expired", "lock_credentials", "spend", "spend_claim"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class Claim:
     hashes: tuple[bytes, ...]
     document: bytes | None  # a document grant's approved document (its SHA-256)
     actor: str
+
+
+def lock_credentials(session: Session, claims: Sequence[Claim]) -> None:
+    """Lock the credentials of a group of claims (:mod:`ca.group_commit`) in key order, before any claim
+    takes the audit head: a claim locks its credential and then the head, as authorize, unlock, a PIN
+    change and destroy do, so a group whose first claim held the head while a later one waited for its
+    credential would deadlock with any of them holding that credential (and with another process's group
+    locking the same two in the other order)."""
+    key_ids = sorted({claim.key_id for claim in claims})
+    query = select(SigningCredential.id).where(SigningCredential.key_id.in_(key_ids))
+    session.execute(query.order_by(SigningCredential.key_id).with_for_update()).all()
 
 
 def spend_claim(session: Session, claim: Claim, *, audit_token: Token) -> tuple[bytes, KeyAlgorithm]:

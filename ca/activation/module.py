@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ca import audit
 from ca.activation.attempts import count_wrong_secret, refusal_before_attempt
-from ca.activation.grants import Claim, spend_claim
+from ca.activation.grants import Claim, lock_credentials, spend_claim
 from ca.activation.records import (
     ActivationGrant,
     CredentialState,
@@ -80,7 +80,9 @@ class ActivationModule:
         self.database = database
         self.vault = vault
         self.audit_token = audit_token
-        self._claims = GroupCommit(database, partial(spend_claim, audit_token=audit_token))
+        self._claims = GroupCommit(
+            database, partial(spend_claim, audit_token=audit_token), lock_first=lock_credentials
+        )
 
     # -- A: a new credential -----------------------------------------------------------------------------
 
