@@ -31,6 +31,7 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
+from ca.interruption import uninterrupted
 from ca.store import Database
 
 __all__ = ["GroupCommit"]
@@ -74,7 +75,16 @@ class GroupCommit(Generic[Job, Outcome]):
         self._leading = False
 
     def run(self, job: Job) -> Outcome:
-        """``work(session, job)``'s outcome once committed, or the exception it (or the COMMIT) raised."""
+        """``work(session, job)``'s outcome once committed, or the exception it (or the COMMIT) raised.
+
+        A stop from another thread (a document's time limit, :mod:`ca.interruption`) waits until the job
+        is settled: cut while waiting, the job could still be committed by a later leader with nobody to
+        use its outcome; cut between taking the lead and its ``try``, the process's group would stay led
+        by nobody and every later claim would wait for ever."""
+        with uninterrupted():
+            return self._run(job)
+
+    def _run(self, job: Job) -> Outcome:
         ticket: _Ticket[Job, Outcome] = _Ticket(job)
         with self._condition:
             self._waiting.append(ticket)

@@ -58,7 +58,7 @@ def uninterrupted() -> Iterator[None]:
     """A section :func:`stop` never cuts: the stop waits until it ends, or comes before it begins."""
     me = threading.get_ident()
     with _lock:
-        told = _stopped.get(me)
+        told = None if _depth.get(me) else _stopped.get(me)  # inside a section, the outer one decides
         if told is not None:
             _raise_in(me, None)  # the asynchronous copy must not follow this one
             raise told()

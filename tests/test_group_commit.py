@@ -244,3 +244,43 @@ def test_each_job_of_a_group_is_audited_under_its_own_request(deployment: Deploy
     assert {name: json.loads(details).get("request_id") for name, details in rows} == {
         name: f"request-of-{name}" for name in names
     }
+
+
+def test_a_stop_waits_until_a_waiting_job_is_settled(deployment: Deployment) -> None:
+    """A document's time limit stops its thread from another thread (ca/interruption.py). Aimed at a
+    thread that waits behind a group, the stop is held back (its job would otherwise be committed later
+    with nobody to use it, or the group left led by nobody): the job commits, its thread returns it, and
+    the next job finds the group free."""
+    from ca import interruption
+
+    database, token = deployment.authority.database, deployment.authority.token
+    release = threading.Event()
+
+    class Stopped(Exception):
+        pass
+
+    def work(session: Session, name: str) -> str:
+        if name == "group-stop-gate:0":
+            assert release.wait(timeout=30)
+        audit.append(session, token, AuditEvent("group-test", "test.event", name))
+        return name
+
+    group: GroupCommit[str, str] = GroupCommit(database, work)
+    outcomes: dict[str, str] = {}
+    gate = threading.Thread(target=lambda: outcomes.update(gate=group.run("group-stop-gate:0")))
+    waiter = threading.Thread(target=lambda: outcomes.update(waiter=group.run("group-stop-waiter:1")))
+    gate.start()
+    _wait_until(lambda: group._leading)
+    waiter.start()
+    _wait_until(lambda: len(group._waiting) == 1)
+    assert waiter.ident is not None
+    try:
+        assert interruption.stop(waiter.ident, Stopped) is False  # held back: it waits inside run
+        release.set()
+        gate.join(timeout=60)
+        waiter.join(timeout=60)
+    finally:
+        interruption.forget(waiter.ident)
+    assert outcomes == {"gate": "group-stop-gate:0", "waiter": "group-stop-waiter:1"}
+    assert group.run("group-stop-after:2") == "group-stop-after:2" and not group._leading
+    assert _entries(deployment, "group-stop-%") == 3
