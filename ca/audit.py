@@ -210,6 +210,11 @@ def verify_log(database: Database, token: Token) -> AuditVerification:
         elif head.entry_hash != previous_hash:
             problems.append(f"the newest entry {last_seq} is not the one the head vouches for")
     anchored = check_anchor(database, token)
+    if anchored is not None and not anchored.settled:
+        problems.append(
+            "the HSM did not take this process's newest anchor move (see the log); the check above may be"
+            " behind the newest entries: run `govsign audit verify` again once the HSM answers"
+        )
     if anchored is not None and anchored.gap is not None:
         went_back = "went back to" if anchored.anchor.fork is not None else "ends at"
         problems.append(
@@ -226,7 +231,8 @@ def acknowledge_restore(database: Database, token: Token, reason: str, *, actor:
     reason = reason.strip()
     if not reason:
         raise InvalidRequest("say why the log was restored (--reason)")
-    settle()  # this process's own entries are anchored before the gap is measured
+    if not settle():  # this process's own entries are anchored before the gap is measured
+        raise StateConflict("the HSM did not take this process's newest anchor move; try again shortly")
     with database.transaction() as session:
         head = locked_head(session)
         anchor = read_anchor(token)

@@ -145,6 +145,7 @@ class AnchorCheck:
     created: bool
     gap: Gap | None
     acknowledged: tuple[AcknowledgedGap, ...]
+    settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,9 @@ def _forget_on_rollback(session: Session, previous: SessionTransaction) -> None:
 def check_anchor(database: Database, token: Token) -> AnchorCheck | None:
     """Compare the head with the anchor under the head's lock (creating the anchor at the current head
     for a deployment that has none), once this process's own moves are written; None when there is no
-    head row at all."""
-    settle()
+    head row at all; false in ``settled`` when a move of this process could not be written (the HSM
+    failing), so that the comparison may be behind this process's newest entries."""
+    settled = settle()
     with database.transaction() as session:
         head = session.execute(_LOCKED_HEAD).scalar_one_or_none()
         if head is None:
@@ -275,6 +277,7 @@ def check_anchor(database: Database, token: Token) -> AnchorCheck | None:
             created,
             find_gap(session, anchor, head.seq, head.entry_hash),
             tuple(_acknowledged(entry) for entry in acknowledged),
+            settled,
         )
 
 

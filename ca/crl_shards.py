@@ -83,20 +83,26 @@ def publish_due_shards(authority: Authority, *, actor: str) -> list[int]:
 
 @dataclass(frozen=True)
 class IssuingCrls:
-    """One publication of the issuing CA's CRLs: its full CRL and the shards that were due with it."""
+    """One publication of the issuing CAs' CRLs: the full CRL of the CA that issues now, those of older
+    CAs still in service (after a rollover: name and CRL), and the shards that were due with them."""
 
     full: PublishedCrl
+    older: tuple[tuple[str, PublishedCrl], ...]
     shards: tuple[int, ...]
 
 
 def publish_issuing_crls(authority: Authority, *, actor: str) -> IssuingCrls:
-    """The issuing CA's due shards and its full CRL, published now (``govsign ca crl``): an operator who
+    """Every issuing CA's due shards and full CRL, published now (``govsign ca crl``): an operator who
     will not wait for the scheduler after a revocation wants it in the CRL that relying parties fetch, the
-    shard its certificate's CDP names; shards that are current are left alone, as the scheduler would."""
+    one its certificate's CDP names, whichever CA issued it; shards that are current are left alone, as
+    the scheduler would."""
     shards = tuple(publish_due_shards(authority, actor=actor))
-    issuer = authority.issuing_ca()
-    full = publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor)
-    return IssuingCrls(full, shards)
+    *older, newest = authority.serving_issuers()
+    published = [
+        (issuer.name, publish_crl(authority.database, issuer, audit_token=authority.token, actor=actor))
+        for issuer in (*older, newest)
+    ]
+    return IssuingCrls(published[-1][1], tuple(published[:-1]), shards)
 
 
 @dataclass(frozen=True)

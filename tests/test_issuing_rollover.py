@@ -319,3 +319,21 @@ def test_the_rollover_is_audited_and_one_refused_for_a_wrong_root_pin_or_a_taken
     with own.authority.database.reading() as session:
         assert session.execute(select(func.count()).select_from(CaRecord)).scalar_one() == cas
     own.cli("audit", "verify")  # exit 0 only when the audit chain is intact
+
+
+def test_ca_crl_after_the_rollover_publishes_the_full_crl_of_each_ca_in_service(rolled: Rolled) -> None:
+    """An operator who runs `govsign ca crl` after revoking an old-CA certificate gets the CRL that
+    certificate's issuer signs republished too, not only the newest CA's."""
+    options = rolled.deployment.authority.options
+
+    def full_number(name: str) -> int:
+        crl = x509.load_der_x509_crl(_fetch(rolled, options.crl_url(name), f"{name}-number.crl").read_bytes())
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+
+    before = full_number(rolled.old.name)
+    published = rolled.deployment.cli("ca", "crl").stdout
+    assert f"CRL of the earlier CA {rolled.old.name}:" in published, published
+    deadline = time.monotonic() + 60  # the server's cache checks the database again within its recheck
+    while full_number(rolled.old.name) <= before:
+        assert time.monotonic() < deadline, "the earlier CA's full CRL was not republished"
+        time.sleep(0.5)

@@ -148,14 +148,16 @@ def ca_revoke(
 def ca_crl(
     out_path: Annotated[Path | None, typer.Option("--out", help="also write the full CRL here (DER)")] = None,
 ) -> None:
-    """Publish the issuing CA's CRLs now: the shards a revocation left due (those the certificates' CDPs
-    name), then the full CRL."""
+    """Publish the issuing CAs' CRLs now: the shards a revocation left due (those the certificates' CDPs
+    name), then the full CRL of each CA in service (after a rollover, the earlier CA's too)."""
     authority = runtime.open_authority_from(load_settings())
     published = publish_issuing_crls(authority, actor=OPERATOR)
     full = published.full
     if out_path is not None:
         write_atomically(out_path, full.der)
     out.print(f"CRL {full.number}: {full.entries} entries, next update {full.next_update:%Y-%m-%d %H:%M} UTC")
+    for name, crl in published.older:
+        out.print(f"CRL of the earlier CA {name}: {crl.number}, {crl.entries} entries")
     shards = ", ".join(str(shard) for shard in published.shards) or "none was due"
     out.print(f"shards published: {shards}")
 
