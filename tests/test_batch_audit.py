@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from ca.authority import Authority
 from ca.signing_keys import activate_for_documents, subscriber_key
 from ca.store import AuditEntry
 from govsign.config import runtime
@@ -56,6 +57,18 @@ def batch_entries(deployment: Deployment, batch_id: str) -> list[tuple[int, str,
     return [(seq, action, json.loads(details)) for seq, action, details in entries]
 
 
+def _b_b_batch(authority: Authority, serial: str, sources: list[Path], target: Path) -> str:
+    """An invisible B-B batch of ``sources`` for the seal ``serial``, written into ``target``."""
+    return create_batch(
+        authority.database,
+        owner="cli:test",
+        serial=serial,
+        options=SigningOptions(level=Level.B_B),
+        sources=sources,
+        target_dir=target,
+    )
+
+
 def runs_of(entries: list[tuple[int, str, dict[str, object]]], action: str) -> int:
     """How many unbroken runs of ``action`` the entries make (entries of one commit are consecutive)."""
     actions = [entry_action for _, entry_action, _ in entries]
@@ -73,14 +86,7 @@ def test_every_document_a_batch_signs_has_its_own_entry_recorded_with_others_in_
     authority = sqlite_deployment.authority
     sources = documents(tmp_path / "in", 6)
     (tmp_path / "out").mkdir()
-    batch_id = create_batch(
-        authority.database,
-        owner="cli:test",
-        serial=seal_serial,
-        options=SigningOptions(level=Level.B_B),
-        sources=sources,
-        target_dir=tmp_path / "out",
-    )
+    batch_id = _b_b_batch(authority, seal_serial, sources, tmp_path / "out")
     key = subscriber_key(authority, seal_serial)
     digests = pending_digests(authority.database, batch_id)
     grant = activate_for_documents(authority, key, HOLDER_PIN, digests, actor="holder").grant
@@ -120,14 +126,7 @@ def test_an_output_whose_entry_never_committed_is_removed_when_the_batch_is_take
     authority = sqlite_deployment.authority
     sources = documents(tmp_path / "in", 2)
     (tmp_path / "out").mkdir()
-    batch_id = create_batch(
-        authority.database,
-        owner="cli:test",
-        serial=seal_serial,
-        options=SigningOptions(level=Level.B_B),
-        sources=sources,
-        target_dir=tmp_path / "out",
-    )
+    batch_id = _b_b_batch(authority, seal_serial, sources, tmp_path / "out")
     with authority.database.transaction() as session:
         session.execute(
             update(BatchItem)
@@ -157,14 +156,7 @@ def test_a_worker_killed_mid_batch_loses_no_entry_and_the_batch_resumes_to_one_e
     authority = sqlite_deployment.authority
     sources = documents(tmp_path / "in", 24)
     (tmp_path / "out").mkdir()
-    batch_id = create_batch(
-        authority.database,
-        owner="cli:test",
-        serial=seal_serial,
-        options=SigningOptions(level=Level.B_B),
-        sources=sources,
-        target_dir=tmp_path / "out",
-    )
+    batch_id = _b_b_batch(authority, seal_serial, sources, tmp_path / "out")
 
     # a pool of this test's own (pools are kept per environment), so that only its workers are killed
     environment = {**sqlite_deployment.env, "GOVSIGN_TEST_POOL": "a worker will be killed"}
